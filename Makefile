@@ -1,0 +1,60 @@
+# Linnet build, test and benchmark entry points. Run `make help` for a list.
+GO        ?= go
+BIN       := bin/linnet
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/linnet-mesh/linnet/internal/cli.Version=$(VERSION)
+PKGS      := ./...
+FUZZTIME  ?= 20s
+BENCH     ?= .
+COUNT     ?= 1
+VECTORS   ?= ../shared/spec/dtab-vectors.json
+TESTFLAGS ?=
+
+.PHONY: help build test test-short deps demo vectors fuzz bench bench-go lint fmt vet clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/linnet (static)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/linnet
+
+deps: ## install test dependencies that are missing (apt-get, go install)
+	./scripts/test-deps.sh
+
+test: deps build ## install what is missing, then run the whole suite with -race
+	$(GO) vet $(PKGS)
+	LINNET_BIN=$(CURDIR)/$(BIN) $(GO) test -race -timeout 12m $(TESTFLAGS) $(PKGS)
+
+test-short: ## fast unit tests only (no external peers)
+	$(GO) test -race -short $(PKGS)
+
+demo: build ## the walkthrough on one machine (Ctrl-C stops it)
+	./$(BIN) demo
+
+vectors: ## run the dtab conformance test over VECTORS=FILE
+	LINNET_VECTORS=$(abspath $(VECTORS)) $(GO) test -count=1 -run 'TestConformance' ./internal/naming/ -v 2>&1 | grep -E '^(--- FAIL|[0-9]+ passed, [0-9]+ failed)' ; \
+	  LINNET_VECTORS=$(abspath $(VECTORS)) $(GO) test -count=1 -run 'TestConformance' ./internal/naming/ >/dev/null
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+bench: build ## proxy benchmark: wrk/ab against direct, linnet, nginx, haproxy
+	./scripts/bench.sh
+
+bench-go: ## Go micro-benchmarks
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKGS)
+
+lint: ## gofmt, go vet, staticcheck
+	@test -z "$$(gofmt -l .)" || (gofmt -l .; echo 'gofmt needed'; exit 1)
+	$(GO) vet $(PKGS)
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
+	staticcheck $(PKGS)
+
+fmt: ## gofmt -s -w
+	gofmt -s -w .
+
+clean: ## remove build outputs
+	rm -rf bin
