@@ -2,6 +2,7 @@ package naming
 
 import (
 	"context"
+	"github.com/linnet-mesh/linnet/internal/dtab"
 	"log/slog"
 
 	"github.com/linnet-mesh/linnet/internal/telemetry"
@@ -39,3 +40,40 @@ type NamerCommon struct {
 
 // Common implements NamerConfig.
 func (c *NamerCommon) Common() *NamerCommon { return c }
+
+// MountedNamer is a namer with the prefix it is mounted at (/#/<prefix>).
+type MountedNamer struct {
+	Prefix dtab.Path
+	Namer  Namer
+}
+
+// InterpreterEnv is what an interpreter is built with.
+type InterpreterEnv struct {
+	Env
+	// Namers are the process's configured namers, in configuration order
+	// (later ones take precedence, spec/dtab.md §7.3).
+	Namers []MountedNamer
+	// Label is the router's label (for metrics and namerd namespaces).
+	Label string
+}
+
+// InterpreterConfig is the config of a router's `interpreter:` block
+// (kinds "default", "io.l5d.namerd.http", ...), registered with
+// config.Register[naming.InterpreterConfig].
+type InterpreterConfig interface {
+	NewInterpreter(env InterpreterEnv) (Interpreter, error)
+}
+
+// Transformer rewrites the bound names of a bound tree after binding
+// (e.g. io.l5d.port, io.l5d.localhost, io.l5d.k8s.daemonset). It wraps a
+// bound leaf's Addr with a derived watch.Value and prefixes its ID with the
+// transformer's marker (/%/<kind>/...).
+type Transformer interface {
+	Transform(t BoundTree) BoundTree
+}
+
+// TransformerConfig is the config of one `transformers:` entry, registered
+// with config.Register[naming.TransformerConfig].
+type TransformerConfig interface {
+	NewTransformer(env Env) (Transformer, error)
+}
