@@ -31,9 +31,12 @@ test-short: ## fast unit tests only (no external peers)
 demo: build ## the walkthrough on one machine (Ctrl-C stops it)
 	./$(BIN) demo
 
-vectors: ## run the dtab conformance test over VECTORS=FILE
-	LINNET_VECTORS=$(abspath $(VECTORS)) $(GO) test -count=1 -run 'TestConformance' ./internal/naming/ -v 2>&1 | grep -E '^(--- FAIL|[0-9]+ passed, [0-9]+ failed)' ; \
-	  LINNET_VECTORS=$(abspath $(VECTORS)) $(GO) test -count=1 -run 'TestConformance' ./internal/naming/ >/dev/null
+vectors: ## run the dtab conformance test over VECTORS=FILE; ends with "N passed, M failed"
+	@out=$$(LINNET_VECTORS=$(abspath $(VECTORS)) $(GO) test -count=1 -run '^TestConformance$$' -v ./internal/naming/ 2>&1); rc=$$?; \
+	  if [ $$rc -ne 0 ]; then printf '%s\n' "$$out" | grep -Ev '^([0-9]+ passed, [0-9]+ failed|=== RUN|    --- PASS)'; fi; \
+	  summary=$$(printf '%s\n' "$$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$$'); \
+	  if [ -n "$$summary" ]; then echo "$$summary"; else echo "0 passed, 0 failed"; rc=1; fi; \
+	  exit $$rc
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@set -e; for pkg in $$($(GO) list ./...); do \

@@ -3,11 +3,19 @@
 // robin, plus failure accrual. Per-endpoint state (load, latency, accrual)
 // is keyed by address so that it survives when a namer re-publishes the
 // same address.
+//
+// Invariants:
+//   - Pick never blocks and does not allocate; the done func it returns is
+//     pooled, so it must be called exactly once.
+//   - An ejected endpoint receives no traffic until its backoff elapses;
+//     then exactly one request (the probe) is let through, and its outcome
+//     revives or re-ejects it.
+//   - When every endpoint is ejected the balancer still picks among them
+//     (Finagle's behaviour): ejection never turns into an outage by itself.
 package balancer
 
 import (
 	"errors"
-	"time"
 
 	"github.com/linnet-mesh/linnet/internal/naming"
 )
@@ -15,6 +23,9 @@ import (
 // ErrNoEndpoints is returned by Pick when the set is empty or every endpoint
 // is unavailable.
 var ErrNoEndpoints = errors.New("no endpoints available")
+
+// ErrClosed is returned by Pick after Close.
+var ErrClosed = errors.New("balancer closed")
 
 // Balancer chooses endpoints. Implementations are safe for concurrent use.
 type Balancer interface {
@@ -32,16 +43,19 @@ type Balancer interface {
 	Close()
 }
 
-// Endpoint is one address with its live state.
+// Endpoint is one address with its live state. An Endpoint value is
+// immutable once published; when a namer re-publishes its address with new
+// weight or metadata, a new Endpoint shares the old one's state.
 type Endpoint struct {
 	naming.Address
 	// Key is Address.HostPort(), computed once.
 	Key string
 
-	state endpointState
+	state *endpointState
 }
 
-// Done records the outcome of a request on e; balancers wrap it.
-type endpointState struct {
-	created time.Time
-}
+// Pending returns the number of requests in flight on e.
+func (e *Endpoint) Pending() int64 { return e.state.pending.Load() }
+
+// Ejected reports whether failure accrual has currently removed e.
+func (e *Endpoint) Ejected() bool { return e.state.ejectedUntil.Load() != 0 }

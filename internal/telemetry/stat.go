@@ -85,20 +85,40 @@ type BucketCount struct {
 	Cumulative int64
 }
 
-// Snapshot summarises the stat.
+// Snapshot summarises the stat since it was created or last rolled (see
+// Registry.Roll); it does not reset it.
 func (s *Stat) Snapshot() Snapshot {
 	var counts [numBuckets]int64
-	var total int64
 	for i := range s.buckets {
 		counts[i] = s.buckets[i].Load()
-		total += counts[i]
 	}
-	sn := Snapshot{Count: total, Sum: s.sum.Load(), Max: s.max.Load()}
-	if m := s.min.Load(); m > 0 {
-		sn.Min = m - 1
+	return summarize(&counts, s.sum.Load(), s.min.Load(), s.max.Load())
+}
+
+// snapshotAndReset summarises the stat and starts a new interval. Values
+// added concurrently land in either interval, never in none.
+func (s *Stat) snapshotAndReset() Snapshot {
+	var counts [numBuckets]int64
+	for i := range s.buckets {
+		counts[i] = s.buckets[i].Swap(0)
+	}
+	sum, lo, hi := s.sum.Swap(0), s.min.Swap(0), s.max.Swap(0)
+	s.count.Store(0)
+	return summarize(&counts, sum, lo, hi)
+}
+
+// summarize computes a Snapshot; minPlus1 is the min field's encoding.
+func summarize(counts *[numBuckets]int64, sum, minPlus1, max int64) Snapshot {
+	var total int64
+	for _, n := range counts {
+		total += n
+	}
+	sn := Snapshot{Count: total, Sum: sum, Max: max}
+	if minPlus1 > 0 {
+		sn.Min = minPlus1 - 1
 	}
 	if total == 0 {
-		return sn
+		return Snapshot{}
 	}
 	sn.Avg = float64(sn.Sum) / float64(total)
 	q := func(p float64) int64 {
@@ -113,6 +133,9 @@ func (s *Stat) Snapshot() Snapshot {
 				v := bucketLow(i)
 				if v > sn.Max {
 					v = sn.Max
+				}
+				if v < sn.Min {
+					v = sn.Min
 				}
 				return v
 			}

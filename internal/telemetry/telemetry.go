@@ -4,6 +4,17 @@
 // Constructors take a Scope; nothing registers globals. Recording on the hot
 // path (Counter.Inc, Stat.Add) does not allocate. Exporters (metrics.json,
 // Prometheus) walk the registry with Each.
+//
+// A scope element may contain '/' (a client id such as $/inet/127.1/8888 is
+// one element); the registry remembers the element boundaries so that the
+// tree view of metrics.json and the Prometheus labels see one node. Use
+// the helpers of scopes.go (RouterScope, ServerScope, ClientScope,
+// ServiceScope) rather than joining names by hand.
+//
+// Histograms are summarised per interval, as in Linkerd: every
+// RollInterval (default one minute) each stat is snapshotted and reset, and
+// exporters publish the last snapshot. Rolling is lazy (done by the export
+// that finds the interval elapsed), so an idle registry costs nothing.
 package telemetry
 
 import (
@@ -11,7 +22,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
+
+// DefaultRollInterval is how often histograms are snapshotted and reset
+// (Linkerd's default interval).
+const DefaultRollInterval = time.Minute
 
 // Registry holds every metric of one process.
 type Registry struct {
@@ -19,6 +35,13 @@ type Registry struct {
 	counters map[string]*Counter
 	gauges   map[string]func() float64
 	stats    map[string]*Stat
+	paths    map[string][]string // full name → tree path (scope elements + name elements)
+
+	rollMu   sync.Mutex
+	every    time.Duration
+	now      func() time.Time
+	lastRoll time.Time
+	snaps    map[string]*Snapshot // last interval's summaries, by full name
 }
 
 // NewRegistry returns an empty registry.
@@ -27,34 +50,113 @@ func NewRegistry() *Registry {
 		counters: map[string]*Counter{},
 		gauges:   map[string]func() float64{},
 		stats:    map[string]*Stat{},
+		paths:    map[string][]string{},
+		every:    DefaultRollInterval,
+		now:      time.Now,
+		lastRoll: time.Now(),
 	}
 }
 
-// Scope is a position in the metrics tree. The zero Scope discards nothing
-// but records into a private registry nobody reads; use Registry.Scope.
+// SetRollInterval changes how often histograms are summarised and reset
+// (d <= 0 restores the default). Tests and the live dashboard demo use a
+// short interval.
+func (r *Registry) SetRollInterval(d time.Duration) {
+	if d <= 0 {
+		d = DefaultRollInterval
+	}
+	r.rollMu.Lock()
+	r.every = d
+	r.rollMu.Unlock()
+}
+
+// SetClock replaces the clock used to decide when to roll (tests).
+func (r *Registry) SetClock(now func() time.Time) {
+	r.rollMu.Lock()
+	r.now = now
+	r.lastRoll = now()
+	r.rollMu.Unlock()
+}
+
+// Roll summarises and resets every histogram now; exporters publish these
+// summaries until the next roll. Each rolls by itself when the interval
+// has elapsed, so callers only need Roll to force one.
+func (r *Registry) Roll() {
+	r.rollMu.Lock()
+	defer r.rollMu.Unlock()
+	r.rollLocked()
+}
+
+func (r *Registry) rollLocked() {
+	r.mu.RLock()
+	stats := make(map[string]*Stat, len(r.stats))
+	for k, s := range r.stats {
+		stats[k] = s
+	}
+	r.mu.RUnlock()
+	snaps := make(map[string]*Snapshot, len(stats))
+	for k, s := range stats {
+		sn := s.snapshotAndReset()
+		snaps[k] = &sn
+	}
+	r.snaps = snaps
+	r.lastRoll = r.now()
+}
+
+// maybeRoll rolls when the interval has elapsed and returns the summaries.
+func (r *Registry) maybeRoll() map[string]*Snapshot {
+	r.rollMu.Lock()
+	defer r.rollMu.Unlock()
+	if r.now().Sub(r.lastRoll) >= r.every {
+		r.rollLocked()
+	}
+	return r.snaps
+}
+
+// Scope is a position in the metrics tree. The zero Scope records into a
+// private registry nobody reads; use Registry.Scope.
 type Scope struct {
 	r      *Registry
-	prefix string // "" or "a/b/" (always ends with '/')
+	prefix string   // "" or "a/b/" (always ends with '/')
+	elems  []string // the scope's tree path; shared, never appended to in place
 }
 
 // Scope returns the root scope of r.
 func (r *Registry) Scope() Scope { return Scope{r: r} }
 
 // Scope returns the child scope named by the elements, e.g.
-// s.Scope("rt", "incoming", "server") for rt/incoming/server/.
+// s.Scope("rt", "incoming", "server") for rt/incoming/server/. Each element
+// is one node of the tree even when it contains '/'; empty elements are
+// skipped.
 func (s Scope) Scope(names ...string) Scope {
 	if s.r == nil {
 		s.r = NewRegistry()
 	}
 	p := s.prefix
+	elems := make([]string, len(s.elems), len(s.elems)+len(names))
+	copy(elems, s.elems)
 	for _, n := range names {
+		if n == "" {
+			continue
+		}
 		p += n + "/"
+		elems = append(elems, n)
 	}
-	return Scope{r: s.r, prefix: p}
+	return Scope{r: s.r, prefix: p, elems: elems}
 }
+
+// Registry returns the registry the scope records into.
+func (s Scope) Registry() *Registry { return s.r }
 
 // Name returns the full name of metric n in this scope.
 func (s Scope) Name(n string) string { return s.prefix + n }
+
+// path returns the tree path of metric n: the scope's elements, then n
+// split on '/' (so "status/2XX" is a node status with a child 2XX).
+func (s Scope) path(n string) []string {
+	out := make([]string, 0, len(s.elems)+1+strings.Count(n, "/"))
+	out = append(out, s.elems...)
+	return append(out, strings.Split(n, "/")...)
+}
 
 // Counter returns the counter n in this scope, creating it on first use.
 func (s Scope) Counter(n string) *Counter {
@@ -73,6 +175,7 @@ func (s Scope) Counter(n string) *Counter {
 	if c = s.r.counters[k]; c == nil {
 		c = new(Counter)
 		s.r.counters[k] = c
+		s.r.paths[k] = s.path(n)
 	}
 	return c
 }
@@ -82,8 +185,12 @@ func (s Scope) Gauge(n string, f func() float64) {
 	if s.r == nil {
 		return
 	}
+	k := s.prefix + n
 	s.r.mu.Lock()
-	s.r.gauges[s.prefix+n] = f
+	s.r.gauges[k] = f
+	if _, ok := s.r.paths[k]; !ok {
+		s.r.paths[k] = s.path(n)
+	}
 	s.r.mu.Unlock()
 }
 
@@ -92,8 +199,12 @@ func (s Scope) RemoveGauge(n string) {
 	if s.r == nil {
 		return
 	}
+	k := s.prefix + n
 	s.r.mu.Lock()
-	delete(s.r.gauges, s.prefix+n)
+	delete(s.r.gauges, k)
+	if s.r.counters[k] == nil && s.r.stats[k] == nil {
+		delete(s.r.paths, k)
+	}
 	s.r.mu.Unlock()
 }
 
@@ -114,6 +225,7 @@ func (s Scope) Stat(n string) *Stat {
 	if st = s.r.stats[k]; st == nil {
 		st = NewStat()
 		s.r.stats[k] = st
+		s.r.paths[k] = s.path(n)
 	}
 	return st
 }
@@ -135,23 +247,36 @@ type Metric struct {
 	Counter *Counter
 	Gauge   func() float64
 	Stat    *Stat
+	// Path is the name as tree nodes: scope elements (which may contain
+	// '/') followed by the metric name split on '/'.
+	Path []string
+	// Snapshot is the stat's summary of the last completed interval; nil
+	// before the stat's first interval ends (exporters then omit it).
+	Snapshot *Snapshot
 }
 
-// Each calls f for every metric, in name order.
+// Each calls f for every metric, in name order. It first rolls the
+// histograms if the interval has elapsed.
 func (r *Registry) Each(f func(Metric)) {
+	snaps := r.maybeRoll()
 	r.mu.RLock()
 	ms := make([]Metric, 0, len(r.counters)+len(r.gauges)+len(r.stats))
 	for k, c := range r.counters {
-		ms = append(ms, Metric{Name: k, Kind: KindCounter, Counter: c})
+		ms = append(ms, Metric{Name: k, Kind: KindCounter, Counter: c, Path: r.paths[k]})
 	}
 	for k, g := range r.gauges {
-		ms = append(ms, Metric{Name: k, Kind: KindGauge, Gauge: g})
+		ms = append(ms, Metric{Name: k, Kind: KindGauge, Gauge: g, Path: r.paths[k]})
 	}
 	for k, s := range r.stats {
-		ms = append(ms, Metric{Name: k, Kind: KindStat, Stat: s})
+		ms = append(ms, Metric{Name: k, Kind: KindStat, Stat: s, Path: r.paths[k], Snapshot: snaps[k]})
 	}
 	r.mu.RUnlock()
-	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
+	sort.Slice(ms, func(i, j int) bool {
+		if ms[i].Name != ms[j].Name {
+			return ms[i].Name < ms[j].Name
+		}
+		return ms[i].Kind < ms[j].Kind
+	})
 	for _, m := range ms {
 		f(m)
 	}

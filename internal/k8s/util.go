@@ -1,0 +1,8 @@
+package k8s
+
+import "net/netip"
+
+func isIP(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
+}

@@ -1,0 +1,37 @@
+package naming
+
+import (
+	"fmt"
+
+	"github.com/linnet-mesh/linnet/internal/config"
+)
+
+func init() {
+	config.Register[InterpreterConfig]("default", func() InterpreterConfig { return &DefaultInterpreterConfig{} })
+}
+
+// DefaultInterpreterConfig is the `interpreter: {kind: default}` block: the
+// router's dtab and request dtabs resolved against the configured namers
+// and the /$/ system namers (config.md §4.6).
+type DefaultInterpreterConfig struct {
+	// Transformers rewrite every bound tree, in order (config.md §4.7).
+	Transformers []config.Kinded[TransformerConfig] `yaml:"transformers"`
+	// Experimental is accepted for compatibility.
+	Experimental bool `yaml:"experimental"`
+}
+
+// NewInterpreter implements InterpreterConfig.
+func (c *DefaultInterpreterConfig) NewInterpreter(env InterpreterEnv) (Interpreter, error) {
+	var opts []Option
+	for i, k := range c.Transformers {
+		if k.Value == nil {
+			continue
+		}
+		t, err := k.Value.NewTransformer(env.Env)
+		if err != nil {
+			return nil, fmt.Errorf("interpreter.transformers[%d] (%s): %w", i, k.Kind, err)
+		}
+		opts = append(opts, WithTransformers(t))
+	}
+	return NewInterpreter(env.Namers, opts...), nil
+}

@@ -1,0 +1,188 @@
+package proxy
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/linnet-mesh/linnet/internal/dtab"
+)
+
+// Context is the Linkerd context carried by one request's l5d-* headers.
+type Context struct {
+	// Dtab is the request's local dtab: every l5d-ctx-dtab value followed
+	// by every l5d-dtab value, so user entries win.
+	Dtab dtab.Dtab
+	// Trace is the caller's span, if it sent one that parsed.
+	Trace    Trace
+	HasTrace bool
+	// Deadline is the strictest inbound l5d-ctx-deadline, if any.
+	Deadline    Deadline
+	HasDeadline bool
+}
+
+// DtabError says an l5d-dtab or l5d-ctx-dtab header did not parse; the
+// edge answers 400.
+type DtabError struct {
+	Header string
+	Value  string
+	Err    error
+}
+
+func (e *DtabError) Error() string {
+	return fmt.Sprintf("Invalid %s header %q: %v", strings.ToLower(e.Header), e.Value, e.Err)
+}
+
+func (e *DtabError) Unwrap() error { return e.Err }
+
+// ReadContext reads and removes the context headers of an inbound request
+// (headers-admin.md §1 step 2). With clear (servers[].clearContext) every
+// l5d-* header is removed unread and the returned Context is empty.
+func ReadContext(h http.Header, clear bool) (Context, error) {
+	var c Context
+	if clear {
+		StripL5d(h)
+		return c, nil
+	}
+	var err error
+	for _, k := range [...]string{HeaderCtxDtab, HeaderDtab} {
+		for _, v := range h[k] {
+			d, perr := dtab.Parse(v)
+			if perr != nil {
+				if err == nil {
+					err = &DtabError{Header: k, Value: v, Err: perr}
+				}
+				continue
+			}
+			c.Dtab = append(c.Dtab, d...)
+		}
+		delete(h, k)
+	}
+	for _, v := range h[HeaderCtxDeadline] {
+		if d, ok := ParseDeadline(v); ok {
+			if !c.HasDeadline || d.Deadline < c.Deadline.Deadline {
+				c.Deadline, c.HasDeadline = d, true
+			}
+		}
+	}
+	delete(h, HeaderCtxDeadline)
+	if vs := h[HeaderCtxTrace]; len(vs) > 0 {
+		c.Trace, c.HasTrace = ParseTrace(vs[len(vs)-1])
+	}
+	delete(h, HeaderCtxTrace)
+	delete(h, HeaderSample)
+	return c, err
+}
+
+// WriteOutbound writes the context headers of a forwarded request
+// (headers-admin.md §1 outbound table): a child span in l5d-ctx-trace,
+// l5d-reqid, the local dtab as l5d-ctx-dtab (when non-empty) and the
+// deadline.
+func (c *Context) WriteOutbound(h http.Header) {
+	child := c.Trace.Child(c.HasTrace)
+	h[HeaderCtxTrace] = []string{child.Encode()}
+	h[HeaderReqID] = []string{child.ReqID()}
+	if len(c.Dtab) > 0 {
+		h[HeaderCtxDtab] = []string{c.Dtab.String()}
+	}
+	if c.HasDeadline {
+		h[HeaderCtxDeadline] = []string{c.Deadline.String()}
+	}
+}
+
+// Deadline is an l5d-ctx-deadline value: epoch nanoseconds.
+type Deadline struct {
+	Start, Deadline int64
+}
+
+// ParseDeadline parses "<start-nanos> <deadline-nanos>".
+func ParseDeadline(v string) (Deadline, bool) {
+	a, b, ok := strings.Cut(strings.TrimSpace(v), " ")
+	if !ok {
+		return Deadline{}, false
+	}
+	s, err1 := strconv.ParseInt(a, 10, 64)
+	d, err2 := strconv.ParseInt(strings.TrimSpace(b), 10, 64)
+	if err1 != nil || err2 != nil {
+		return Deadline{}, false
+	}
+	return Deadline{Start: s, Deadline: d}, true
+}
+
+func (d Deadline) String() string {
+	return strconv.FormatInt(d.Start, 10) + " " + strconv.FormatInt(d.Deadline, 10)
+}
+
+// Trace is a Finagle trace id as carried in l5d-ctx-trace.
+type Trace struct {
+	SpanID, ParentID, TraceID uint64
+	// TraceIDHigh is the high half of a 128-bit trace id (0 if 64-bit).
+	TraceIDHigh uint64
+	Flags       uint64
+}
+
+// ParseTrace decodes the base64 l5d-ctx-trace value (32 or 40 bytes). An
+// unparsable value is ignored (ok=false): a new trace starts.
+func ParseTrace(v string) (Trace, bool) {
+	var buf [40]byte
+	n, err := base64.StdEncoding.Decode(buf[:], []byte(strings.TrimSpace(v)))
+	if err != nil || (n != 32 && n != 40) {
+		return Trace{}, false
+	}
+	t := Trace{
+		SpanID:   binary.BigEndian.Uint64(buf[0:8]),
+		ParentID: binary.BigEndian.Uint64(buf[8:16]),
+		TraceID:  binary.BigEndian.Uint64(buf[16:24]),
+		Flags:    binary.BigEndian.Uint64(buf[24:32]),
+	}
+	if n == 40 {
+		t.TraceIDHigh = binary.BigEndian.Uint64(buf[32:40])
+	}
+	return t, true
+}
+
+// Child returns a new span below t, or a new root span when !has.
+func (t Trace) Child(has bool) Trace {
+	id := randomID()
+	if !has {
+		return Trace{SpanID: id, ParentID: id, TraceID: id}
+	}
+	return Trace{SpanID: id, ParentID: t.SpanID, TraceID: t.TraceID, TraceIDHigh: t.TraceIDHigh, Flags: t.Flags}
+}
+
+// Encode returns the base64 l5d-ctx-trace value.
+func (t Trace) Encode() string {
+	var buf [40]byte
+	binary.BigEndian.PutUint64(buf[0:8], t.SpanID)
+	binary.BigEndian.PutUint64(buf[8:16], t.ParentID)
+	binary.BigEndian.PutUint64(buf[16:24], t.TraceID)
+	binary.BigEndian.PutUint64(buf[24:32], t.Flags)
+	n := 32
+	if t.TraceIDHigh != 0 {
+		binary.BigEndian.PutUint64(buf[32:40], t.TraceIDHigh)
+		n = 40
+	}
+	return base64.StdEncoding.EncodeToString(buf[:n])
+}
+
+// ReqID returns the l5d-reqid value: the trace id as 16 lower-case hex digits.
+func (t Trace) ReqID() string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], t.TraceID)
+	return hex.EncodeToString(b[:])
+}
+
+// randomID returns a non-zero span id. Trace ids need to be unique, not
+// unpredictable, so the fast generator is enough.
+func randomID() uint64 {
+	for {
+		if id := rand.Uint64(); id != 0 {
+			return id
+		}
+	}
+}

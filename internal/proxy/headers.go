@@ -1,0 +1,146 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+)
+
+// Canonical (net/http) forms of the l5d-* headers.
+const (
+	HeaderCtxDtab     = "L5d-Ctx-Dtab"
+	HeaderDtab        = "L5d-Dtab"
+	HeaderCtxDeadline = "L5d-Ctx-Deadline"
+	HeaderCtxTrace    = "L5d-Ctx-Trace"
+	HeaderSample      = "L5d-Sample"
+	HeaderReqID       = "L5d-Reqid"
+	HeaderDstService  = "L5d-Dst-Service"
+	HeaderDstClient   = "L5d-Dst-Client"
+	HeaderDstResidual = "L5d-Dst-Residual"
+	HeaderErr         = "L5d-Err"
+	HeaderRetryable   = "L5d-Retryable"
+	HeaderSuccess     = "L5d-Success-Class"
+)
+
+// hopHeaders are the hop-by-hop headers of RFC 7230 §6.1 (plus the
+// non-standard Proxy-Connection and Keep-Alive), removed in both
+// directions. "Te" and "Trailer" are the canonical forms of TE/Trailer.
+var hopHeaders = []string{
+	"Connection",
+	"Proxy-Connection",
+	"Keep-Alive",
+	"Proxy-Authenticate",
+	"Proxy-Authorization",
+	"Te",
+	"Trailer",
+	"Transfer-Encoding",
+	"Upgrade",
+}
+
+// RemoveHopByHop deletes the headers named in Connection and then the
+// hop-by-hop headers from h.
+func RemoveHopByHop(h http.Header) {
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = trimOWS(f); f != "" {
+				h.Del(f)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+}
+
+// PrepareOutbound applies the hop-by-hop rules to a request about to be
+// forwarded: hop-by-hop headers go, but "Te: trailers" is kept (the
+// client asked for trailers, and gRPC depends on it) and an upgrade
+// request keeps "Connection: Upgrade" and its Upgrade header so that
+// WebSockets pass through. It returns the requested upgrade protocol.
+func PrepareOutbound(h http.Header) (upgrade string) {
+	upgrade = UpgradeType(h)
+	teTrailers := HasToken(h["Te"], "trailers")
+	RemoveHopByHop(h)
+	if teTrailers {
+		h["Te"] = teTrailersValue
+	}
+	if upgrade != "" {
+		h["Connection"] = connectionUpgrade
+		h["Upgrade"] = []string{upgrade}
+	}
+	return upgrade
+}
+
+var (
+	teTrailersValue   = []string{"trailers"}
+	connectionUpgrade = []string{"Upgrade"}
+)
+
+// UpgradeType returns the Upgrade header's value when Connection lists
+// "upgrade", else "".
+func UpgradeType(h http.Header) string {
+	if !HasToken(h["Connection"], "upgrade") {
+		return ""
+	}
+	return h.Get("Upgrade")
+}
+
+// HasToken reports whether any comma-separated element of vs equals tok,
+// case-insensitively.
+func HasToken(vs []string, tok string) bool {
+	for _, v := range vs {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(trimOWS(f), tok) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// trimOWS trims optional whitespace (SP and HTAB) around a token.
+func trimOWS(s string) string {
+	return strings.Trim(s, " \t")
+}
+
+// AppendVia appends this hop to the Via header: "1.1 linkerd" (or
+// "1.0 linkerd" for an HTTP/1.0 message), as Linkerd does.
+func AppendVia(h http.Header, protoMajor, protoMinor int) {
+	v := via11
+	if protoMajor == 1 && protoMinor == 0 {
+		v = via10
+	}
+	if old := h["Via"]; len(old) > 0 {
+		h["Via"] = []string{strings.Join(old, ", ") + ", " + v}
+		return
+	}
+	h["Via"] = []string{v}
+}
+
+const (
+	via11 = "1.1 linkerd"
+	via10 = "1.0 linkerd"
+)
+
+// ViaDepth counts the comma-separated entries of the Via header (for
+// maxCallDepth loop protection).
+func ViaDepth(h http.Header) int {
+	n := 0
+	for _, v := range h["Via"] {
+		n += strings.Count(v, ",") + 1
+	}
+	return n
+}
+
+// StripL5d deletes every header whose name starts with "l5d-" (any case).
+func StripL5d(h http.Header) {
+	for k := range h {
+		if IsL5d(k) {
+			delete(h, k)
+		}
+	}
+}
+
+// IsL5d reports whether header name k starts with "l5d-", case-insensitively.
+func IsL5d(k string) bool {
+	return len(k) >= 4 && (k[0] == 'l' || k[0] == 'L') && k[1] == '5' && (k[2] == 'd' || k[2] == 'D') && k[3] == '-'
+}

@@ -1,0 +1,204 @@
+package http1
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+
+	"github.com/linnet-mesh/linnet/internal/proxy"
+	"github.com/linnet-mesh/linnet/internal/router"
+	"github.com/linnet-mesh/linnet/internal/telemetry"
+)
+
+// HandlerParams configures the handler of one router server.
+type HandlerParams struct {
+	Router     *router.Router
+	Identifier proxy.Identifier
+	// ClearContext strips every l5d-* header from requests and responses
+	// (servers[].clearContext).
+	ClearContext bool
+	// MaxConcurrentRequests rejects requests above this many in flight
+	// (0: unlimited).
+	MaxConcurrentRequests int
+	// MaxCallDepth bounds the Via entries (default 1000).
+	MaxCallDepth int
+	// MaxHeadersKB bounds l5d-err (default 8).
+	MaxHeadersKB int
+	// Scope is the server's metrics scope, rt/<label>/server/<ip>/<port>.
+	Scope  telemetry.Scope
+	Logger *slog.Logger
+}
+
+// Handler is the http.Handler of one router server.
+type Handler struct {
+	p        HandlerParams
+	stats    *telemetry.RequestStats
+	inflight atomic.Int64
+}
+
+// NewHandler returns the server handler.
+func NewHandler(p HandlerParams) *Handler {
+	if p.MaxCallDepth <= 0 {
+		p.MaxCallDepth = 1000
+	}
+	if p.MaxHeadersKB <= 0 {
+		p.MaxHeadersKB = 8
+	}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{p: p, stats: telemetry.NewRequestStats(p.Scope)}
+}
+
+// ServeHTTP identifies, routes and forwards one request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if max := h.p.MaxConcurrentRequests; max > 0 {
+		n := h.inflight.Add(1)
+		defer h.inflight.Add(-1)
+		if n > int64(max) {
+			h.fail(w, r, &proxy.OverloadError{Max: max})
+			return
+		}
+	}
+	t0 := h.stats.Start()
+	resp, err := h.forward(r)
+	if err != nil {
+		h.stats.End(t0, proxy.MapError(r, err).Status, router.FailureKind(err))
+		h.fail(w, r, err)
+		return
+	}
+	status, kind := router.Outcome(r, resp, nil, router.DefaultClassifier)
+	h.stats.End(t0, status, kind)
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		h.upgrade(w, r, resp)
+		return
+	}
+	h.respond(w, r, resp)
+}
+
+// forward prepares the outbound request and sends it through the router.
+func (h *Handler) forward(r *http.Request) (*http.Response, error) {
+	ctx, err := proxy.ReadContext(r.Header, h.p.ClearContext)
+	if err != nil {
+		return nil, err
+	}
+	if proxy.ViaDepth(r.Header) > h.p.MaxCallDepth {
+		return nil, &proxy.CallDepthError{Max: h.p.MaxCallDepth}
+	}
+	name, err := h.p.Identifier.Identify(r)
+	if err != nil {
+		return nil, err
+	}
+	out := r.WithContext(r.Context()) // shallow copy; the header map is ours to change
+	out.RequestURI = ""
+	out.URL = &url.URL{Scheme: "http", Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	out.Close = false
+	if r.ContentLength == 0 {
+		// A nil body lets the transport retry on a stale pooled connection.
+		out.Body = nil
+	}
+	hdr := out.Header
+	proxy.PrepareOutbound(hdr)
+	if _, ok := hdr["User-Agent"]; !ok {
+		// An empty value keeps the transport from adding its own.
+		hdr["User-Agent"] = emptyValue
+	}
+	proxy.AppendVia(hdr, r.ProtoMajor, r.ProtoMinor)
+	ctx.WriteOutbound(hdr)
+	return h.p.Router.RoundTrip(out, router.Dst{Path: name, Local: ctx.Dtab})
+}
+
+var emptyValue = []string{""}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e := proxy.MapError(r, err)
+	if e.Status >= 500 {
+		h.p.Logger.Debug("request failed", "request", proxy.RequestSummary(r), "status", e.Status, "err", err)
+	}
+	proxy.WriteError(w, e, h.p.ClearContext, h.p.MaxHeadersKB<<10)
+}
+
+// respond copies the endpoint's response to the caller.
+func (h *Handler) respond(w http.ResponseWriter, r *http.Request, resp *http.Response) {
+	defer resp.Body.Close()
+	proxy.RemoveHopByHop(resp.Header)
+	proxy.AppendVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor)
+	if h.p.ClearContext {
+		proxy.StripL5d(resp.Header)
+	}
+	dst := w.Header()
+	for k, vs := range resp.Header {
+		dst[k] = vs
+	}
+	// Announce the trailers the endpoint announced, so that they can be
+	// sent after a chunked body.
+	if n := len(resp.Trailer); n > 0 {
+		keys := make([]string, 0, n)
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		dst["Trailer"] = keys
+	}
+	w.WriteHeader(resp.StatusCode)
+	if r.Method == http.MethodHead {
+		return
+	}
+	if err := copyBody(w, resp); err != nil {
+		// The status line is gone: all we can do is break the connection
+		// so the caller sees a truncated response, not a short one.
+		if !errors.Is(err, errClientGone) {
+			h.p.Logger.Debug("response body copy failed", "request", proxy.RequestSummary(r), "err", err)
+		}
+		panic(http.ErrAbortHandler)
+	}
+	if len(resp.Trailer) > 0 {
+		for k, vs := range resp.Trailer {
+			dst[k] = vs
+		}
+	}
+}
+
+var errClientGone = errors.New("client went away")
+
+// bufPool holds copy buffers; 32 KiB like io.Copy.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyBody streams resp.Body to w. Bodies of unknown length (chunked,
+// streams, server-sent events) are flushed after every read so that the
+// caller sees data as soon as the endpoint sends it.
+func copyBody(w http.ResponseWriter, resp *http.Response) error {
+	flush := resp.ContentLength == -1 || isEventStream(resp.Header)
+	var fl http.Flusher
+	if flush {
+		fl, _ = w.(http.Flusher)
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return errClientGone
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+func isEventStream(h http.Header) bool {
+	ct := h["Content-Type"]
+	return len(ct) > 0 && len(ct[0]) >= 17 && ct[0][:17] == "text/event-stream"
+}

@@ -1,0 +1,55 @@
+package http1
+
+import (
+	"crypto/tls"
+	"net"
+	"net/http"
+	"time"
+)
+
+// TransportOptions configures the client-tier transport of one endpoint.
+type TransportOptions struct {
+	// ConnectTimeout bounds dialing (default 3s, so that an unreachable
+	// endpoint fails the request instead of hanging it for the kernel's
+	// minutes-long SYN retry).
+	ConnectTimeout time.Duration
+	// IdleTimeout closes pooled connections idle this long (default 60s).
+	IdleTimeout time.Duration
+	// MaxIdle bounds idle pooled connections per endpoint (default 1024).
+	MaxIdle int
+	// MaxConns bounds connections per endpoint (0: unbounded), i.e.
+	// hostConnectionPool.maxSize.
+	MaxConns int
+}
+
+// NewTransport returns an HTTP/1.1 transport with pooled keep-alive
+// connections to one endpoint. It never adds headers of its own
+// (no Accept-Encoding, no User-Agent) and never speaks HTTP/2.
+func NewTransport(o TransportOptions) *http.Transport {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 3 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 60 * time.Second
+	}
+	if o.MaxIdle <= 0 {
+		o.MaxIdle = 1024
+	}
+	d := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:               nil,
+		DialContext:         d.DialContext,
+		MaxIdleConns:        0,
+		MaxIdleConnsPerHost: o.MaxIdle,
+		MaxConnsPerHost:     o.MaxConns,
+		IdleConnTimeout:     o.IdleTimeout,
+		DisableCompression:  true,
+		// A request with Expect: 100-continue waits this long for the
+		// endpoint's 100 before its body is sent anyway.
+		ExpectContinueTimeout: time.Second,
+		// No HTTP/2: a non-nil empty map disables the h2 upgrade.
+		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
+		WriteBufferSize: 16 << 10,
+		ReadBufferSize:  16 << 10,
+	}
+}

@@ -1,0 +1,130 @@
+package router
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/naming"
+	"github.com/linnet-mesh/linnet/internal/telemetry"
+	"github.com/linnet-mesh/linnet/internal/watch"
+)
+
+// pathEntry is the path tier for one logical name and local dtab: it keeps
+// the name's bound tree current and picks a bound name for each request.
+type pathEntry struct {
+	r       *Router
+	key     string
+	once    sync.Once
+	name    dtab.Path
+	nameStr string
+	local   dtab.Dtab
+	policy  ServicePolicy
+	stats   *telemetry.RequestStats
+	svc     http.RoundTripper
+
+	tree   atomic.Pointer[watch.Activity[naming.BoundTree]]
+	ready  chan struct{} // closed once the binding is no longer pending
+	readyO sync.Once
+	mu     sync.Mutex
+	cancel func()
+	closed bool
+	// keys caches the bound-tier key of each bound leaf seen.
+	keys sync.Map // *naming.Bound → string
+}
+
+func (r *Router) newPathEntry(key string) *pathEntry {
+	return &pathEntry{r: r, key: key, ready: make(chan struct{})}
+}
+
+// init builds the entry's stack and starts its binding, once.
+func (p *pathEntry) init(dst Dst) {
+	p.once.Do(func() {
+		p.name = dst.Path
+		p.nameStr = dst.Path.String()
+		p.local = dst.Local
+		if p.r.p.Service != nil {
+			p.policy = p.r.p.Service(dst.Path)
+		}
+		if p.policy.Classify == nil {
+			p.policy.Classify = DefaultClassifier
+		}
+		p.svc = compose(pathStack, p, RoundTripperFunc(p.route))
+		full := make(dtab.Dtab, 0, len(p.r.p.Dtab)+len(dst.Local))
+		full = append(append(full, p.r.p.Dtab...), dst.Local...)
+		binding := p.r.p.Interpreter.Bind(full, dst.Path)
+		cancel := binding.Subscribe(p.update)
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			cancel()
+			return
+		}
+		p.cancel = cancel
+		p.mu.Unlock()
+	})
+}
+
+func (p *pathEntry) update(a watch.Activity[naming.BoundTree]) {
+	p.tree.Store(&a)
+	p.keys.Clear()
+	if a.State != watch.Pending {
+		p.readyO.Do(func() { close(p.ready) })
+	}
+}
+
+func (p *pathEntry) close() {
+	p.mu.Lock()
+	p.closed = true
+	cancel := p.cancel
+	p.cancel = nil
+	p.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	if p.stats != nil {
+		p.stats.Close()
+	}
+}
+
+// route is the bottom of the path stack: pick a bound name from the
+// current tree and hand the request to its bound entry.
+func (p *pathEntry) route(req *http.Request) (*http.Response, error) {
+	ok, err := p.r.waitReady(req.Context(), p.ready)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, &BindingTimeoutError{Name: p.name, Timeout: p.r.p.BindingTimeout.String()}
+	}
+	a := p.tree.Load()
+	if a.State == watch.Failed {
+		return nil, p.noRoute(a.Err.Error(), nil)
+	}
+	b, why := pick(a.Value)
+	if b == nil {
+		return nil, p.noRoute(why, nil)
+	}
+	key, ok2 := p.keys.Load(b)
+	if !ok2 {
+		key = b.ID.String()
+		p.keys.Store(b, key)
+	}
+	be := p.r.bounds.get(key.(string), coarseNow())
+	be.init(b)
+	if len(b.Residual) > 0 {
+		req.Header.Set(hdrDstResidual, b.Residual.String())
+	} else if req.Header != nil {
+		delete(req.Header, hdrDstResidual)
+	}
+	resp, err := be.svc.RoundTrip(req)
+	if nr, isNR := err.(*NoRouteError); isNR && nr.Name == nil {
+		nr.Name, nr.Base, nr.Local = p.name, p.r.p.Dtab, p.local
+	}
+	return resp, err
+}
+
+func (p *pathEntry) noRoute(reason string, bound dtab.Path) *NoRouteError {
+	return &NoRouteError{Name: p.name, Base: p.r.p.Dtab, Local: p.local, Reason: reason, Bound: bound}
+}

@@ -1,0 +1,87 @@
+package router
+
+import (
+	"net/http"
+
+	"github.com/linnet-mesh/linnet/internal/middleware"
+)
+
+// Middleware wraps the next RoundTripper of a tier with one concern.
+type Middleware = middleware.Middleware
+
+// RoundTripperFunc adapts a function to http.RoundTripper.
+type RoundTripperFunc = middleware.RoundTripperFunc
+
+// Module is one named position in a tier's stack. New returns nil when the
+// module does not apply to this entry (e.g. no timeout configured).
+type Module[P any] struct {
+	Role string
+	New  func(P) Middleware
+}
+
+// The three stacks, outermost module first. This is the one place that
+// orders the router's modules; each position says why it is there.
+var (
+	// pathStack runs once per logical name (rt/<label>/service/<name>).
+	pathStack = []Module[*pathEntry]{
+		// Outermost: the service stats see the request exactly as the
+		// caller does, including every retry and the total timeout.
+		{Role: "ServiceStats", New: func(p *pathEntry) Middleware { return p.r.serviceStats(p) }},
+		// The total timeout bounds all attempts together, so it must be
+		// above the retries.
+		{Role: "TotalTimeout", New: func(p *pathEntry) Middleware { return timeoutModule(p.policy.TotalTimeout, p.name, "totalTimeoutMs") }},
+		// Retries re-run everything below, i.e. a new pick of the bound
+		// name and the endpoint for every attempt.
+		{Role: "Retries", New: func(p *pathEntry) Middleware { return p.policy.Retries }},
+		// l5d-dst-service names the logical name on every attempt. Below
+		// the stack, pathEntry.route picks a branch of the bound tree and
+		// continues in the bound tier.
+		{Role: "DstService", New: func(p *pathEntry) Middleware { return setHeader(hdrDstService, p.nameStr) }},
+	}
+
+	// boundStack runs once per bound name (rt/<label>/client/<id>).
+	boundStack = []Module[*boundEntry]{
+		// Client stats count each attempt sent to this replica set.
+		{Role: "ClientStats", New: func(b *boundEntry) Middleware { return b.r.clientStats(b) }},
+		// The per-attempt timeout is below the client stats so that a
+		// timed-out attempt is recorded as a client failure.
+		{Role: "AttemptTimeout", New: func(b *boundEntry) Middleware {
+			return timeoutModule(b.policy.AttemptTimeout, b.idPath, "requestAttemptTimeoutMs")
+		}},
+		// l5d-dst-client names the replica set. Below the stack,
+		// boundEntry.balance picks an endpoint and continues in the
+		// client tier.
+		{Role: "DstClient", New: func(b *boundEntry) Middleware { return setHeader(hdrDstClient, b.id) }},
+	}
+)
+
+// compose builds the RoundTripper of one entry from its stack.
+func compose[P any](stack []Module[P], p P, terminal http.RoundTripper) http.RoundTripper {
+	rt := terminal
+	for i := len(stack) - 1; i >= 0; i-- {
+		if m := stack[i].New(p); m != nil {
+			rt = m(rt)
+		}
+	}
+	return rt
+}
+
+// roles returns the role names of a stack, in order (for tests and admin).
+func roles[P any](stack []Module[P]) []string {
+	out := make([]string, len(stack))
+	for i, m := range stack {
+		out[i] = m.Role
+	}
+	return out
+}
+
+// setHeader returns a module that sets header k to v on every request.
+func setHeader(k, v string) Middleware {
+	vs := []string{v}
+	return func(next http.RoundTripper) http.RoundTripper {
+		return RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+			r.Header[k] = vs
+			return next.RoundTrip(r)
+		})
+	}
+}

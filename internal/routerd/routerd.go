@@ -1,0 +1,320 @@
+package routerd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/linnet-mesh/linnet/internal/admin"
+	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/naming"
+	"github.com/linnet-mesh/linnet/internal/proxy"
+	"github.com/linnet-mesh/linnet/internal/proxy/http1"
+	"github.com/linnet-mesh/linnet/internal/router"
+	"github.com/linnet-mesh/linnet/internal/telemetry"
+
+	// Generic transformers (io.l5d.port, io.l5d.localhost).
+	_ "github.com/linnet-mesh/linnet/internal/router/transformers"
+)
+
+// Options are the process-level settings of Start.
+type Options struct {
+	Logger *slog.Logger
+	// Text is the configuration as given, re-rendered as /config.json.
+	Text []byte
+	// Dashboard, when set, is mounted at the admin server's "/".
+	Dashboard func(reg *telemetry.Registry) http.Handler
+}
+
+// Process is a running router process: its routers, their servers, the
+// admin server and the namers and telemeters they share.
+type Process struct {
+	log     *slog.Logger
+	cancel  context.CancelFunc
+	reg     *telemetry.Registry
+	grace   time.Duration
+	routers []*router.Router
+	servers []*listener
+	admin   *listener
+	closers []func() error
+
+	done     chan struct{}
+	stopOnce sync.Once
+	stopErr  error
+}
+
+type listener struct {
+	name string
+	srv  *http.Server
+	ln   net.Listener
+}
+
+// Start builds everything cfg describes and starts serving. Stop (or
+// POST /admin/shutdown) drains it; Done is closed when it has stopped.
+func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	p = &Process{
+		log:    o.Logger,
+		cancel: cancel,
+		reg:    telemetry.NewRegistry(),
+		grace:  time.Duration(cfg.Admin.ShutdownGraceMs) * time.Millisecond,
+		done:   make(chan struct{}),
+	}
+	defer func() {
+		if err != nil {
+			p.abort()
+		}
+	}()
+	root := p.reg.Scope()
+	env := naming.Env{Ctx: ctx, Logger: o.Logger}
+
+	namers := make([]naming.MountedNamer, 0, len(cfg.Namers))
+	for i, n := range cfg.Namers {
+		pfx := NamerPrefix(n)
+		path, perr := dtab.ParsePath("/#/" + pfx)
+		if perr != nil {
+			return nil, fmt.Errorf("namers[%d]: prefix %q: %w", i, pfx, perr)
+		}
+		ne := env
+		ne.Logger = o.Logger.With("namer", pfx)
+		ne.Scope = telemetry.NamerScope(root, pfx)
+		nm, nerr := n.Value.NewNamer(ne)
+		if nerr != nil {
+			return nil, fmt.Errorf("namers[%d] (%s): %w", i, n.Kind, nerr)
+		}
+		if c, ok := nm.(interface{ Close() error }); ok {
+			p.closers = append(p.closers, c.Close)
+		}
+		namers = append(namers, naming.MountedNamer{Prefix: path, Namer: nm})
+	}
+
+	var adminHandlers []telemetry.AdminHandler
+	for i, t := range cfg.Telemetry {
+		tm, terr := t.Value.NewTelemeter(telemetry.TelemeterEnv{Ctx: ctx, Registry: p.reg, Logger: o.Logger.With("telemeter", t.Kind)})
+		if terr != nil {
+			return nil, fmt.Errorf("telemetry[%d] (%s): %w", i, t.Kind, terr)
+		}
+		p.closers = append(p.closers, tm.Close)
+		adminHandlers = append(adminHandlers, tm.AdminHandlers()...)
+	}
+
+	var infos []admin.RouterInfo
+	for i, rc := range cfg.Routers {
+		hr, ok := rc.Value.(*HTTPRouter)
+		if !ok {
+			return nil, fmt.Errorf("routers[%d]: protocol %s is not supported by this version yet", i, rc.Kind)
+		}
+		rt, info, rerr := p.startHTTPRouter(ctx, hr, namers, env)
+		if rerr != nil {
+			return nil, fmt.Errorf("routers[%d] (%s): %w", i, hr.Label, rerr)
+		}
+		_ = rt
+		infos = append(infos, info)
+	}
+
+	adm := admin.New(admin.Params{
+		Registry: p.reg,
+		Config:   configJSON(o.Text),
+		Routers:  infos,
+		Shutdown: func() { _ = p.Stop() },
+		Dashboard: func() http.Handler {
+			if o.Dashboard == nil {
+				return nil
+			}
+			return o.Dashboard(p.reg)
+		}(),
+		Logger: o.Logger,
+	})
+	for _, h := range adminHandlers {
+		adm.Handle(h.Path, h.Handler)
+	}
+	l, lerr := listen("admin", cfg.Admin.Addr(), adm)
+	if lerr != nil {
+		return nil, lerr
+	}
+	p.admin = l
+	for _, s := range append(p.servers, p.admin) {
+		go p.serve(s)
+	}
+	return p, nil
+}
+
+func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []naming.MountedNamer, env naming.Env) (*router.Router, admin.RouterInfo, error) {
+	label := hr.Label
+	log := p.log.With("router", label)
+	ienv := naming.InterpreterEnv{Env: env, Namers: namers, Label: label}
+	ienv.Logger = log
+	interp, err := hr.Interpreter.Value.NewInterpreter(ienv)
+	if err != nil {
+		return nil, admin.RouterInfo{}, fmt.Errorf("interpreter %s: %w", hr.Interpreter.Kind, err)
+	}
+	idEnv := proxy.IdentifierEnv{Ctx: ctx, Logger: log, DstPrefix: hr.DstPrefix.Path, Label: label}
+	var ids proxy.Identifiers
+	for i, k := range hr.Identifier {
+		id, err := k.Value.NewIdentifier(idEnv)
+		if err != nil {
+			return nil, admin.RouterInfo{}, fmt.Errorf("identifier[%d] (%s): %w", i, k.Kind, err)
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		id, _ := (&http1.HeaderTokenConfig{Header: "Host"}).NewIdentifier(idEnv)
+		ids = append(ids, id)
+	}
+	scope := telemetry.RouterScope(p.reg.Scope(), label)
+	if hr.Originator {
+		scope.Gauge("originator", func() float64 { return 1 })
+	}
+	pol := newPolicies(hr, scope)
+	rt := router.New(router.Params{
+		Label:          label,
+		Dtab:           hr.Dtab.Dtab,
+		Interpreter:    interp,
+		BindingTimeout: time.Duration(hr.BindingTimeoutMs) * time.Millisecond,
+		IdleTTL:        time.Duration(hr.BindingCache.IdleTTLSecs) * time.Second,
+		Scope:          scope,
+		Service:        pol.service,
+		Client:         pol.client,
+		NewTransport:   pol.transport,
+	})
+	p.routers = append(p.routers, rt)
+	for i := range hr.Servers {
+		s := &hr.Servers[i]
+		if s.TLS != nil {
+			return nil, admin.RouterInfo{}, fmt.Errorf("servers[%d].tls: server TLS is not supported by this version yet", i)
+		}
+		ln, err := net.Listen("tcp", s.Addr())
+		if err != nil {
+			return nil, admin.RouterInfo{}, fmt.Errorf("servers[%d]: %w", i, err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		h := http1.NewHandler(http1.HandlerParams{
+			Router:                rt,
+			Identifier:            ids,
+			ClearContext:          s.ClearContext,
+			MaxConcurrentRequests: s.MaxConcurrentRequests,
+			MaxCallDepth:          s.MaxCallDepth,
+			MaxHeadersKB:          hr.MaxHeadersKB,
+			Scope:                 telemetry.ServerScope(scope, s.IP, port),
+			Logger:                log,
+		})
+		p.servers = append(p.servers, &listener{
+			name: label + " " + ln.Addr().String(),
+			ln:   ln,
+			srv: &http.Server{
+				Handler:           h,
+				ReadHeaderTimeout: 30 * time.Second,
+				IdleTimeout:       10 * time.Minute,
+				MaxHeaderBytes:    (hr.MaxHeadersKB + hr.MaxInitialLineKB) << 10,
+				ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+			},
+		})
+	}
+	return rt, admin.RouterInfo{Label: label, Dtab: hr.Dtab.Dtab, Interpreter: interp}, nil
+}
+
+func listen(name, addr string, h http.Handler) (*listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &listener{name: name, ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}}, nil
+}
+
+func (p *Process) serve(l *listener) {
+	if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		p.log.Error("server stopped", "server", l.name, "err", err)
+	}
+}
+
+// AdminAddr returns the admin server's address.
+func (p *Process) AdminAddr() string { return p.admin.ln.Addr().String() }
+
+// ServerAddrs returns the router servers' addresses, in config order.
+func (p *Process) ServerAddrs() []string {
+	out := make([]string, len(p.servers))
+	for i, s := range p.servers {
+		out[i] = s.ln.Addr().String()
+	}
+	return out
+}
+
+// Registry returns the process's metrics.
+func (p *Process) Registry() *telemetry.Registry { return p.reg }
+
+// Done is closed once the process has stopped.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Stop drains the process: listeners stop accepting, in-flight requests
+// get up to admin.shutdownGraceMs to finish, then routers, namers and
+// telemeters are closed.
+func (p *Process) Stop() error {
+	p.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), p.grace)
+		defer cancel()
+		var wg sync.WaitGroup
+		for _, s := range p.servers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := s.srv.Shutdown(ctx); err != nil {
+					_ = s.srv.Close()
+				}
+			}()
+		}
+		wg.Wait()
+		if p.admin != nil {
+			actx, acancel := context.WithTimeout(context.Background(), time.Second)
+			_ = p.admin.srv.Shutdown(actx)
+			acancel()
+		}
+		p.abort()
+		close(p.done)
+	})
+	return p.stopErr
+}
+
+// abort closes routers, namers and telemeters without draining.
+func (p *Process) abort() {
+	for _, rt := range p.routers {
+		_ = rt.Close()
+	}
+	for _, c := range p.closers {
+		if err := c(); err != nil {
+			p.log.Warn("closing", "err", err)
+		}
+	}
+	for _, s := range p.servers {
+		_ = s.ln.Close()
+	}
+	p.cancel()
+}
+
+// configJSON renders the configuration text as JSON for /config.json.
+func configJSON(text []byte) any {
+	var v any
+	if err := yaml.Unmarshal(text, &v); err != nil {
+		return map[string]string{"error": "configuration is not valid YAML/JSON: " + err.Error()}
+	}
+	return json.RawMessage(mustJSON(v))
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte(strconv.Quote(err.Error()))
+	}
+	return b
+}

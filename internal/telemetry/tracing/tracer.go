@@ -1,0 +1,264 @@
+// Package tracing records Zipkin spans for the router and propagates trace
+// context between hops, built on github.com/openzipkin/zipkin-go.
+//
+// Each hop records a server span (the request as received; kind SERVER)
+// and one client span per attempt sent to an endpoint (kind CLIENT), the
+// way Linkerd 1 does. The client span's context travels in l5d-ctx-trace
+// (io.l5d.default propagator) or x-b3-* (io.l5d.zipkin); the next hop's
+// server span shares the client span's id (Zipkin's shared spans, as
+// Finagle does). l5d-reqid (the trace id) is written on every outbound
+// request.
+//
+// A Tracer without a Reporter still propagates context (Linkerd always
+// writes l5d-ctx-trace) but exports nothing and makes no sampling
+// decision of its own: an upstream decision is passed on unchanged.
+package tracing
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+
+	zipkin "github.com/openzipkin/zipkin-go"
+	"github.com/openzipkin/zipkin-go/model"
+	"github.com/openzipkin/zipkin-go/reporter"
+
+	"github.com/linnet-mesh/linnet/internal/telemetry"
+)
+
+// Options configure a Tracer.
+type Options struct {
+	// Router is the router label: the local service name of the spans.
+	Router string
+	// Propagator is PropagatorDefault ("" too) or PropagatorZipkin.
+	Propagator string
+	// Reporter receives finished, sampled spans. Nil: propagate only.
+	Reporter reporter.Reporter
+	// SampleRate is the probability (0..1) that a new trace is sampled
+	// when no upstream decision and no l5d-sample header says otherwise.
+	SampleRate float64
+}
+
+// Tracer records server and client spans of one router. It implements
+// telemetry.Tracer.
+type Tracer struct {
+	zt      *zipkin.Tracer
+	prop    propagator
+	router  string
+	decides bool // false: never make a sampling decision of our own
+}
+
+// New builds a Tracer.
+func New(opts Options) (*Tracer, error) {
+	prop, err := newPropagator(opts.Propagator)
+	if err != nil {
+		return nil, err
+	}
+	if opts.SampleRate < 0 || opts.SampleRate > 1 {
+		return nil, errors.New("tracing: sampleRate must be between 0 and 1, got " + strconv.FormatFloat(opts.SampleRate, 'g', -1, 64))
+	}
+	rep, decides := opts.Reporter, true
+	if rep == nil {
+		rep, decides = reporter.NewNoopReporter(), false
+	}
+	ep, err := zipkin.NewEndpoint(opts.Router, "")
+	if err != nil {
+		return nil, err
+	}
+	zt, err := zipkin.NewTracer(rep,
+		zipkin.WithLocalEndpoint(ep),
+		zipkin.WithSampler(rateSampler(opts.SampleRate)),
+		zipkin.WithSharedSpans(true),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &Tracer{zt: zt, prop: prop, router: opts.Router, decides: decides}, nil
+}
+
+// rateSampler samples a fraction of trace ids. Unlike zipkin-go's boundary
+// sampler it accepts any rate in [0, 1] (Linkerd's default is 0.001).
+func rateSampler(rate float64) zipkin.Sampler {
+	switch {
+	case rate <= 0:
+		return zipkin.NeverSample
+	case rate >= 1:
+		return zipkin.AlwaysSample
+	}
+	limit := uint64(rate * (1 << 63))
+	return func(id uint64) bool { return id>>1 < limit }
+}
+
+// decisionKey marks, in a request context, that the sampling decision of
+// the current trace is known (made upstream or by a reporting tracer).
+type decisionKey struct{}
+
+// Server implements telemetry.Tracer.
+func (t *Tracer) Server(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in := t.prop.extract(r.Header)
+		sc := in.sc
+		if sc.Sampled == nil && !sc.Debug && in.sample != nil {
+			s := rand.Float64() < *in.sample
+			sc.Sampled = &s
+		}
+		known := sc.Sampled != nil || sc.Debug || t.decides
+		opts := []zipkin.SpanOption{zipkin.Kind(model.Server), zipkin.Parent(sc)}
+		if ep := endpoint(r.RemoteAddr); ep != nil {
+			opts = append(opts, zipkin.RemoteEndpoint(ep))
+		}
+		span := t.zt.StartSpan(r.Method, opts...)
+		span.Tag("http.method", r.Method)
+		span.Tag("http.path", r.URL.Path)
+		if r.Host != "" {
+			span.Tag("http.host", r.Host)
+		}
+		if t.router != "" {
+			span.Tag(telemetry.TagRouterLabel, t.router)
+		}
+		ctx := zipkin.NewContext(r.Context(), span)
+		ctx = telemetry.ContextWithSpan(ctx, span)
+		ctx = context.WithValue(ctx, decisionKey{}, known)
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK // nothing written: net/http sends 200
+			}
+			span.Tag("http.status_code", strconv.Itoa(status))
+			if status >= 500 {
+				span.Tag("error", strconv.Itoa(status))
+			}
+			span.Finish()
+		}()
+		next.ServeHTTP(sw, r.WithContext(ctx))
+	})
+}
+
+// Client implements telemetry.Tracer.
+func (t *Tracer) Client(next http.RoundTripper) http.RoundTripper {
+	return roundTripper(func(r *http.Request) (*http.Response, error) {
+		ctx := r.Context()
+		known, inTrace := ctx.Value(decisionKey{}).(bool)
+		opts := []zipkin.SpanOption{zipkin.Kind(model.Client)}
+		if parent := zipkin.SpanFromContext(ctx); parent != nil {
+			opts = append(opts, zipkin.Parent(parent.Context()))
+		}
+		if ep := endpoint(r.URL.Host); ep != nil {
+			opts = append(opts, zipkin.RemoteEndpoint(ep))
+		}
+		span := t.zt.StartSpan(r.Method, opts...)
+		span.Tag("http.method", r.Method)
+		span.Tag("http.path", r.URL.Path)
+		if r.URL.Host != "" {
+			span.Tag(telemetry.TagDstAddr, r.URL.Host)
+		}
+		ctx = zipkin.NewContext(ctx, span)
+		ctx = telemetry.ContextWithSpan(ctx, span)
+		out := r.Clone(ctx) // a RoundTripper must not modify its request
+		sc := span.Context()
+		if (inTrace && !known) || (!inTrace && !t.decides) {
+			sc.Sampled = nil // pass "unknown" on rather than our sampler's guess
+		}
+		t.prop.inject(out.Header, sc)
+		resp, err := next.RoundTrip(out)
+		if err != nil {
+			span.Tag("error", err.Error())
+			span.Finish()
+			return nil, err
+		}
+		span.Tag("http.status_code", strconv.Itoa(resp.StatusCode))
+		if resp.StatusCode >= 500 {
+			span.Tag("error", strconv.Itoa(resp.StatusCode))
+		}
+		if resp.Body == nil || resp.Body == http.NoBody {
+			span.Finish()
+			return resp, nil
+		}
+		// The span ends when the response has been read (or abandoned).
+		resp.Body = &finishBody{ReadCloser: resp.Body, span: span}
+		return resp, nil
+	})
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// finishBody finishes the client span at EOF or Close, whichever is first.
+type finishBody struct {
+	io.ReadCloser
+	span zipkin.Span
+	once sync.Once
+}
+
+func (b *finishBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.once.Do(b.span.Finish)
+	}
+	return n, err
+}
+
+func (b *finishBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.span.Finish)
+	return err
+}
+
+// statusWriter remembers the status code; Flush, Hijack and Unwrap keep
+// streaming, upgrades and http.ResponseController working.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// endpoint parses "host:port" into a Zipkin endpoint, or nil.
+func endpoint(hostport string) *model.Endpoint {
+	if hostport == "" {
+		return nil
+	}
+	ep, err := zipkin.NewEndpoint("", hostport)
+	if err != nil {
+		return nil
+	}
+	return ep
+}
+
+var _ telemetry.Tracer = (*Tracer)(nil)

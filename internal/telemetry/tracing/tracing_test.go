@@ -1,0 +1,116 @@
+package tracing
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/openzipkin/zipkin-go/model"
+
+	"github.com/linnet-mesh/linnet/internal/telemetry"
+)
+
+func TestCtxTraceRoundTrip(t *testing.T) {
+	yes, no := true, false
+	parent := model.ID(9)
+	for _, sc := range []model.SpanContext{
+		{TraceID: model.TraceID{Low: 1}, ID: 2, ParentID: &parent, Sampled: &yes},
+		{TraceID: model.TraceID{Low: 1, High: 3}, ID: 2, Sampled: &no},
+		{TraceID: model.TraceID{Low: 0xdeadbeef}, ID: 2, Debug: true},
+		{TraceID: model.TraceID{Low: 5}, ID: 6},
+	} {
+		enc := EncodeCtxTrace(sc)
+		got, err := DecodeCtxTrace(enc)
+		if err != nil {
+			t.Fatalf("%+v: %v", sc, err)
+		}
+		if got.TraceID != sc.TraceID || got.ID != sc.ID || got.Debug != sc.Debug ||
+			(got.ParentID == nil) != (sc.ParentID == nil) || (got.Sampled == nil) != (sc.Sampled == nil) ||
+			(got.Sampled != nil && *got.Sampled != *sc.Sampled) {
+			t.Errorf("round trip of %+v gave %+v", sc, got)
+		}
+	}
+}
+
+func TestCtxTraceWireFormat(t *testing.T) {
+	// span 1, parent 2, trace 3, flags sampled|known (6): Finagle's layout.
+	const v = "AAAAAAAAAAEAAAAAAAAAAgAAAAAAAAADAAAAAAAAAAY="
+	sc, err := DecodeCtxTrace(v)
+	if err != nil || sc.ID != 1 || *sc.ParentID != 2 || sc.TraceID.Low != 3 || !*sc.Sampled {
+		t.Fatalf("%+v %v", sc, err)
+	}
+	if EncodeCtxTrace(sc) != v {
+		t.Fatalf("re-encoded %s", EncodeCtxTrace(sc))
+	}
+	for _, bad := range []string{"", "!!", "AAAA", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="} {
+		if _, err := DecodeCtxTrace(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestPropagateOnlyPassesDecisionOn(t *testing.T) {
+	tr, err := PropagateOnly().NewTracer(telemetry.TracerOptions{Router: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen http.Header
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.Header.Clone() }))
+	defer backend.Close()
+	client := &http.Client{Transport: tr.Client(http.DefaultTransport)}
+	srv := httptest.NewServer(tr.Server(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, _ := http.NewRequestWithContext(r.Context(), "GET", backend.URL, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		resp.Body.Close()
+	})))
+	defer srv.Close()
+
+	// No inbound context: a new trace, decision left unknown.
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sc, err := DecodeCtxTrace(seen.Get(HeaderCtxTrace))
+	if err != nil || sc.Sampled != nil || sc.ParentID == nil {
+		t.Fatalf("new trace: %+v %v", sc, err)
+	}
+	if seen.Get(HeaderReqID) != sc.TraceID.String() {
+		t.Fatalf("l5d-reqid %q, trace %s", seen.Get(HeaderReqID), sc.TraceID)
+	}
+	// Garbage is ignored (a new trace), and not forwarded.
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.Header.Set(HeaderCtxTrace, "garbage")
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, err := DecodeCtxTrace(seen.Get(HeaderCtxTrace)); err != nil {
+		t.Fatalf("after garbage: %v", err)
+	}
+	// An upstream sampled decision survives.
+	yes := true
+	req, _ = http.NewRequest("GET", srv.URL, nil)
+	req.Header.Set(HeaderCtxTrace, EncodeCtxTrace(model.SpanContext{TraceID: model.TraceID{Low: 42}, ID: 7, Sampled: &yes}))
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sc, _ = DecodeCtxTrace(seen.Get(HeaderCtxTrace))
+	if sc.TraceID.Low != 42 || sc.Sampled == nil || !*sc.Sampled || sc.ParentID == nil || *sc.ParentID != 7 {
+		t.Fatalf("upstream decision: %+v", sc)
+	}
+}
+
+func TestUnknownPropagator(t *testing.T) {
+	if _, err := New(Options{Propagator: "io.l5d.bogus"}); err == nil {
+		t.Fatal("accepted")
+	}
+	if _, err := New(Options{SampleRate: 1.5}); err == nil {
+		t.Fatal("accepted sampleRate 1.5")
+	}
+}
