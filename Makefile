@@ -7,7 +7,7 @@ PKGS      := ./...
 FUZZTIME  ?= 20s
 BENCH     ?= .
 COUNT     ?= 1
-VECTORS   ?= ../shared/spec/dtab-vectors.json
+VECTORS   ?= internal/naming/testdata/dtab-vectors.json
 TESTFLAGS ?=
 
 .PHONY: help build test test-short deps demo vectors fuzz bench bench-go lint fmt vet clean

@@ -22,9 +22,9 @@ func newPolicy(a AccrualOptions) policy {
 	case AccrualSuccessRate:
 		// An EMA over the last Requests outcomes (Finagle's Ema keyed by
 		// request count).
-		return &successRate{required: a.SuccessRate, window: float64(a.Requests), byCount: true}
+		return &successRate{required: a.SuccessRate, window: float64(a.Requests)}
 	case AccrualSuccessRateWindowed:
-		return &successRate{required: a.SuccessRate, window: float64(time.Duration(a.Window) * time.Second)}
+		return &windowedRate{required: a.SuccessRate, slot: int64(time.Duration(a.Window) * time.Second / windowSlots)}
 	}
 	return nil // none
 }
@@ -49,34 +49,65 @@ func (p *consecutiveFailures) reset() { p.n = 0 }
 const minRequests = 5
 
 // successRate keeps an exponential moving average of success (1) and
-// failure (0), over a window measured in requests (byCount) or in time.
+// failure (0) over the last `window` requests (Finagle's Ema stamped by
+// request count).
 type successRate struct {
 	required float64
 	window   float64
-	byCount  bool
 
-	ema   float64
-	stamp int64 // outcome count or unix nanos of the last update
-	seen  int
+	ema  float64
+	seen int
 }
 
-func (p *successRate) record(success bool, now int64) bool {
+func (p *successRate) record(success bool, _ int64) bool {
 	x := 0.0
 	if success {
 		x = 1
 	}
-	if p.byCount {
-		now = p.stamp + 1
-	}
 	if p.seen == 0 {
 		p.ema = x
 	} else {
-		w := math.Exp(-float64(max(now-p.stamp, 0)) / p.window)
+		w := math.Exp(-1 / p.window)
 		p.ema = x*(1-w) + p.ema*w
 	}
-	p.stamp = now
 	p.seen++
 	return p.seen >= minRequests && p.ema < p.required
 }
 
-func (p *successRate) reset() { p.ema, p.stamp, p.seen = 0, 0, 0 }
+func (p *successRate) reset() { p.ema, p.seen = 0, 0 }
+
+// windowSlots is the resolution of the windowed policy.
+const windowSlots = 10
+
+// windowedRate is the success rate over the last `window` seconds, counted
+// in windowSlots time slots. (A time-stamped EMA, as Finagle uses, does not
+// move when many outcomes share a timestamp; exact counts do.)
+type windowedRate struct {
+	required float64
+	slot     int64 // slot length, ns
+
+	ok, all [windowSlots]int64
+	epoch   [windowSlots]int64 // which slot number each entry counts
+}
+
+func (p *windowedRate) record(success bool, now int64) bool {
+	n := now / p.slot
+	i := int(n % windowSlots)
+	if p.epoch[i] != n {
+		p.epoch[i], p.ok[i], p.all[i] = n, 0, 0
+	}
+	p.all[i]++
+	if success {
+		p.ok[i]++
+	}
+	var ok, all int64
+	for j := range windowSlots {
+		if n-p.epoch[j] < windowSlots {
+			ok += p.ok[j]
+			all += p.all[j]
+		}
+	}
+	return all >= minRequests && float64(ok) < p.required*float64(all)
+}
+
+func (p *windowedRate) reset() { *p = windowedRate{required: p.required, slot: p.slot} }

@@ -510,4 +510,3 @@ func (b *lb) eject(s *endpointState, now int64) {
 	b.m.removals.Inc()
 	b.m.removedFor.Add(d.Milliseconds())
 }
-

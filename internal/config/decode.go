@@ -23,9 +23,28 @@ type Defaulter interface {
 
 // Validator is implemented by config types that check themselves after
 // being filled. An error from Validate is reported at the value's path;
-// return FieldError to point at one of its keys instead.
+// return FieldError to point at one of its keys instead. Validate runs
+// only when the value and everything in it decoded without error. The
+// decoder calls the Validate of the value as a whole: a struct embedded
+// inline is not validated on its own, so an outer type that declares its
+// own Validate must call the embedded one (Go's method promotion does it
+// when the outer type declares none).
 type Validator interface {
 	Validate() error
+}
+
+// KeyHinter is implemented by config types that can say more about a key
+// they do not accept, e.g. a key that belongs to another protocol. A
+// non-empty hint replaces the generic "unknown key" message.
+type KeyHinter interface {
+	UnknownKeyHint(key string) string
+}
+
+func addrOf(v reflect.Value) any {
+	if v.CanAddr() {
+		return v.Addr().Interface()
+	}
+	return nil
 }
 
 // Load decodes text (YAML, or JSON if the first non-space character is '{')
@@ -355,6 +374,12 @@ func (d *decoder) decodeStruct(n *node, v reflect.Value, path string, skip []str
 		kpath := joinPath(path, key)
 		f, ok := fields.byName[key]
 		if !ok {
+			if h, isHinter := addrOf(v).(KeyHinter); isHinter {
+				if msg := h.UnknownKeyHint(key); msg != "" {
+					d.add(kpath, n.klines[i], "%s", msg)
+					continue
+				}
+			}
 			d.unknownKey(key, fields, kpath, n.klines[i])
 			continue
 		}

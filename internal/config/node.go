@@ -91,7 +91,7 @@ func (n *node) describe() string {
 }
 
 // maxNodes bounds the expanded size of a document (alias bombs).
-const maxNodes = 1 << 20
+const maxNodes = 100_000
 
 // isJSON reports whether text is to be read as JSON: its first non-space
 // character is '{'.

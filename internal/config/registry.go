@@ -171,9 +171,9 @@ type oneOrMany interface{ oneOrMany() }
 
 // suggest returns the candidate closest to s if it is a likely typo.
 func suggest(s string, candidates []string) string {
-	best, bestD := "", 3
+	best, bestD := "", 3 // accept distance 2
 	if len(s) <= 3 {
-		bestD = 1
+		bestD = 2 // accept distance 1
 	}
 	for _, c := range candidates {
 		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {

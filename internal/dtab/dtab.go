@@ -51,7 +51,7 @@ func (d Dtab) Lookup(p Path) NameTree {
 		}
 		t := d[i].Dst
 		if len(rest) > 0 {
-			t = Map(t, func(l Path) Path { return l.Concat(rest) })
+			t = appendRest(t, rest)
 		}
 		switch n {
 		case 0:
@@ -71,4 +71,56 @@ func (d Dtab) Lookup(p Path) NameTree {
 		return first
 	}
 	return NameTree{Kind: Alt, Alts: alts}
+}
+
+// appendRest returns t with rest appended to every leaf path. All the new
+// leaf paths are cut from one allocation, as capacity-limited windows.
+func appendRest(t NameTree, rest Path) NameTree {
+	n := restSize(t, len(rest))
+	buf := make([]string, 0, n)
+	return appendRestInto(t, rest, &buf)
+}
+
+func restSize(t NameTree, r int) int {
+	switch t.Kind {
+	case Leaf:
+		return len(t.Value) + r
+	case Alt:
+		n := 0
+		for _, c := range t.Alts {
+			n += restSize(c, r)
+		}
+		return n
+	case Union:
+		n := 0
+		for _, b := range t.Branches {
+			n += restSize(b.Tree, r)
+		}
+		return n
+	}
+	return 0
+}
+
+func appendRestInto(t NameTree, rest Path, buf *[]string) NameTree {
+	switch t.Kind {
+	case Leaf:
+		start := len(*buf)
+		*buf = append(*buf, t.Value...)
+		*buf = append(*buf, rest...)
+		end := len(*buf)
+		return NameTree{Kind: Leaf, Value: (*buf)[start:end:end]}
+	case Alt:
+		alts := make([]NameTree, len(t.Alts))
+		for i, c := range t.Alts {
+			alts[i] = appendRestInto(c, rest, buf)
+		}
+		return NameTree{Kind: Alt, Alts: alts}
+	case Union:
+		bs := make([]Weighted[Path], len(t.Branches))
+		for i, b := range t.Branches {
+			bs[i] = Weighted[Path]{Weight: b.Weight, Tree: appendRestInto(b.Tree, rest, buf)}
+		}
+		return NameTree{Kind: Union, Branches: bs}
+	}
+	return NameTree{Kind: t.Kind}
 }

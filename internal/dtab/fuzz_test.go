@@ -174,6 +174,9 @@ func FuzzParseDtab(f *testing.F) {
 		if exact && !back.Equal(d) {
 			t.Fatalf("Parse(Show(x)) != x for %q (shown %q)", in, shown)
 		}
+		if len(d) > 0 {
+			checkLookup(t, d)
+		}
 		// Every dentry prints and reparses on its own too.
 		for _, e := range d {
 			one, err := ParseDentry(e.String())
@@ -182,4 +185,37 @@ func FuzzParseDtab(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkLookup looks up a path built from the last dentry's prefix (plus
+// one extra element) and checks the result against a direct computation.
+func checkLookup(t *testing.T, d Dtab) {
+	t.Helper()
+	last := d[len(d)-1]
+	path := make(Path, 0, len(last.Prefix)+1)
+	for _, e := range last.Prefix {
+		if e.Any {
+			path = append(path, "any")
+		} else {
+			path = append(path, e.Label)
+		}
+	}
+	path = append(path, "rest")
+	matches := 0
+	for _, e := range d {
+		if _, ok := e.Prefix.Match(path); ok {
+			matches++
+		}
+	}
+	want := Map(last.Dst, func(l Path) Path { return l.Concat(Path{"rest"}) })
+	got := d.Lookup(path)
+	if matches > 1 {
+		if got.Kind != Alt || len(got.Alts) != matches {
+			t.Fatalf("Lookup(%s) in %s = %s, want an Alt of %d", path, d, ShowTree(got), matches)
+		}
+		got = got.Alts[0]
+	}
+	if !NameTreeEqual(got, want) {
+		t.Fatalf("Lookup(%s) in %s: first match %s, want %s", path, d, ShowTree(got), ShowTree(want))
+	}
 }

@@ -149,6 +149,12 @@ func TestLookup(t *testing.T) {
 	if d.String() != "/s=>/a" {
 		t.Errorf("Lookup result aliases the dtab: %s", d)
 	}
+	// Rewritten leaves share one allocation; appending must not clobber.
+	two := MustParse("/s => /a | /b").Lookup(MustParsePath("/s/r"))
+	_ = append(two.Alts[0].Value, "X")
+	if got := ShowTree(two); got != "/a/r | /b/r" {
+		t.Errorf("append to a looked-up leaf clobbered its neighbour: %s", got)
+	}
 }
 
 func TestDtabConcat(t *testing.T) {

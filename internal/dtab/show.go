@@ -39,6 +39,7 @@ func (d Dentry) String() string {
 // prints as "".
 func (d Dtab) String() string {
 	var b strings.Builder
+	b.Grow(64 * len(d)) // a typical dentry; the builder grows if needed
 	for i, e := range d {
 		if i > 0 {
 			b.WriteByte(';')

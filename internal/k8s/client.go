@@ -99,6 +99,9 @@ func (c Conn) RESTConfig() (*rest.Config, error) {
 		cfg.TLSClientConfig.Insecure = c.TLSInsecure
 	}
 	cfg.UserAgent = "linnet"
+	// The v1 Endpoints deprecation warning is expected where slices are
+	// absent; API warnings are not actionable at run time.
+	cfg.WarningHandler = rest.NoWarnings{}
 	// Watches are long-lived; the timeout applies to ordinary requests.
 	cfg.Timeout = 30 * time.Second
 	// Informers of many names must not be throttled into staleness.

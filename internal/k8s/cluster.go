@@ -665,3 +665,6 @@ func (l *listeners[T]) call(v T) {
 		f(v)
 	}
 }
+
+// Logger returns the cluster's logger.
+func (c *Cluster) Logger() *slog.Logger { return c.logger }

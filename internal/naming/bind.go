@@ -1,6 +1,7 @@
 package naming
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/linnet-mesh/linnet/internal/dtab"
@@ -71,8 +72,11 @@ func (s *bindState) evaluate() {
 	}
 	s.gen++
 	s.in.evals.Add(1)
-	ev := evaluator{in: s.in, d: s.d, lookup: s.lookup}
+	ev := evaluator{in: s.in, d: s.d, lookup: s.lookup, budget: s.in.budget}
 	res := ev.bindPath(s.path, 0)
+	if ev.budget < 0 {
+		res = boundActivity{State: watch.Failed, Err: ErrBindTooComplex}
+	}
 	if res.State == watch.Ok {
 		for _, t := range s.in.trans {
 			res.Value = t.Transform(res.Value)
@@ -110,7 +114,12 @@ func (s *bindState) lookup(key lookupKey, namer Namer, path dtab.Path) watch.Act
 	l := &lookupSub{used: s.gen, initial: true}
 	s.lookups[key] = l
 	s.mu.Unlock()
-	cancel := namer.Lookup(path).Subscribe(func(v watch.Activity[dtab.Tree[Name]]) {
+	lv := namer.Lookup(path)
+	if lv == nil {
+		lv = watch.Const[watch.Activity[dtab.Tree[Name]]]{V: watch.FailedActivity[dtab.Tree[Name]](
+			errors.New("namer returned no lookup for " + path.String()))}
+	}
+	cancel := lv.Subscribe(func(v watch.Activity[dtab.Tree[Name]]) {
 		s.mu.Lock()
 		l.val = v
 		if !l.initial {
@@ -178,6 +187,7 @@ func (s *bindState) close() {
 type evaluator struct {
 	in     *DefaultInterpreter
 	d      dtab.Dtab
+	budget int // work left; negative once exhausted (the result is then discarded)
 	lookup func(key lookupKey, namer Namer, path dtab.Path) watch.Activity[dtab.Tree[Name]]
 }
 
@@ -195,12 +205,18 @@ func (e *evaluator) bindPath(q dtab.Path, depth int) boundActivity {
 		return boundActivity{State: watch.Failed, Err: maxDepthError{e.in.maxDepth}}
 	}
 	t := e.d.Lookup(q)
+	if e.budget -= 1 + len(e.d)/8 + treeCost(t, pathCost); e.budget < 0 {
+		return boundActivity{State: watch.Failed, Err: ErrBindTooComplex}
+	}
 	if t.Kind != dtab.Neg {
 		return bindTree(e, t, depth+1, (*evaluator).bindPathLeaf)
 	}
 	r := e.namerLookup(q)
 	if r.State != watch.Ok {
 		return boundActivity{State: r.State, Err: r.Err}
+	}
+	if e.budget -= treeCost(r.Value, nameCost); e.budget < 0 {
+		return boundActivity{State: watch.Failed, Err: ErrBindTooComplex}
 	}
 	return bindTree(e, r.Value, depth+1, (*evaluator).bindNameLeaf)
 }
@@ -304,3 +320,29 @@ func activityEqual(a, b boundActivity) bool {
 	}
 	return true
 }
+
+// treeCost is the size of t for the work budget: one per node plus the
+// cost of each leaf.
+func treeCost[T any](t dtab.Tree[T], leaf func(T) int) int {
+	switch t.Kind {
+	case dtab.Leaf:
+		return 1 + leaf(t.Value)
+	case dtab.Alt:
+		n := 1
+		for _, c := range t.Alts {
+			n += treeCost(c, leaf)
+		}
+		return n
+	case dtab.Union:
+		n := 1
+		for _, b := range t.Branches {
+			n += treeCost(b.Tree, leaf)
+		}
+		return n
+	}
+	return 1
+}
+
+func pathCost(p dtab.Path) int { return len(p) }
+
+func nameCost(n Name) int { return len(n.Path) }

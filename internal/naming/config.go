@@ -2,6 +2,7 @@ package naming
 
 import (
 	"context"
+	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"log/slog"
 
@@ -36,6 +37,9 @@ type NamerCommon struct {
 	Prefix string `yaml:"prefix"`
 	// Experimental is accepted for compatibility (Linkerd gates some kinds on it).
 	Experimental bool `yaml:"experimental"`
+	// Transformers apply, in order, to every bound name this namer
+	// produces (config.md §4.7). The host that mounts the namer applies them.
+	Transformers []config.Kinded[TransformerConfig] `yaml:"transformers"`
 }
 
 // Common implements NamerConfig.

@@ -95,7 +95,7 @@ func (delegateDepthError) Is(target error) bool { return target == ErrMaxDepth }
 // explores every alternative and reports failed lookups as exception
 // nodes.
 func (in *DefaultInterpreter) Explain(ctx context.Context, d dtab.Dtab, path dtab.Path) (DelegateNode, error) {
-	x := explainer{in: in, ctx: ctx, d: d}
+	x := explainer{in: in, ctx: ctx, d: d, budget: in.budget}
 	n, err := x.expand(DelegateNode{Kind: delegateUnresolved, unresolved: path}, 0)
 	if err != nil {
 		return DelegateNode{}, err
@@ -108,9 +108,10 @@ func (in *DefaultInterpreter) Explain(ctx context.Context, d dtab.Dtab, path dta
 }
 
 type explainer struct {
-	in  *DefaultInterpreter
-	ctx context.Context
-	d   dtab.Dtab
+	in     *DefaultInterpreter
+	ctx    context.Context
+	d      dtab.Dtab
+	budget int // work left (dentries examined plus lookups)
 }
 
 func (x *explainer) expand(n DelegateNode, depth int) (DelegateNode, error) {
@@ -186,6 +187,12 @@ func delegated(p dtab.Path, d *dtab.Dentry, c DelegateNode) DelegateNode {
 
 // step explains one lookup of q, which dentry din produced.
 func (x *explainer) step(din *dtab.Dentry, q dtab.Path) (DelegateNode, error) {
+	if x.budget -= 1 + len(x.d)/8 + len(q); x.budget < 0 {
+		return DelegateNode{}, ErrBindTooComplex
+	}
+	if err := x.ctx.Err(); err != nil {
+		return DelegateNode{}, err
+	}
 	var matches []DelegateNode
 	for i := len(x.d) - 1; i >= 0; i-- {
 		m := &x.d[i]
@@ -194,6 +201,9 @@ func (x *explainer) step(din *dtab.Dentry, q dtab.Path) (DelegateNode, error) {
 			continue
 		}
 		dst := m.Dst
+		if x.budget -= treeCost(dst, func(l dtab.Path) int { return len(l) + len(rest) }); x.budget < 0 {
+			return DelegateNode{}, ErrBindTooComplex
+		}
 		if len(rest) > 0 {
 			dst = dtab.Map(dst, func(l dtab.Path) dtab.Path { return l.Concat(rest) })
 		}
@@ -210,6 +220,9 @@ func (x *explainer) step(din *dtab.Dentry, q dtab.Path) (DelegateNode, error) {
 		}
 		if r.Kind == dtab.Neg {
 			return DelegateNode{Kind: DelegateNeg, Path: q, Dentry: din}, nil
+		}
+		if x.budget -= treeCost(r, nameCost); x.budget < 0 {
+			return DelegateNode{}, ErrBindTooComplex
 		}
 		return wrap(q, din, r), nil
 	case 1:

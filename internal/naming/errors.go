@@ -43,3 +43,16 @@ var ErrCannotExplain = errors.New("name interpreter cannot show delegations")
 // ErrNoBound is returned by Pick when the request cannot be routed: the
 // tree (or the union branch chosen) is negative, failed or empty.
 var ErrNoBound = errors.New("no hosts are available")
+
+// DefaultBindBudget bounds the work of one binding or explanation: every
+// lookup costs 1 plus one unit per 8 dentries scanned plus the size of the
+// tree it produces (nodes, and leaf path elements). A dtab such as
+// "/ => /a & /b" makes binding exponential (each lookup doubles the tree
+// until the depth limit); Linkerd spins on it, we fail it with
+// ErrBindTooComplex. Real dtabs need a few hundred units; the depth-limit
+// chain of 100 lookups on long paths needs about 10^4.
+const DefaultBindBudget = 200_000
+
+// ErrBindTooComplex is the error of a binding or explanation that exceeds
+// its work budget.
+var ErrBindTooComplex = errors.New("binding is too complex: work budget exceeded")

@@ -16,6 +16,7 @@ type Option func(*options)
 
 type options struct {
 	maxDepth     int
+	budget       int
 	resolve      HostResolver
 	dnsInterval  time.Duration
 	transformers []Transformer
@@ -24,6 +25,10 @@ type options struct {
 // WithMaxDepth sets the limit of lookups along one delegation chain
 // (default MaxDepth, spec/dtab.md §7.5).
 func WithMaxDepth(n int) Option { return func(o *options) { o.maxDepth = n } }
+
+// WithBindBudget sets the work budget of one binding or explanation
+// (default DefaultBindBudget), in dentries examined plus namer lookups.
+func WithBindBudget(n int) Option { return func(o *options) { o.budget = n } }
 
 // WithHostResolver replaces the DNS resolver of /$/inet (default
 // net.DefaultResolver).
@@ -47,18 +52,27 @@ func WithTransformers(ts ...Transformer) Option {
 // that are watched at the same time share one computation; a computation
 // runs only while its Binding has subscribers.
 //
+// Address-set changes do not re-bind: as in Finagle, a bound tree depends
+// only on namer answers, and each bound leaf's Addr pushes its own changes
+// to whoever watches it (the balancer), so clients keyed by bound id stay.
+//
+// Subscribers are called on the goroutine of the change (the first value
+// on the subscribing goroutine). As with any watch.Var, a callback must
+// not subscribe to or cancel the Binding it is called for.
+//
 // A DefaultInterpreter is safe for concurrent use.
 type DefaultInterpreter struct {
 	namers   []MountedNamer // highest precedence first
 	sys      *systemNamer
 	maxDepth int
+	budget   int
 	trans    []Transformer
 
 	evals atomic.Uint64 // evaluations run, for tests
 
 	mu      sync.RWMutex
-	byIdent map[identKey]*identRef  // fast path: the caller's dtab slice
-	byText  map[string]*dtabEntry   // by exact content
+	byIdent map[identKey]*identRef // fast path: the caller's dtab slice
+	byText  map[string]*dtabEntry  // by exact content
 }
 
 // dtabEntry groups the live bindings of one dtab (by content).
@@ -96,7 +110,7 @@ func identOf(d dtab.Dtab) identKey {
 // NewInterpreter returns the default interpreter over namers, given in
 // configuration order (later ones take precedence, spec/dtab.md §7.3).
 func NewInterpreter(namers []MountedNamer, opts ...Option) *DefaultInterpreter {
-	o := options{maxDepth: MaxDepth, resolve: defaultHostResolver, dnsInterval: DefaultDNSInterval}
+	o := options{maxDepth: MaxDepth, budget: DefaultBindBudget, resolve: defaultHostResolver, dnsInterval: DefaultDNSInterval}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -106,6 +120,7 @@ func NewInterpreter(namers []MountedNamer, opts ...Option) *DefaultInterpreter {
 		namers:   ns,
 		sys:      &systemNamer{resolve: o.resolve, interval: o.dnsInterval},
 		maxDepth: o.maxDepth,
+		budget:   o.budget,
 		trans:    o.transformers,
 		byIdent:  map[identKey]*identRef{},
 		byText:   map[string]*dtabEntry{},
@@ -227,15 +242,20 @@ func appendTreeKey(b []byte, t dtab.NameTree) []byte {
 // acquire returns the live state for b's (dtab, path), creating it, and
 // counts one more subscriber.
 func (in *DefaultInterpreter) acquire(b *binding) *bindState {
-	key := dtabKey(b.d)
+	id := identOf(b.d)
 	in.mu.Lock()
-	defer in.mu.Unlock()
-	e := in.byText[key]
-	if e == nil {
-		e = &dtabEntry{text: key, states: map[uint64][]*bindState{}}
-		in.byText[key] = e
-	}
-	if id := identOf(b.d); in.byIdent[id] == nil || in.byIdent[id].e != e || !sameDentries(in.byIdent[id].snap, b.d) {
+	var e *dtabEntry
+	if r := in.byIdent[id]; r != nil && sameDentries(r.snap, b.d) {
+		e = r.e
+	} else {
+		in.mu.Unlock()
+		key := dtabKey(b.d) // outside the lock: proportional to the dtab
+		in.mu.Lock()
+		e = in.byText[key]
+		if e == nil {
+			e = &dtabEntry{text: key, states: map[uint64][]*bindState{}}
+			in.byText[key] = e
+		}
 		if len(e.idents) == maxIdentsPerDtab {
 			if r := in.byIdent[e.idents[0]]; r != nil && r.e == e {
 				delete(in.byIdent, e.idents[0])
@@ -245,6 +265,7 @@ func (in *DefaultInterpreter) acquire(b *binding) *bindState {
 		e.idents = append(e.idents, id)
 		in.byIdent[id] = &identRef{e: e, snap: slices.Clone(b.d)}
 	}
+	defer in.mu.Unlock()
 	for _, s := range e.states[b.hash] {
 		if s.path.Equal(b.path) {
 			s.refs++
@@ -253,6 +274,7 @@ func (in *DefaultInterpreter) acquire(b *binding) *bindState {
 	}
 	s := newBindState(in, e, b)
 	s.refs = 1
+	b.live.Store(s)
 	e.states[b.hash] = append(e.states[b.hash], s)
 	e.count++
 	return s
@@ -286,6 +308,7 @@ func (in *DefaultInterpreter) release(s *bindState) {
 		}
 	}
 	in.mu.Unlock()
+	s.handle.live.CompareAndSwap(s, nil)
 	s.close()
 }
 
@@ -309,12 +332,19 @@ type binding struct {
 	d    dtab.Dtab
 	path dtab.Path
 	hash uint64
+	// live is the state this handle created while it is watched; other
+	// handles of the same (dtab, path) find it through the interpreter.
+	live atomic.Pointer[bindState]
 }
 
 // Get implements watch.Value. Without subscribers it binds once and
 // returns the result (pending if a namer has not answered yet).
 func (b *binding) Get() watch.Activity[BoundTree] {
-	if s := b.in.active(b); s != nil {
+	s := b.live.Load()
+	if s == nil {
+		s = b.in.active(b)
+	}
+	if s != nil {
 		s.init.Do(s.evaluate)
 		return s.out.Get()
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -385,6 +386,32 @@ func TestInetResolvesThroughDNS(t *testing.T) {
 
 	ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
+
+	// fixedinet resolves once, however long it is watched.
+	mu.Lock()
+	answerErr = nil
+	calls := 0
+	mu.Unlock()
+	counting := func(ctx context.Context, host string) ([]netip.Addr, error) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		return resolver(ctx, host)
+	}
+	fixed := NewInterpreter(nil, WithHostResolver(counting), WithDNSInterval(time.Millisecond))
+	f := fixed.Bind(nil, dtab.MustParsePath("/$/fixedinet/svc.test/1")).Get()
+	stopFixed := f.Value.Value.Addr.Subscribe(func(Addr) {})
+	if x, err := AwaitAddr(ctx, f.Value.Value.Addr); err != nil || x.State != AddrBound {
+		t.Fatalf("fixedinet: %+v %v", x, err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	stopFixed()
+	mu.Lock()
+	if calls != 1 {
+		t.Errorf("fixedinet resolved %d times, want 1", calls)
+	}
+	mu.Unlock()
+
 	b := in.Bind(nil, dtab.MustParsePath("/$/inet/nowhere.test/80")).Get()
 	x, err := AwaitAddr(ctx, b.Value.Value.Addr)
 	if err != nil || x.State != AddrNeg {
@@ -499,5 +526,69 @@ func TestLocalDtab(t *testing.T) {
 	d, _, err = LocalDtab(nil, nil)
 	if err != nil || len(d) != 0 {
 		t.Fatalf("no headers: %v %v", d, err)
+	}
+}
+
+func TestExponentialDtabIsRefused(t *testing.T) {
+	// Every lookup doubles the tree: 2^100 lookups before the depth limit.
+	in := NewInterpreter(nil)
+	d := dtab.MustParse("/ => /a & /b")
+	start := time.Now()
+	a := in.Bind(d, dtab.MustParsePath("/svc")).Get()
+	if a.State != watch.Failed || !errors.Is(a.Err, ErrBindTooComplex) {
+		t.Fatalf("bind: %v %v, want ErrBindTooComplex", a.State, a.Err)
+	}
+	if _, err := Delegate(context.Background(), in, d, dtab.MustParsePath("/svc")); !errors.Is(err, ErrBindTooComplex) {
+		t.Fatalf("delegate: %v, want ErrBindTooComplex", err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("took %v", el)
+	}
+	// The budget is generous for real chains: the depth-limit vector's 100
+	// lookups over a 100-element path still bind.
+	long := "/p"
+	for range 98 {
+		long += "/p"
+	}
+	fs := NewStaticNamer(fsPrefix, map[string][]Address{"world": nil})
+	deep := NewInterpreter([]MountedNamer{{Prefix: fsPrefix, Namer: fs}})
+	wantTree(t, deep.Bind(dtab.MustParse("/p => /"), dtab.MustParsePath(long+"/#/io.l5d.fs/world")).Get(), "/#/io.l5d.fs/world+/")
+}
+
+func TestInetAddrIsSharedWhileAlive(t *testing.T) {
+	in := NewInterpreter(nil, WithHostResolver(func(context.Context, string) ([]netip.Addr, error) {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}))
+	func() { // the bound names are unreachable after this function
+		sharedInetChecks(t, in)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		runtime.GC()
+		in.sys.mu.Lock()
+		n := len(in.sys.dns)
+		in.sys.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d DNS watches still registered after their names were dropped", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func sharedInetChecks(t *testing.T, in *DefaultInterpreter) {
+	a := in.Bind(nil, dtab.MustParsePath("/$/inet/svc.test/80/a")).Get()
+	b := in.Bind(dtab.MustParse("/x => /$/inet/svc.test/80"), dtab.MustParsePath("/x/b")).Get()
+	if a.Value.Value == b.Value.Value {
+		t.Fatal("different residuals share a bound name")
+	}
+	if a.Value.Value.Addr != b.Value.Value.Addr {
+		t.Fatal("two bound names of /$/inet/svc.test/80 watch DNS separately")
+	}
+	c := in.Bind(nil, dtab.MustParsePath("/$/fixedinet/svc.test/80")).Get()
+	if c.Value.Value.Addr == a.Value.Value.Addr {
+		t.Fatal("fixedinet shares inet's re-resolving watch")
 	}
 }

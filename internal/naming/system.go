@@ -5,11 +5,13 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/watch"
@@ -34,6 +36,17 @@ const DefaultDNSInterval = 5 * time.Second
 type systemNamer struct {
 	resolve  HostResolver
 	interval time.Duration
+
+	// dns shares one address watch per (host, port, fixed) among every
+	// bound name that refers to it, for as long as any of them is alive.
+	mu  sync.Mutex
+	dns map[dnsKey]weak.Pointer[dnsAddr]
+}
+
+type dnsKey struct {
+	host  string
+	port  int
+	fixed bool
 }
 
 // Lookup implements Namer; p is the whole path, including the leading "$".
@@ -95,8 +108,31 @@ func (s *systemNamer) inetAddr(host string, port int64, fixed bool) watch.Value[
 		return watch.Const[Addr]{V: Addr{State: AddrBound,
 			Addrs: []Address{{Host: ip.String(), Port: int(port), Weight: 1}}}}
 	}
-	return &dnsAddr{resolve: s.resolve, interval: s.interval, host: host, port: int(port),
-		fixed: fixed, v: watch.NewVar(Addr{State: AddrPending})}
+	return s.sharedDNS(dnsKey{host: host, port: int(port), fixed: fixed})
+}
+
+// sharedDNS returns the live watch of k, or a new one.
+func (s *systemNamer) sharedDNS(k dnsKey) *dnsAddr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.dns[k].Value(); a != nil {
+		return a
+	}
+	a := &dnsAddr{resolve: s.resolve, interval: s.interval, host: k.host, port: k.port,
+		fixed: k.fixed, v: watch.NewVar(Addr{State: AddrPending})}
+	if s.dns == nil {
+		s.dns = map[dnsKey]weak.Pointer[dnsAddr]{}
+	}
+	wp := weak.Make(a)
+	s.dns[k] = wp
+	runtime.AddCleanup(a, func(k dnsKey) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.dns[k] == wp {
+			delete(s.dns, k)
+		}
+	}, k)
+	return a
 }
 
 // parseJavaInt parses s the way Java's Integer.parseInt does: an optional
@@ -224,7 +260,8 @@ func (a *dnsAddr) poll(ctx context.Context, done chan struct{}) {
 			return
 		}
 		a.publish(ips, err)
-		if a.fixed {
+		if a.fixed && a.v.Get().State == AddrBound {
+			// fixedinet resolves once; it retries only until it has an answer.
 			a.mu.Lock()
 			a.resolved = true
 			a.mu.Unlock()

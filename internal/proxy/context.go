@@ -85,8 +85,15 @@ func ReadContext(h http.Header, clear bool) (Context, error) {
 // deadline.
 func (c *Context) WriteOutbound(h http.Header) {
 	child := c.Trace.Child(c.HasTrace)
-	h[HeaderCtxTrace] = []string{child.Encode()}
-	h[HeaderReqID] = []string{child.ReqID()}
+	// One allocation for both values and one for their slices.
+	var buf [56 + 16]byte
+	n := child.appendEncoded(buf[:0])
+	all := string(hex.AppendEncode(n, be64(child.TraceID)))
+	enc := len(n)
+	vals := new([2]string)
+	vals[0], vals[1] = all[:enc], all[enc:]
+	h[HeaderCtxTrace] = vals[0:1:1]
+	h[HeaderReqID] = vals[1:2:2]
 	if len(c.Dtab) > 0 {
 		h[HeaderCtxDtab] = []string{c.Dtab.String()}
 	}
@@ -157,6 +164,18 @@ func (t Trace) Child(has bool) Trace {
 
 // Encode returns the base64 l5d-ctx-trace value.
 func (t Trace) Encode() string {
+	var b [56]byte
+	return string(t.appendEncoded(b[:0]))
+}
+
+func be64(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+// appendEncoded appends the base64 l5d-ctx-trace value to dst.
+func (t Trace) appendEncoded(dst []byte) []byte {
 	var buf [40]byte
 	binary.BigEndian.PutUint64(buf[0:8], t.SpanID)
 	binary.BigEndian.PutUint64(buf[8:16], t.ParentID)
@@ -167,7 +186,7 @@ func (t Trace) Encode() string {
 		binary.BigEndian.PutUint64(buf[32:40], t.TraceIDHigh)
 		n = 40
 	}
-	return base64.StdEncoding.EncodeToString(buf[:n])
+	return base64.StdEncoding.AppendEncode(dst, buf[:n])
 }
 
 // ReqID returns the l5d-reqid value: the trace id as 16 lower-case hex digits.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/middleware"
 	"github.com/linnet-mesh/linnet/internal/router"
 )
 
@@ -60,7 +61,6 @@ func MapError(req *http.Request, err error) ErrorResponse {
 		ov   *OverloadError
 		nr   *router.NoRouteError
 		bt   *router.BindingTimeoutError
-		to   *router.TimeoutError
 		ce   *router.ConnectError
 		se   statusError
 		re   retryableError
@@ -80,8 +80,6 @@ func MapError(req *http.Request, err error) ErrorResponse {
 		return ErrorResponse{Status: http.StatusBadGateway, Message: NoRouteMessage(nr)}
 	case errors.As(err, &bt):
 		return ErrorResponse{Status: http.StatusServiceUnavailable, Message: bt.Error()}
-	case errors.As(err, &to):
-		return ErrorResponse{Status: http.StatusServiceUnavailable, Message: to.Error()}
 	case errors.As(err, &ce):
 		return ErrorResponse{Status: http.StatusBadGateway, Message: ce.Error(), Retryable: true}
 	case errors.As(err, &se):
@@ -93,7 +91,9 @@ func MapError(req *http.Request, err error) ErrorResponse {
 	case errors.As(err, &ne) && ne.Timeout():
 		return ErrorResponse{Status: http.StatusServiceUnavailable, Message: err.Error()}
 	}
-	out := ErrorResponse{Status: http.StatusBadGateway, Message: err.Error()}
+	// Timeouts, rejections and connection failures of the middleware.
+	status, retryable := middleware.ErrorStatus(err)
+	out := ErrorResponse{Status: status, Message: err.Error(), Retryable: retryable}
 	if errors.As(err, &re) {
 		out.Retryable = re.Retryable()
 	}

@@ -105,20 +105,27 @@ func trimOWS(s string) string {
 // AppendVia appends this hop to the Via header: "1.1 linkerd" (or
 // "1.0 linkerd" for an HTTP/1.0 message), as Linkerd does.
 func AppendVia(h http.Header, protoMajor, protoMinor int) {
-	v := via11
+	v, vs := via11, via11Value
 	if protoMajor == 1 && protoMinor == 0 {
-		v = via10
+		v, vs = via10, via10Value
 	}
 	if old := h["Via"]; len(old) > 0 {
 		h["Via"] = []string{strings.Join(old, ", ") + ", " + v}
 		return
 	}
-	h["Via"] = []string{v}
+	// Shared, read-only value: header values are replaced, never edited
+	// in place, by everything that handles a forwarded message.
+	h["Via"] = vs
 }
 
 const (
 	via11 = "1.1 linkerd"
 	via10 = "1.0 linkerd"
+)
+
+var (
+	via11Value = []string{via11}
+	via10Value = []string{via10}
 )
 
 // ViaDepth counts the comma-separated entries of the Via header (for

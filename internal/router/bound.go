@@ -47,7 +47,8 @@ func (b *boundEntry) init(nb *naming.Bound) {
 		}
 		if b.policy.NewBalancer != nil {
 			b.bal = b.policy.NewBalancer()
-		} else {
+		}
+		if b.bal == nil {
 			b.bal = newLeastLoaded()
 		}
 		b.svc = compose(boundStack, b, RoundTripperFunc(b.balance))

@@ -60,6 +60,21 @@ func (c *cache[V]) get(key string, now int64) V {
 	return e.v
 }
 
+// getBytes is get for a key held in a byte slice: a hit does not allocate
+// (the compiler does not copy string(key) for a map index).
+func (c *cache[V]) getBytes(key []byte, now int64) V {
+	c.mu.RLock()
+	e := c.m[string(key)]
+	c.mu.RUnlock()
+	if e == nil {
+		return c.get(string(key), now)
+	}
+	if e.lastUsed.Load() != now {
+		e.lastUsed.Store(now)
+	}
+	return e.v
+}
+
 // sweep removes and closes the entries idle since before now-ttl.
 func (c *cache[V]) sweep(now int64) {
 	limit := now - int64(c.ttl)

@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"github.com/linnet-mesh/linnet/internal/middleware"
 
 	"github.com/linnet-mesh/linnet/internal/dtab"
 )
@@ -52,5 +53,13 @@ func (e *ConnectError) Error() string {
 
 func (e *ConnectError) Unwrap() error { return e.Err }
 
+// NotWritten reports that the request never reached the endpoint
+// (middleware.IsNotWritten), so retries and requeues may resend it.
+func (e *ConnectError) NotWritten() bool { return true }
+
 // ErrClosed is returned for requests routed after Close.
 var ErrClosed = errors.New("router is closed")
+
+// TimeoutError is the error of the router's timeouts (totalTimeoutMs,
+// requestAttemptTimeoutMs); the edge answers 503.
+type TimeoutError = middleware.TimeoutError

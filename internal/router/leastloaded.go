@@ -18,8 +18,9 @@ type leastLoaded struct {
 }
 
 type llEndpoint struct {
-	ep   *balancer.Endpoint
-	load atomic.Int64
+	ep     *balancer.Endpoint
+	load   atomic.Int64
+	doneFn func(bool) // e.done, bound once so Pick does not allocate
 }
 
 func newLeastLoaded() *leastLoaded { return &leastLoaded{byID: map[string]*llEndpoint{}} }
@@ -45,7 +46,7 @@ func (l *leastLoaded) Pick() (*balancer.Endpoint, func(bool), error) {
 		}
 	}
 	e.load.Add(1)
-	return e.ep, e.done, nil
+	return e.ep, e.doneFn, nil
 }
 
 func (e *llEndpoint) done(bool) { e.load.Add(-1) }
@@ -63,6 +64,7 @@ func (l *leastLoaded) Update(addrs []naming.Address) {
 		e := l.byID[k]
 		if e == nil {
 			e = &llEndpoint{ep: &balancer.Endpoint{Address: a, Key: k}}
+			e.doneFn = e.done
 		}
 		next[k] = e
 		eps = append(eps, e)

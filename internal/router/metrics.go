@@ -38,7 +38,6 @@ func FailureKind(err error) telemetry.FailureKind {
 		nr *NoRouteError
 		bt *BindingTimeoutError
 		ce *ConnectError
-		te *TimeoutError
 	)
 	switch {
 	case errors.As(err, &nr):
@@ -52,7 +51,7 @@ func FailureKind(err error) telemetry.FailureKind {
 		return telemetry.FailureBindTimeout
 	case errors.As(err, &ce):
 		return telemetry.FailureConnect
-	case errors.As(err, &te), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded):
 		return telemetry.FailureTimeout
 	case errors.Is(err, context.Canceled):
 		return telemetry.FailureCancelled
@@ -80,7 +79,7 @@ func Outcome(req *http.Request, resp *http.Response, err error, classify Classif
 func (r *Router) serviceStats(p *pathEntry) Middleware {
 	st := telemetry.NewRequestStats(telemetry.ServiceScope(r.p.Scope, p.nameStr))
 	p.stats = st
-	return statsModule(st, p.policy.Classify)
+	return statsModule(st, successOf(p.policy.Classifier))
 }
 
 // clientStats is the bound tier's stats module.

@@ -47,8 +47,8 @@ func (p *pathEntry) init(dst Dst) {
 		if p.r.p.Service != nil {
 			p.policy = p.r.p.Service(dst.Path)
 		}
-		if p.policy.Classify == nil {
-			p.policy.Classify = DefaultClassifier
+		if p.policy.Classifier == nil {
+			p.policy.Classifier = defaultClassifier
 		}
 		p.svc = compose(pathStack, p, RoundTripperFunc(p.route))
 		full := make(dtab.Dtab, 0, len(p.r.p.Dtab)+len(dst.Local))

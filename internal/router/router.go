@@ -3,12 +3,12 @@ package router
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/balancer"
 	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/middleware"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
 )
@@ -57,9 +57,11 @@ type Transport interface {
 type ServicePolicy struct {
 	// TotalTimeout bounds the whole request including retries (0: none).
 	TotalTimeout time.Duration
-	// Classify decides success; nil means "5xx or error is a failure".
-	Classify Classifier
-	// Retries, when set, wraps the rest of the path stack.
+	// Classifier is the response classifier; nil means
+	// io.l5d.http.nonRetryable5XX.
+	Classifier middleware.Classifier
+	// Retries, when set, wraps the rest of the path stack
+	// (middleware.Retry with the same classifier).
 	Retries Middleware
 }
 
@@ -67,6 +69,9 @@ type ServicePolicy struct {
 type ClientPolicy struct {
 	// AttemptTimeout bounds one attempt (0: none).
 	AttemptTimeout time.Duration
+	// Requeue, when set, resends requests that were never written
+	// (middleware.Requeue).
+	Requeue Middleware
 	// NewBalancer builds the balancer; nil means p2c least-loaded.
 	NewBalancer func() balancer.Balancer
 }
@@ -77,6 +82,16 @@ type Classifier func(req *http.Request, resp *http.Response, err error) bool
 // DefaultClassifier is io.l5d.http.nonRetryable5XX's notion of success.
 func DefaultClassifier(_ *http.Request, resp *http.Response, err error) bool {
 	return err == nil && resp.StatusCode < 500
+}
+
+// defaultClassifier is io.l5d.http.nonRetryable5XX.
+var defaultClassifier, _ = middleware.NewClassifier("")
+
+// successOf turns a response classifier into a success test.
+func successOf(c middleware.Classifier) Classifier {
+	return func(req *http.Request, resp *http.Response, err error) bool {
+		return c.Classify(req, resp, err).Success
+	}
 }
 
 // Dst is what the edge hands the router for one request.
@@ -138,22 +153,25 @@ func (r *Router) RoundTrip(req *http.Request, dst Dst) (*http.Response, error) {
 		return nil, ErrClosed
 	default:
 	}
-	key := pathKey(dst)
-	p := r.paths.get(key, coarseNow())
+	var buf [128]byte
+	p := r.paths.getBytes(appendPathKey(buf[:0], dst), coarseNow())
 	p.init(dst)
 	return p.svc.RoundTrip(req)
 }
 
-// pathKey is the path-tier cache key: the logical name and the local dtab.
-func pathKey(dst Dst) string {
-	if len(dst.Local) == 0 {
-		return dst.Path.String()
+// appendPathKey appends the path-tier cache key of dst to b: the logical
+// name's elements, each followed by NUL (which no element read from a
+// request can contain), then the local dtab, if any.
+func appendPathKey(b []byte, dst Dst) []byte {
+	for _, e := range dst.Path {
+		b = append(b, e...)
+		b = append(b, 0)
 	}
-	var b strings.Builder
-	b.WriteString(dst.Path.String())
-	b.WriteByte(' ')
-	b.WriteString(dst.Local.String())
-	return b.String()
+	if len(dst.Local) > 0 {
+		b = append(b, 0)
+		b = append(b, dst.Local.String()...)
+	}
+	return b
 }
 
 // Close stops the router: new requests fail with ErrClosed, watches are

@@ -27,9 +27,12 @@ var (
 		// Outermost: the service stats see the request exactly as the
 		// caller does, including every retry and the total timeout.
 		{Role: "ServiceStats", New: func(p *pathEntry) Middleware { return p.r.serviceStats(p) }},
+		// Classification (l5d-success-class, l5d-retryable) describes the
+		// response finally returned, so it sits above the retries.
+		{Role: "Classify", New: func(p *pathEntry) Middleware { return middleware.Classify(p.policy.Classifier) }},
 		// The total timeout bounds all attempts together, so it must be
 		// above the retries.
-		{Role: "TotalTimeout", New: func(p *pathEntry) Middleware { return timeoutModule(p.policy.TotalTimeout, p.name, "totalTimeoutMs") }},
+		{Role: "TotalTimeout", New: func(p *pathEntry) Middleware { return middleware.TotalTimeout(p.policy.TotalTimeout) }},
 		// Retries re-run everything below, i.e. a new pick of the bound
 		// name and the endpoint for every attempt.
 		{Role: "Retries", New: func(p *pathEntry) Middleware { return p.policy.Retries }},
@@ -43,11 +46,14 @@ var (
 	boundStack = []Module[*boundEntry]{
 		// Client stats count each attempt sent to this replica set.
 		{Role: "ClientStats", New: func(b *boundEntry) Middleware { return b.r.clientStats(b) }},
+		// Requeues resend, at once and to a new pick of the balancer,
+		// requests that were never written (connection failures); the
+		// client stats above see one request, as in Finagle.
+		{Role: "Requeue", New: func(b *boundEntry) Middleware { return b.policy.Requeue }},
 		// The per-attempt timeout is below the client stats so that a
-		// timed-out attempt is recorded as a client failure.
-		{Role: "AttemptTimeout", New: func(b *boundEntry) Middleware {
-			return timeoutModule(b.policy.AttemptTimeout, b.idPath, "requestAttemptTimeoutMs")
-		}},
+		// timed-out attempt is recorded as a client failure, and above the
+		// balancer so the endpoint is charged with it.
+		{Role: "AttemptTimeout", New: func(b *boundEntry) Middleware { return middleware.AttemptTimeout(b.policy.AttemptTimeout) }},
 		// l5d-dst-client names the replica set. Below the stack,
 		// boundEntry.balance picks an endpoint and continues in the
 		// client tier.

@@ -17,9 +17,9 @@ type Config struct {
 	// Routers are the routers, each selected by its `protocol`: the Value
 	// is a *HTTPRouter or a *H2Router.
 	Routers   []config.Kinded[Router]                    `yaml:"routers"`
-	Namers    []config.Kinded[naming.NamerConfig]         `yaml:"namers"`
+	Namers    []config.Kinded[naming.NamerConfig]        `yaml:"namers"`
 	Telemetry []config.Kinded[telemetry.TelemeterConfig] `yaml:"telemetry"`
-	Usage     UsageConfig                                 `yaml:"usage"`
+	Usage     UsageConfig                                `yaml:"usage"`
 }
 
 // LoadConfig parses and validates a linkerd.yaml (or its JSON form). The
@@ -165,11 +165,11 @@ var (
 
 // AdminConfig is the `admin:` block (§3.1).
 type AdminConfig struct {
-	IP              string          `yaml:"ip"`
-	Port            int             `yaml:"port"`
-	TLS             *ServerTLS      `yaml:"tls"`
-	Security        *AdminSecurity  `yaml:"security"`
-	ShutdownGraceMs int             `yaml:"shutdownGraceMs"`
+	IP              string         `yaml:"ip"`
+	Port            int            `yaml:"port"`
+	TLS             *ServerTLS     `yaml:"tls"`
+	Security        *AdminSecurity `yaml:"security"`
+	ShutdownGraceMs int            `yaml:"shutdownGraceMs"`
 	// WorkerThreads is a JVM setting, accepted and ignored.
 	WorkerThreads      int `yaml:"workerThreads"`
 	HTTPIdentifierPort int `yaml:"httpIdentifierPort" config:"unsupported"`
@@ -241,4 +241,8 @@ func validatePort(p int) error {
 		return fmt.Errorf("port %d out of range 0-65535", p)
 	}
 	return nil
+}
+
+func init() {
+	config.RegisterUnsupported[telemetry.TelemeterConfig]("io.l5d.prometheus", "io.l5d.recentRequests", "io.l5d.zipkin", "io.l5d.tracelog", "io.l5d.statsd", "io.l5d.influxdb")
 }

@@ -2,7 +2,6 @@ package routerd
 
 import (
 	"errors"
-	"fmt"
 	"regexp"
 	"strings"
 
@@ -68,7 +67,7 @@ func (c *RouterCommon) Common() *RouterCommon { return c }
 func (c *RouterCommon) SetDefaults() {
 	c.DstPrefix = PathText{Text: "/svc", Path: dtab.Path{"svc"}}
 	c.BindingTimeoutMs = 10000
-	c.Interpreter = config.Kinded[naming.InterpreterConfig]{Kind: "default", Value: new(DefaultInterpreterConfig)}
+	c.Interpreter = config.Kinded[naming.InterpreterConfig]{Kind: "default", Value: new(naming.DefaultInterpreterConfig)}
 }
 
 func (c *RouterCommon) validate(protocol string) error {
@@ -156,9 +155,9 @@ func (t *TracePropagator) Validate() error {
 // HTTPRouter is a `protocol: http` router (§4.2).
 type HTTPRouter struct {
 	RouterCommon `yaml:",inline"`
-	Servers      []HTTPServer                   `yaml:"servers" config:"required"`
-	Client       Policy[HTTPClientParams]       `yaml:"client"`
-	Service      Policy[HTTPServiceParams]      `yaml:"service"`
+	Servers      []HTTPServer              `yaml:"servers" config:"required"`
+	Client       Policy[HTTPClientParams]  `yaml:"client"`
+	Service      Policy[HTTPServiceParams] `yaml:"service"`
 
 	HTTPAccessLog            string `yaml:"httpAccessLog"`
 	HTTPAccessLogRollPolicy  string `yaml:"httpAccessLogRollPolicy"`
@@ -238,9 +237,9 @@ func (r *HTTPRouter) Validate() error {
 // H2Router is a `protocol: h2` router (§4.3), for HTTP/2 and gRPC.
 type H2Router struct {
 	RouterCommon `yaml:",inline"`
-	Servers      []H2Server                `yaml:"servers" config:"required"`
-	Client       Policy[H2ClientParams]    `yaml:"client"`
-	Service      Policy[H2ServiceParams]   `yaml:"service"`
+	Servers      []H2Server              `yaml:"servers" config:"required"`
+	Client       Policy[H2ClientParams]  `yaml:"client"`
+	Service      Policy[H2ServiceParams] `yaml:"service"`
 
 	H2AccessLog            string          `yaml:"h2AccessLog"`
 	H2AccessLogRollPolicy  string          `yaml:"h2AccessLogRollPolicy"`
@@ -297,17 +296,30 @@ func (d *DtabText) UnmarshalConfig(r config.Raw) error {
 	}
 	parsed, err := dtab.Parse(s)
 	if err != nil {
-		e := r.Errorf("invalid dtab: %v", err)
 		var pe *dtab.ParseError
-		if errors.As(err, &pe) && pe.Offset <= len(s) {
-			// A multi-line dtab is a block scalar whose text starts on the
-			// line after the key; point at the offending line.
-			nl := strings.Count(s[:pe.Offset], "\n")
-			if strings.Contains(strings.TrimRight(s, "\n"), "\n") || strings.HasSuffix(s, "\n") {
-				nl++
-			}
-			e.Line += nl
+		if !errors.As(err, &pe) || pe.Offset > len(s) || !strings.Contains(strings.TrimRight(s, "\n"), "\n") {
+			return r.Errorf("invalid dtab: %v", err)
 		}
+		// A multi-line dtab is a block scalar whose text starts on the line
+		// after the key: point at the offending line and show only it.
+		start := strings.LastIndexByte(s[:pe.Offset], '\n') + 1
+		end := strings.IndexByte(s[pe.Offset:], '\n')
+		if end < 0 {
+			end = len(s)
+		} else {
+			end += pe.Offset
+		}
+		found := "end of input"
+		if pe.Found != "" {
+			found = "'" + pe.Found + "'"
+		}
+		mark := pe.Found
+		if pe.Offset+len(pe.Found) > end {
+			mark = ""
+		}
+		context := strings.TrimSpace(s[start:pe.Offset] + "[" + mark + "]" + s[pe.Offset+len(mark):end])
+		e := r.Errorf("invalid dtab: %s expected but %s found at '%s'", pe.Expected, found, context)
+		e.Line += 1 + strings.Count(s[:pe.Offset], "\n")
 		return e
 	}
 	*d = DtabText{Text: s, Dtab: parsed}
@@ -356,30 +368,40 @@ func (x *RegexString) UnmarshalConfig(r config.Raw) error {
 	return nil
 }
 
-// DefaultInterpreterConfig is `interpreter: {kind: default}`: the router's
-// dtab evaluated against the configured namers and the /$/ system namers,
-// then the transformers applied in order.
-type DefaultInterpreterConfig struct {
-	Transformers []config.Kinded[naming.TransformerConfig] `yaml:"transformers"`
-}
-
+// Linkerd 1.x kinds that this version does not implement (yet): choosing
+// one is refused with a "not supported by this version" message. A Register
+// of the same kind by its implementation takes precedence.
 func init() {
-	config.Register[naming.InterpreterConfig]("default", func() naming.InterpreterConfig { return new(DefaultInterpreterConfig) })
 	config.RegisterUnsupported[naming.InterpreterConfig]("io.l5d.namerd", "io.l5d.mesh", "io.l5d.namerd.http", "io.l5d.fs", "io.l5d.k8s.configMap", "io.l5d.consul.interpreter", "io.l5d.k8s.istio")
 	config.RegisterUnsupported[naming.NamerConfig]("io.l5d.k8s", "io.l5d.k8s.ns", "io.l5d.k8s.external", "io.l5d.consul", "io.l5d.dnssrv", "io.l5d.marathon", "io.l5d.serversets", "io.l5d.zkLeader", "io.l5d.curator", "io.l5d.rancher", "io.l5d.k8s.istio")
 	config.RegisterUnsupported[naming.TransformerConfig]("io.l5d.k8s.daemonset", "io.l5d.k8s.localnode", "io.l5d.localhost", "io.l5d.specificHost", "io.l5d.port", "io.l5d.replace", "io.l5d.const")
 	config.RegisterUnsupported[proxy.IdentifierConfig]("io.l5d.methodAndHost", "io.l5d.path", "io.l5d.header", "io.l5d.static", "io.l5d.ingress", "io.l5d.header.path", "io.l5d.k8s.istio", "io.l5d.k8s.istio-ingress")
 }
 
-// NewInterpreter implements naming.InterpreterConfig.
-func (c *DefaultInterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.Interpreter, error) {
-	var ts []naming.Transformer
-	for i, t := range c.Transformers {
-		tr, err := t.Value.NewTransformer(env.Env)
-		if err != nil {
-			return nil, fmt.Errorf("transformers[%d] (%s): %w", i, t.Kind, err)
-		}
-		ts = append(ts, tr)
+// Keys that exist only on routers (and their servers, clients and
+// services) of one protocol, so that using them on another protocol gets a
+// precise message.
+var (
+	httpOnlyKeys = []string{"httpAccessLog", "httpAccessLogRollPolicy", "httpAccessLogAppend", "httpAccessLogRotateCount",
+		"maxHeadersKB", "maxInitialLineKB", "maxErrResponseKB", "streamingEnabled", "streamAfterContentLengthKB", "compressionLevel"}
+	h2OnlyKeys = []string{"h2AccessLog", "h2AccessLogRollPolicy", "h2AccessLogAppend", "h2AccessLogRotateCount"}
+	thriftKeys = []string{"thriftMethodInDst", "thriftProtocol"}
+)
+
+func otherProtocolHint(key, protocol string) string {
+	switch {
+	case contains(httpOnlyKeys, key):
+		return "`" + key + "` applies to protocol http routers, not " + protocol
+	case contains(h2OnlyKeys, key):
+		return "`" + key + "` applies to protocol h2 routers, not " + protocol
+	case contains(thriftKeys, key):
+		return "`" + key + "` applies to protocol thrift routers, not " + protocol
 	}
-	return naming.NewInterpreter(env.Namers, naming.WithTransformers(ts...)), nil
+	return ""
 }
+
+// UnknownKeyHint implements config.KeyHinter.
+func (r *HTTPRouter) UnknownKeyHint(key string) string { return otherProtocolHint(key, ProtocolHTTP) }
+
+// UnknownKeyHint implements config.KeyHinter.
+func (r *H2Router) UnknownKeyHint(key string) string { return otherProtocolHint(key, ProtocolH2) }

@@ -12,8 +12,8 @@ const DefaultServerIP = "127.0.0.1"
 
 // ServerCommon holds the server keys of every protocol (§6.1).
 type ServerCommon struct {
-	IP   string `yaml:"ip"`
-	Port int    `yaml:"port"`
+	IP   string     `yaml:"ip"`
+	Port int        `yaml:"port"`
 	TLS  *ServerTLS `yaml:"tls"`
 	// ClearContext strips inbound l5d-ctx-* / l5d-dtab headers and
 	// linkerd details from error responses (edge servers).
@@ -92,12 +92,12 @@ func (s *HTTPServer) Validate() error {
 
 // H2Server is a server of an h2 router.
 type H2Server struct {
-	ServerCommon       `yaml:",inline"`
-	H2Settings         `yaml:",inline"`
-	WindowUpdateRatio  float64          `yaml:"windowUpdateRatio"`
-	MaxConcurrentStreamsPerConnection int `yaml:"maxConcurrentStreamsPerConnection"`
-	AddForwardedHeader *ForwardedHeader `yaml:"addForwardedHeader"`
-	MaxCallDepth       int              `yaml:"maxCallDepth"`
+	ServerCommon                      `yaml:",inline"`
+	H2Settings                        `yaml:",inline"`
+	WindowUpdateRatio                 float64          `yaml:"windowUpdateRatio"`
+	MaxConcurrentStreamsPerConnection int              `yaml:"maxConcurrentStreamsPerConnection"`
+	AddForwardedHeader                *ForwardedHeader `yaml:"addForwardedHeader"`
+	MaxCallDepth                      int              `yaml:"maxCallDepth"`
 }
 
 // SetDefaults implements config.Defaulter.
@@ -219,4 +219,22 @@ func validateTLSProtocols(ps []string) error {
 		}
 	}
 	return nil
+}
+
+var h2ServerKeys = []string{"windowUpdateRatio", "headerTableBytes", "initialStreamWindowBytes", "maxConcurrentStreamsPerConnection", "maxFrameBytes", "maxHeaderListBytes"}
+
+// UnknownKeyHint implements config.KeyHinter.
+func (s *HTTPServer) UnknownKeyHint(key string) string {
+	if contains(h2ServerKeys, key) {
+		return "`" + key + "` applies to servers of protocol h2 routers, not http"
+	}
+	return ""
+}
+
+// UnknownKeyHint implements config.KeyHinter.
+func (s *H2Server) UnknownKeyHint(key string) string {
+	if key == "timestampHeader" {
+		return "`" + key + "` applies to servers of protocol http routers, not h2"
+	}
+	return ""
 }

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/linnet-mesh/linnet/internal/admin"
+	"github.com/linnet-mesh/linnet/internal/admin/dashboard"
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/proxy"
@@ -31,8 +32,6 @@ type Options struct {
 	Logger *slog.Logger
 	// Text is the configuration as given, re-rendered as /config.json.
 	Text []byte
-	// Dashboard, when set, is mounted at the admin server's "/".
-	Dashboard func(reg *telemetry.Registry) http.Handler
 }
 
 // Process is a running router process: its routers, their servers, the
@@ -125,17 +124,12 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 	}
 
 	adm := admin.New(admin.Params{
-		Registry: p.reg,
-		Config:   configJSON(o.Text),
-		Routers:  infos,
-		Shutdown: func() { _ = p.Stop() },
-		Dashboard: func() http.Handler {
-			if o.Dashboard == nil {
-				return nil
-			}
-			return o.Dashboard(p.reg)
-		}(),
-		Logger: o.Logger,
+		Registry:  p.reg,
+		Config:    configJSON(o.Text),
+		Routers:   infos,
+		Shutdown:  func() { _ = p.Stop() },
+		Dashboard: dashboard.Handler(),
+		Logger:    o.Logger,
 	})
 	for _, h := range adminHandlers {
 		adm.Handle(h.Path, h.Handler)
@@ -177,7 +171,7 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 	if hr.Originator {
 		scope.Gauge("originator", func() float64 { return 1 })
 	}
-	pol := newPolicies(hr, scope)
+	pol := newPolicies(hr, scope, log.Warn)
 	rt := router.New(router.Params{
 		Label:          label,
 		Dtab:           hr.Dtab.Dtab,

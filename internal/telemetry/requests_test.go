@@ -103,3 +103,17 @@ func BenchmarkCounterStat(b *testing.B) {
 		s.Add(int64(i & 1023))
 	}
 }
+
+func TestProcessGauges(t *testing.T) {
+	reg := telemetry.NewRegistry()
+	telemetry.RegisterProcessGauges(reg.Scope())
+	flat := telemetry.Flat(reg)
+	for _, k := range []string{"process/goroutines", "process/mem/heap_bytes", "process/mem/total_bytes"} {
+		if v, _ := flat[k].(float64); v <= 0 {
+			t.Errorf("%s = %v, want > 0", k, flat[k])
+		}
+	}
+	if _, ok := flat["process/uptime_ms"]; !ok {
+		t.Error("no uptime")
+	}
+}

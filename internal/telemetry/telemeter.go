@@ -6,7 +6,15 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/linnet-mesh/linnet/internal/config"
 )
+
+// Linkerd 1 telemeters this version does not implement: choosing one is a
+// "not supported by this version" error rather than an unknown kind.
+func init() {
+	config.RegisterUnsupported[TelemeterConfig]("io.l5d.statsd", "io.l5d.influxdb", "io.l5d.tracelog")
+}
 
 // TelemeterConfig is the config of one entry of a `telemetry:` list
 // (linkerd.yaml and namerd.yaml). Each kind (io.l5d.prometheus,
@@ -96,4 +104,66 @@ type RequestRecord struct {
 	URI         string
 	Status      int // 0 when no response
 	Duration    time.Duration
+}
+
+// Telemeters is a process's built `telemetry:` list, with the lookups the
+// host needs.
+type Telemeters []Telemeter
+
+// AdminHandlers returns every telemeter's admin pages.
+func (ts Telemeters) AdminHandlers() []AdminHandler {
+	var out []AdminHandler
+	for _, t := range ts {
+		out = append(out, t.AdminHandlers()...)
+	}
+	return out
+}
+
+// TracerFactory returns the first tracing telemeter, or nil when none is
+// configured (use tracing.PropagateOnly() then: trace headers must still
+// be propagated).
+func (ts Telemeters) TracerFactory() TracerFactory {
+	for _, t := range ts {
+		if f, ok := t.(TracerFactory); ok {
+			return f
+		}
+	}
+	return nil
+}
+
+// Recorder returns a RequestRecorder feeding every recording telemeter,
+// or nil when there is none (so the router can skip building records).
+func (ts Telemeters) Recorder() RequestRecorder {
+	var rs multiRecorder
+	for _, t := range ts {
+		if r, ok := t.(RequestRecorder); ok {
+			rs = append(rs, r)
+		}
+	}
+	switch len(rs) {
+	case 0:
+		return nil
+	case 1:
+		return rs[0]
+	}
+	return rs
+}
+
+type multiRecorder []RequestRecorder
+
+func (m multiRecorder) Record(r RequestRecord) {
+	for _, rr := range m {
+		rr.Record(r)
+	}
+}
+
+// Close closes every telemeter and returns the first error.
+func (ts Telemeters) Close() error {
+	var first error
+	for _, t := range ts {
+		if err := t.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }

@@ -58,10 +58,27 @@ type Server struct {
 	BinDir string
 
 	etcd, apiserver *exec.Cmd
+	apiDone         chan error // kube-apiserver's Wait result
 	proxyOnce       sync.Once
 	proxy           *http.Server
 	proxyPort       int
 	proxyErr        error
+	reqMu           sync.Mutex
+	requests        []string
+}
+
+// ProxyRequests returns the request URIs the kubectl-proxy stand-in has
+// forwarded that contain substr, in order.
+func (s *Server) ProxyRequests(substr string) []string {
+	s.reqMu.Lock()
+	defer s.reqMu.Unlock()
+	var out []string
+	for _, r := range s.requests {
+		if strings.Contains(r, substr) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 var (
@@ -115,6 +132,9 @@ func (s *Server) ProxyConn(t testing.TB) k8s.Conn {
 		rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // test server, self-signed
 		inner := rp.Director
 		rp.Director = func(r *http.Request) {
+			s.reqMu.Lock()
+			s.requests = append(s.requests, r.URL.RequestURI())
+			s.reqMu.Unlock()
 			inner(r)
 			r.Header.Set("Authorization", "Bearer "+Token)
 		}
@@ -149,11 +169,13 @@ func (s *Server) Stop() {
 	if s.proxy != nil {
 		_ = s.proxy.Close()
 	}
-	for _, c := range []*exec.Cmd{s.apiserver, s.etcd} {
-		if c != nil && c.Process != nil {
-			_ = c.Process.Kill()
-			_ = c.Wait()
-		}
+	if s.apiserver != nil && s.apiserver.Process != nil {
+		_ = s.apiserver.Process.Kill()
+		<-s.apiDone
+	}
+	if s.etcd != nil && s.etcd.Process != nil {
+		_ = s.etcd.Process.Kill()
+		_ = s.etcd.Wait()
 	}
 	if s.Dir != "" {
 		_ = os.RemoveAll(s.Dir)
@@ -303,14 +325,16 @@ func start() (*Server, error) {
 		return nil, fmt.Errorf("start kube-apiserver: %w", err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- s.apiserver.Wait() }()
+	s.apiDone = make(chan error, 1)
+	go func() {
+		err := s.apiserver.Wait()
+		exited <- err
+		s.apiDone <- err
+	}()
 	if err := s.waitReady(exited, 60*time.Second); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "kube-apiserver.log"))
 		return nil, fmt.Errorf("%v; kube-apiserver.log:\n%s", err, tail(log, 3000))
 	}
-	// Wait's goroutine owns the process now; Stop's Wait returns at once.
-	s.apiserver = &exec.Cmd{Process: s.apiserver.Process}
-	go func() { <-exited }()
 
 	s.Kubeconfig = filepath.Join(dir, "kubeconfig")
 	kc := fmt.Sprintf(`apiVersion: v1

@@ -93,9 +93,12 @@ func (h *Handler) forward(r *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := r.WithContext(r.Context()) // shallow copy; the header map is ours to change
+	// A shallow copy (the header map is ours to change) and its URL, in
+	// one allocation.
+	o := &outbound{req: *r, url: url.URL{Scheme: "http", Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}}
+	out := &o.req
 	out.RequestURI = ""
-	out.URL = &url.URL{Scheme: "http", Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	out.URL = &o.url
 	out.Close = false
 	if r.ContentLength == 0 {
 		// A nil body lets the transport retry on a stale pooled connection.
@@ -113,6 +116,12 @@ func (h *Handler) forward(r *http.Request) (*http.Response, error) {
 }
 
 var emptyValue = []string{""}
+
+// outbound is a forwarded request with its URL.
+type outbound struct {
+	req http.Request
+	url url.URL
+}
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := proxy.MapError(r, err)

@@ -69,8 +69,8 @@ func newTestProxy(t *testing.T, backends map[string]string, o proxyOpts) *testPr
 		Interpreter:    interp,
 		BindingTimeout: 2 * time.Second,
 		Scope:          telemetry.RouterScope(reg.Scope(), "test"),
-		NewTransport: func(string) router.Transport {
-			return NewTransport(TransportOptions{})
+		NewTransport: func(addr string) router.Transport {
+			return NewClient(addr, TransportOptions{})
 		},
 	})
 	ident := o.ident

@@ -26,15 +26,7 @@ type TransportOptions struct {
 // connections to one endpoint. It never adds headers of its own
 // (no Accept-Encoding, no User-Agent) and never speaks HTTP/2.
 func NewTransport(o TransportOptions) *http.Transport {
-	if o.ConnectTimeout <= 0 {
-		o.ConnectTimeout = 3 * time.Second
-	}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = 60 * time.Second
-	}
-	if o.MaxIdle <= 0 {
-		o.MaxIdle = 1024
-	}
+	o = o.withDefaults()
 	d := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		Proxy:               nil,
@@ -48,8 +40,19 @@ func NewTransport(o TransportOptions) *http.Transport {
 		// endpoint's 100 before its body is sent anyway.
 		ExpectContinueTimeout: time.Second,
 		// No HTTP/2: a non-nil empty map disables the h2 upgrade.
-		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
-		WriteBufferSize: 16 << 10,
-		ReadBufferSize:  16 << 10,
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}
+}
+
+func (o TransportOptions) withDefaults() TransportOptions {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 3 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 60 * time.Second
+	}
+	if o.MaxIdle <= 0 {
+		o.MaxIdle = 1024
+	}
+	return o
 }

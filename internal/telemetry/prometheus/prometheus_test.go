@@ -138,7 +138,7 @@ func TestConfig(t *testing.T) {
 		Telemetry []config.Kinded[telemetry.TelemeterConfig] `yaml:"telemetry"`
 	}
 	var d doc
-	if err := config.Load([]byte("telemetry:\n- kind: io.l5d.prometheus\n  prefix: linkerd_\n"), &d); err != nil {
+	if err := config.Load([]byte("telemetry:\n- kind: io.l5d.prometheus\n  prefix: linkerd_\n  experimental: true\n"), &d); err != nil {
 		t.Fatal(err)
 	}
 	c := d.Telemetry[0].Value.(*Config)

@@ -3,6 +3,7 @@ package tracing
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -107,7 +108,9 @@ func (b3Propagator) inject(h http.Header, sc model.SpanContext) {
 // ReqID is the l5d-reqid value of a span: the trace id (low 64 bits) as 16
 // lower-case hex digits.
 func ReqID(sc model.SpanContext) string {
-	return fmt.Sprintf("%016x", sc.TraceID.Low)
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], sc.TraceID.Low)
+	return hex.EncodeToString(b[:])
 }
 
 // EncodeCtxTrace encodes sc as an l5d-ctx-trace value: base64 of span id,

@@ -22,6 +22,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 
@@ -75,6 +76,7 @@ func New(opts Options) (*Tracer, error) {
 		zipkin.WithLocalEndpoint(ep),
 		zipkin.WithSampler(rateSampler(opts.SampleRate)),
 		zipkin.WithSharedSpans(true),
+		zipkin.WithNoopSpan(true), // unsampled spans record nothing: cheap propagation
 	)
 	if err != nil {
 		return nil, err
@@ -249,14 +251,19 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// endpoint parses "host:port" into a Zipkin endpoint, or nil.
+// endpoint turns an "ip:port" into a Zipkin endpoint, or nil for anything
+// else. (zipkin.NewEndpoint would resolve host names: no DNS on the request
+// path.)
 func endpoint(hostport string) *model.Endpoint {
-	if hostport == "" {
-		return nil
-	}
-	ep, err := zipkin.NewEndpoint("", hostport)
+	ap, err := netip.ParseAddrPort(hostport)
 	if err != nil {
 		return nil
+	}
+	ep := &model.Endpoint{Port: ap.Port()}
+	if a := ap.Addr().Unmap(); a.Is4() {
+		ep.IPv4 = net.IP(a.AsSlice())
+	} else {
+		ep.IPv6 = net.IP(a.AsSlice())
 	}
 	return ep
 }

@@ -114,3 +114,21 @@ func TestUnknownPropagator(t *testing.T) {
 		t.Fatal("accepted sampleRate 1.5")
 	}
 }
+
+// BenchmarkServerClient measures one hop's tracing work (server span,
+// client span, header propagation) without network I/O.
+func BenchmarkServerClient(b *testing.B) {
+	tr, _ := PropagateOnly().NewTracer(telemetry.TracerOptions{Router: "r"})
+	ok := &http.Response{StatusCode: 200, Body: http.NoBody}
+	client := tr.Client(roundTripper(func(*http.Request) (*http.Response, error) { return ok, nil }))
+	h := tr.Server(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, _ := http.NewRequestWithContext(r.Context(), "GET", "http://127.0.0.1:1/x", nil)
+		_, _ = client.RoundTrip(req)
+	}))
+	req := httptest.NewRequest("GET", "/x", nil)
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for range b.N {
+		h.ServeHTTP(w, req)
+	}
+}

@@ -1,0 +1,102 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/linnet-mesh/linnet/internal/config"
+	"github.com/linnet-mesh/linnet/internal/namerd"
+)
+
+func init() {
+	addCommand(func(s IO) *cobra.Command {
+		return &cobra.Command{
+			Use:   "namerd [-validate] [-log.level=LEVEL] CONFIG",
+			Short: "Run namerd (dtab storage and the namerd HTTP API) from a namerd.yaml",
+			Long: `Run the dtab store, namers, interfaces (io.l5d.httpController) and admin
+server a namerd.yaml describes. CONFIG is a path, or - to read the
+configuration from stdin.
+
+Flags use Linkerd's single-dash form:
+  -validate           check the configuration and exit (0 when valid)
+  -log.level=LEVEL    DEBUG, INFO (default), WARNING or ERROR
+Flags of the JVM namerd (-com.twitter.*) are accepted and ignored.`,
+			DisableFlagParsing: true,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return runNamerd(cmd.Context(), s, args)
+			},
+		}
+	})
+}
+
+// loadNamerdConfig reads and checks a namerd.yaml, naming every problem.
+func loadNamerdConfig(s IO, path string) ([]byte, *namerd.Config, error) {
+	text, err := readConfig(s, path)
+	if err != nil {
+		return nil, nil, withExit(1, fmt.Errorf("reading configuration: %w", err))
+	}
+	var cfg namerd.Config
+	if err := config.Load(text, &cfg); err != nil {
+		name := path
+		if name == "-" {
+			name = "<stdin>"
+		}
+		if errs := config.AsErrors(err); len(errs) > 0 {
+			for _, e := range errs {
+				fmt.Fprintf(s.Err, "%s: %v\n", name, e)
+			}
+			return nil, nil, withExit(1, fmt.Errorf("%s: invalid configuration (%d problem(s))", name, len(errs)))
+		}
+		return nil, nil, withExit(1, fmt.Errorf("%s: %w", name, err))
+	}
+	return text, &cfg, nil
+}
+
+func runNamerd(ctx context.Context, s IO, args []string) error {
+	f, err := parseRouterArgs(s, args) // same flags as `linnet router`
+	if errors.Is(err, errHelp) {
+		return cobraHelp(s, "namerd")
+	}
+	if err != nil {
+		return withExit(2, err)
+	}
+	text, cfg, err := loadNamerdConfig(s, f.path)
+	if err != nil {
+		return err
+	}
+	if f.validate {
+		fmt.Fprintln(s.Out, "configuration is valid")
+		return nil
+	}
+	log := slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: f.level}))
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	p, err := namerd.Start(ctx, cfg, namerd.Options{Logger: log, Text: text})
+	if err != nil {
+		return withExit(1, err)
+	}
+	log.Info("admin server listening", "addr", p.AdminAddr())
+	for _, a := range p.InterfaceAddrs() {
+		log.Info("interface listening", "addr", a)
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case <-p.Done():
+	}
+	if err := p.Stop(); err != nil {
+		log.Warn("stopping", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}

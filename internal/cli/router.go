@@ -1,0 +1,183 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/linnet-mesh/linnet/internal/config"
+	"github.com/linnet-mesh/linnet/internal/routerd"
+)
+
+func init() {
+	addCommand(func(s IO) *cobra.Command {
+		return &cobra.Command{
+			Use:   "router [-validate] [-log.level=LEVEL] CONFIG",
+			Short: "Run a Linkerd 1.x compatible router from a linkerd.yaml",
+			Long: `Run the routers, namers, telemeters and admin server a linkerd.yaml
+describes. CONFIG is a path, or - to read the configuration from stdin.
+
+Flags use Linkerd's single-dash form:
+  -validate           check the configuration and exit (0 when valid)
+  -log.level=LEVEL    DEBUG, INFO (default), WARNING or ERROR
+Flags of the JVM Linkerd (-com.twitter.*) are accepted and ignored.`,
+			DisableFlagParsing: true,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return runRouter(cmd.Context(), s, args)
+			},
+		}
+	})
+}
+
+// routerFlags are the parsed arguments of `linnet router`.
+type routerFlags struct {
+	validate bool
+	level    slog.Level
+	path     string
+}
+
+func parseRouterArgs(s IO, args []string) (routerFlags, error) {
+	f := routerFlags{level: slog.LevelInfo}
+	var paths []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "-" || !strings.HasPrefix(a, "-") {
+			paths = append(paths, a)
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch {
+		case name == "validate":
+			f.validate = !hasVal || val == "true"
+		case name == "log.level":
+			if !hasVal {
+				if i+1 >= len(args) {
+					return f, errors.New("-log.level needs a value (DEBUG, INFO, WARNING, ERROR)")
+				}
+				i++
+				val = args[i]
+			}
+			lv, err := parseLevel(val)
+			if err != nil {
+				return f, err
+			}
+			f.level = lv
+		case strings.HasPrefix(name, "com.twitter."):
+			fmt.Fprintf(s.Err, "linnet: ignoring JVM Linkerd flag %s\n", a)
+		case name == "h" || name == "help":
+			return f, errHelp
+		default:
+			return f, fmt.Errorf("unknown flag %s (known: -validate, -log.level=LEVEL)", a)
+		}
+	}
+	if len(paths) != 1 {
+		return f, fmt.Errorf("expected exactly one configuration path (or - for stdin), got %d", len(paths))
+	}
+	f.path = paths[0]
+	return f, nil
+}
+
+var errHelp = errors.New("help requested")
+
+func parseLevel(v string) (slog.Level, error) {
+	switch strings.ToUpper(v) {
+	case "TRACE", "ALL", "DEBUG":
+		return slog.LevelDebug, nil
+	case "INFO":
+		return slog.LevelInfo, nil
+	case "WARN", "WARNING":
+		return slog.LevelWarn, nil
+	case "ERROR", "FATAL", "CRITICAL", "OFF":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("unknown log level %q (DEBUG, INFO, WARNING, ERROR)", v)
+}
+
+func readConfig(s IO, path string) ([]byte, error) {
+	if path == "-" {
+		return io.ReadAll(s.In)
+	}
+	return os.ReadFile(path)
+}
+
+// loadRouterConfig reads and checks a linkerd.yaml, naming every problem.
+func loadRouterConfig(s IO, path string) ([]byte, *routerd.Config, error) {
+	text, err := readConfig(s, path)
+	if err != nil {
+		return nil, nil, withExit(1, fmt.Errorf("reading configuration: %w", err))
+	}
+	cfg, err := routerd.LoadConfig(text)
+	if err != nil {
+		name := path
+		if name == "-" {
+			name = "<stdin>"
+		}
+		if errs := config.AsErrors(err); len(errs) > 0 {
+			for _, e := range errs {
+				fmt.Fprintf(s.Err, "%s: %v\n", name, e)
+			}
+			return nil, nil, withExit(1, fmt.Errorf("%s: invalid configuration (%d problem(s))", name, len(errs)))
+		}
+		return nil, nil, withExit(1, fmt.Errorf("%s: %w", name, err))
+	}
+	return text, cfg, nil
+}
+
+func runRouter(ctx context.Context, s IO, args []string) error {
+	f, err := parseRouterArgs(s, args)
+	if errors.Is(err, errHelp) {
+		return cobraHelp(s, "router")
+	}
+	if err != nil {
+		return withExit(2, err)
+	}
+	text, cfg, err := loadRouterConfig(s, f.path)
+	if err != nil {
+		return err
+	}
+	if f.validate {
+		fmt.Fprintln(s.Out, "configuration is valid")
+		return nil
+	}
+	log := slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: f.level}))
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	p, err := routerd.Start(ctx, cfg, routerd.Options{Logger: log, Text: text})
+	if err != nil {
+		return withExit(1, err)
+	}
+	log.Info("admin server listening", "addr", p.AdminAddr())
+	for _, a := range p.ServerAddrs() {
+		log.Info("router server listening", "addr", a)
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case <-p.Done():
+	}
+	_ = p.Stop()
+	log.Info("stopped")
+	return nil
+}
+
+// cobraHelp prints a subcommand's help.
+func cobraHelp(s IO, name string) error {
+	root := NewRoot(s)
+	for _, c := range root.Commands() {
+		if c.Name() == name {
+			return c.Help()
+		}
+	}
+	return nil
+}

@@ -1,0 +1,214 @@
+package middleware
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/linnet-mesh/linnet/internal/middleware/backoff"
+	"github.com/linnet-mesh/linnet/internal/telemetry"
+)
+
+// RetryOptions maps 1:1 to Linkerd's service.retries.
+type RetryOptions struct {
+	Budget BudgetOptions `yaml:"budget"`
+	// Backoff between retries; nil means constant 0 ms.
+	Backoff *backoff.Options `yaml:"backoff"`
+
+	// MaxBufferBytes bounds the request body kept for replay (not a
+	// Linkerd key); 0 means DefaultMaxRetryBuffer. Requests with larger or
+	// chunked (unknown length) bodies are never retried.
+	MaxBufferBytes int64 `yaml:"-"`
+}
+
+// DefaultMaxRetryBuffer is the largest request body buffered for retries.
+const DefaultMaxRetryBuffer = 8 << 10
+
+// Retry is service.retries: it re-sends a request whose outcome c
+// classifies as a retryable failure, or that failed without being written
+// (IsNotWritten, safe for any method), while the budget allows, waiting
+// the backoff between attempts. Each request deposits into the budget;
+// each retry withdraws. When the budget is exhausted the last response or
+// error is returned as is.
+//
+// Only replayable requests are retried: no body, a body with GetBody, or a
+// body of known length up to MaxBufferBytes (buffered). Metrics under
+// scope (the service scope): retries/total, retries/per_request,
+// retries/budget_exhausted, retries/budget.
+func Retry(o RetryOptions, c Classifier, scope telemetry.Scope) (Middleware, error) {
+	bud, err := NewBudget(o.Budget)
+	if err != nil {
+		return nil, fmt.Errorf("retries.%w", err)
+	}
+	bo := backoff.Constant(0)
+	if o.Backoff != nil {
+		if bo, err = backoff.New(*o.Backoff); err != nil {
+			return nil, fmt.Errorf("retries.%w", err)
+		}
+	}
+	r := &retrier{
+		budget: bud, backoff: bo, classifier: c, maxBuf: o.MaxBufferBytes,
+		total:      scope.Counter("retries/total"),
+		perRequest: scope.Stat("retries/per_request"),
+		exhausted:  scope.Counter("retries/budget_exhausted"),
+	}
+	scope.Gauge("retries/budget", func() float64 { return float64(bud.Balance()) })
+	return r.middleware, nil
+}
+
+// Requeue is client.requeueBudget (same keys as a retry budget): the client-level retry of requests that failed without being
+// written (connection failures, IsNotWritten), immediately and for any
+// method, so the balancer picks another endpoint. It goes above the
+// balancer. Metrics under scope (the client scope): retries/requeues,
+// retries/requeues_per_request, retries/budget_exhausted, retries/budget.
+func Requeue(budget BudgetOptions, scope telemetry.Scope) (Middleware, error) {
+	bud, err := NewBudget(budget)
+	if err != nil {
+		return nil, fmt.Errorf("requeueBudget.%w", err)
+	}
+	r := &retrier{
+		budget: bud, backoff: backoff.Constant(0),
+		total:      scope.Counter("retries/requeues"),
+		perRequest: scope.Stat("retries/requeues_per_request"),
+		exhausted:  scope.Counter("retries/budget_exhausted"),
+	}
+	scope.Gauge("retries/budget", func() float64 { return float64(bud.Balance()) })
+	return r.middleware, nil
+}
+
+type retrier struct {
+	budget     *Budget
+	backoff    backoff.Policy
+	classifier Classifier // nil: requeue only
+	maxBuf     int64
+
+	total      *telemetry.Counter
+	perRequest *telemetry.Stat
+	exhausted  *telemetry.Counter
+}
+
+func (r *retrier) middleware(next http.RoundTripper) http.RoundTripper {
+	return RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		return r.roundTrip(next, req)
+	})
+}
+
+func (r *retrier) roundTrip(next http.RoundTripper, req *http.Request) (*http.Response, error) {
+	r.budget.Deposit()
+	replay, err := replayable(req, r.maxBuf)
+	if err != nil {
+		return nil, err
+	}
+	if replay == nil {
+		r.perRequest.Add(0)
+		return next.RoundTrip(req)
+	}
+	ctx := req.Context()
+	bs := r.backoff.Stream()
+	retries := int64(0)
+	for {
+		resp, err := next.RoundTrip(replay())
+		if !r.shouldRetry(req, resp, err) || ctx.Err() != nil {
+			r.perRequest.Add(retries)
+			return resp, err
+		}
+		if !r.budget.TryWithdraw() {
+			r.exhausted.Inc()
+			r.perRequest.Add(retries)
+			return resp, err
+		}
+		discard(resp)
+		if d := bs.Next(); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				r.perRequest.Add(retries)
+				return nil, contextErr(ctx)
+			case <-t.C:
+			}
+		}
+		retries++
+		r.total.Inc()
+	}
+}
+
+func (r *retrier) shouldRetry(req *http.Request, resp *http.Response, err error) bool {
+	if IsNotWritten(err) {
+		return true
+	}
+	if r.classifier == nil {
+		return false
+	}
+	c := r.classifier.Classify(req, resp, err)
+	return !c.Success && c.Retryable
+}
+
+// replayable returns a function producing a fresh copy of req for each
+// attempt, or nil when req's body cannot be replayed.
+func replayable(req *http.Request, maxBuf int64) (func() *http.Request, error) {
+	if maxBuf <= 0 {
+		maxBuf = DefaultMaxRetryBuffer
+	}
+	// attempt returns the request of each attempt: req itself first when
+	// reuseFirst, then copies with a body from body().
+	attempt := func(reuseFirst bool, body func() (io.ReadCloser, error)) func() *http.Request {
+		first := true
+		return func() *http.Request {
+			if first && reuseFirst {
+				first = false
+				return req
+			}
+			out := new(http.Request)
+			*out = *req
+			if body != nil {
+				b, err := body()
+				if err != nil {
+					b = io.NopCloser(errReader{err})
+				}
+				out.Body = b
+			}
+			return out
+		}
+	}
+	switch {
+	case req.Body == nil || req.Body == http.NoBody:
+		return attempt(true, nil), nil
+	case req.GetBody != nil:
+		return attempt(true, req.GetBody), nil
+	case req.ContentLength > 0 && req.ContentLength <= maxBuf:
+		buf := make([]byte, req.ContentLength)
+		_, err := io.ReadFull(req.Body, buf)
+		req.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("reading request body for retries: %w", err)
+		}
+		return attempt(false, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }), nil
+	}
+	return nil, nil // chunked, unknown length or too large
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// discard closes a response that is being retried, reading a little of it
+// first so the connection can be reused.
+func discard(resp *http.Response) {
+	if resp == nil || resp.Body == nil {
+		return
+	}
+	io.CopyN(io.Discard, resp.Body, 4<<10)
+	resp.Body.Close()
+}
+
+// contextErr is the cause of ctx's end, preferring a *TimeoutError.
+func contextErr(ctx context.Context) error {
+	if c := context.Cause(ctx); c != nil {
+		return c
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,456 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/linnet-mesh/linnet/internal/config"
+	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/namerd/api"
+	"github.com/linnet-mesh/linnet/internal/naming"
+	"github.com/linnet-mesh/linnet/internal/watch"
+)
+
+// InterpreterKind is the config kind of the namerd HTTP interpreter.
+const InterpreterKind = "io.l5d.namerd.http"
+
+func init() {
+	config.Register[naming.InterpreterConfig](InterpreterKind, func() naming.InterpreterConfig { return new(InterpreterConfig) })
+}
+
+// InterpreterConfig is a router's `interpreter: {kind: io.l5d.namerd.http}`
+// block (Linkerd's keys):
+//
+//	interpreter:
+//	  kind: io.l5d.namerd.http
+//	  experimental: true
+//	  dst: /$/inet/namerd.default.svc.cluster.local/4180
+//	  namespace: default
+//	  retry: {baseSeconds: 5, maxSeconds: 600}
+type InterpreterConfig struct {
+	Experimental bool `yaml:"experimental"`
+	// Dst names namerd's HTTP API; it is bound with the router's namers
+	// (e.g. /$/inet/<host>/<port>, /#/io.l5d.k8s/...).
+	Dst string `yaml:"dst" config:"required"`
+	// Namespace is the namerd dtab namespace (default "default").
+	Namespace string      `yaml:"namespace"`
+	Retry     RetryConfig `yaml:"retry"`
+	TLS       any         `yaml:"tls" config:"unsupported"`
+
+	dst dtab.Path
+}
+
+// RetryConfig is the reconnect backoff: jittered, doubling from
+// BaseSeconds up to MaxSeconds. Fractions are allowed.
+type RetryConfig struct {
+	BaseSeconds float64 `yaml:"baseSeconds"`
+	MaxSeconds  float64 `yaml:"maxSeconds"`
+}
+
+// SetDefaults implements config.Defaulter.
+func (c *InterpreterConfig) SetDefaults() {
+	c.Namespace = "default"
+	c.Retry = RetryConfig{BaseSeconds: 5, MaxSeconds: 600}
+}
+
+// Validate implements config.Validator.
+func (c *InterpreterConfig) Validate() error {
+	p, err := dtab.ParsePath(c.Dst)
+	if err != nil {
+		return config.FieldError("dst", "invalid path %q: %v", c.Dst, err)
+	}
+	if len(p) == 0 {
+		return config.FieldError("dst", "must name namerd, e.g. /$/inet/127.0.0.1/4180")
+	}
+	c.dst = p
+	if c.Namespace == "" {
+		return config.FieldError("namespace", "must not be empty")
+	}
+	if c.Retry.BaseSeconds <= 0 || c.Retry.MaxSeconds < c.Retry.BaseSeconds {
+		return config.FieldError("retry", "need 0 < baseSeconds <= maxSeconds, got %v and %v", c.Retry.BaseSeconds, c.Retry.MaxSeconds)
+	}
+	return nil
+}
+
+// NewInterpreter implements naming.InterpreterConfig.
+func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.Interpreter, error) {
+	if c.dst == nil {
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	ctx := env.Ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// namerd's own address is resolved like any name, with the router's
+	// namers and the /$/ system namers.
+	addr := naming.NewInterpreter(env.Namers).Bind(nil, c.dst)
+	return NewInterpreter(ctx, InterpreterOptions{
+		Namespace: c.Namespace,
+		Dial:      dialBound(addr),
+		RetryBase: seconds(c.Retry.BaseSeconds),
+		RetryMax:  seconds(c.Retry.MaxSeconds),
+		Logger:    log.With("interpreter", InterpreterKind, "namespace", c.Namespace),
+	}), nil
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// dialBound dials one of the current addresses of a binding (a random
+// one, so several namerd replicas share the routers).
+func dialBound(b naming.Binding) func(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	// Keep the binding (and its address sets) watched for the process's
+	// lifetime: this is the one name the interpreter always needs.
+	var mu sync.Mutex
+	var cur watch.Activity[naming.BoundTree]
+	b.Subscribe(func(a watch.Activity[naming.BoundTree]) { mu.Lock(); cur = a; mu.Unlock() })
+	return func(ctx context.Context) (net.Conn, error) {
+		mu.Lock()
+		a := cur
+		mu.Unlock()
+		if a.State != watch.Ok {
+			return nil, fmt.Errorf("namerd address not known yet (%v)", a.State)
+		}
+		bound, err := naming.Pick(a.Value, rand.Float64)
+		if err != nil {
+			return nil, fmt.Errorf("no namerd address: %w", err)
+		}
+		addrs := bound.Addr.Get()
+		if addrs.State != naming.AddrBound || len(addrs.Addrs) == 0 {
+			return nil, fmt.Errorf("no namerd address for %s", bound.ID)
+		}
+		x := addrs.Addrs[rand.IntN(len(addrs.Addrs))]
+		return d.DialContext(ctx, "tcp", x.HostPort())
+	}
+}
+
+// InterpreterOptions configure NewInterpreter.
+type InterpreterOptions struct {
+	// Namespace is the namerd dtab namespace.
+	Namespace string
+	// Dial connects to namerd's HTTP API (one of its replicas).
+	Dial func(ctx context.Context) (net.Conn, error)
+	// RetryBase and RetryMax bound the jittered reconnect backoff.
+	RetryBase, RetryMax time.Duration
+	Logger              *slog.Logger
+}
+
+// Interpreter binds names by asking namerd (io.l5d.namerd.http): for each
+// (dtab, path) being watched it keeps one bind stream open, and for each
+// bound id one addr stream, as Linkerd does (spec/namerd-api.md §8).
+// Streams start with the first subscriber and stop with the last. When
+// namerd is unreachable the last known state is kept, and the stream is
+// reopened with jittered exponential backoff; a stream that ends is
+// reopened at once.
+type Interpreter struct {
+	ctx  context.Context
+	o    InterpreterOptions
+	cli  *Client
+	log  *slog.Logger
+	mu   sync.Mutex
+	bind map[string]*bindWatch // by dtab text + "\x00" + path
+	addr map[string]*addrWatch // by bound id
+}
+
+// NewInterpreter returns an interpreter that asks namerd; its streams end
+// when ctx does.
+func NewInterpreter(ctx context.Context, o InterpreterOptions) *Interpreter {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = 5 * time.Second
+	}
+	if o.RetryMax < o.RetryBase {
+		o.RetryMax = o.RetryBase
+	}
+	tr := &http.Transport{
+		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return o.Dial(ctx) },
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+		// namerd sends stream headers at once; a namerd that accepts but
+		// never answers is treated as down. (Quiet streams are fine: TCP
+		// keep-alives of the dialer detect dead peers.)
+		ResponseHeaderTimeout: 30 * time.Second,
+	}
+	// The host is a placeholder: Dial decides where connections go.
+	cli, _ := New("http://namerd", &http.Client{Transport: tr})
+	return &Interpreter{ctx: ctx, o: o, cli: cli, log: o.Logger, bind: map[string]*bindWatch{}, addr: map[string]*addrWatch{}}
+}
+
+// Bind implements naming.Interpreter.
+func (in *Interpreter) Bind(d dtab.Dtab, path dtab.Path) naming.Binding {
+	text := d.String()
+	return &bindValue{in: in, key: text + "\x00" + path.String(), dtab: text, path: path}
+}
+
+// bindValue is the Binding handed out; the shared watch behind it runs
+// while it has subscribers.
+type bindValue struct {
+	in   *Interpreter
+	key  string
+	dtab string
+	path dtab.Path
+}
+
+func (b *bindValue) Get() watch.Activity[naming.BoundTree] {
+	b.in.mu.Lock()
+	w := b.in.bind[b.key]
+	b.in.mu.Unlock()
+	if w == nil {
+		return watch.PendingActivity[naming.BoundTree]()
+	}
+	return w.v.Get()
+}
+
+func (b *bindValue) Subscribe(f func(watch.Activity[naming.BoundTree])) func() {
+	in := b.in
+	in.mu.Lock()
+	w := in.bind[b.key]
+	if w == nil {
+		w = &bindWatch{v: watch.NewVar(watch.PendingActivity[naming.BoundTree]()), bounds: map[string]*naming.Bound{}}
+		ctx, cancel := context.WithCancel(in.ctx)
+		w.cancel = cancel
+		in.bind[b.key] = w
+		q := url.Values{"path": {b.path.String()}, "dtab": {b.dtab}}
+		go in.follow(ctx, api.BindPath+"/"+in.o.Namespace, q, w.apply(in))
+	}
+	w.refs++
+	in.mu.Unlock()
+	cancel := w.v.Subscribe(f)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			in.mu.Lock()
+			w.refs--
+			if w.refs == 0 {
+				delete(in.bind, b.key)
+				w.cancel()
+			}
+			in.mu.Unlock()
+		})
+	}
+}
+
+type bindWatch struct {
+	v      *watch.Var[watch.Activity[naming.BoundTree]]
+	refs   int
+	cancel context.CancelFunc
+	bounds map[string]*naming.Bound // by id + residual: stable leaves across documents
+}
+
+// apply returns the handler of bind documents.
+func (w *bindWatch) apply(in *Interpreter) func([]byte) error {
+	return func(doc []byte) error {
+		var t api.Tree
+		if err := json.Unmarshal(doc, &t); err != nil {
+			return fmt.Errorf("bad bind document %.200q: %w", doc, err)
+		}
+		seen := map[string]bool{}
+		tree, err := in.boundTree(t, w.bounds, seen)
+		if err != nil {
+			return err
+		}
+		for k := range w.bounds {
+			if !seen[k] {
+				delete(w.bounds, k)
+			}
+		}
+		w.v.Set(watch.OkActivity(tree))
+		return nil
+	}
+}
+
+// boundTree converts a bind document, reusing the Bound of a leaf seen
+// before so that routers keep their clients.
+func (in *Interpreter) boundTree(t api.Tree, bounds map[string]*naming.Bound, seen map[string]bool) (naming.BoundTree, error) {
+	switch t.Type {
+	case api.TreeLeaf:
+		id, err := dtab.ParsePath(t.Bound.ID)
+		if err != nil {
+			return naming.BoundTree{}, fmt.Errorf("bound id %q: %w", t.Bound.ID, err)
+		}
+		res, err := dtab.ParsePath(t.Bound.Path)
+		if err != nil {
+			return naming.BoundTree{}, fmt.Errorf("residual %q: %w", t.Bound.Path, err)
+		}
+		k := t.Bound.ID + "\x00" + t.Bound.Path
+		seen[k] = true
+		b := bounds[k]
+		if b == nil {
+			b = &naming.Bound{ID: id, Residual: res, Addr: &addrValue{in: in, id: t.Bound.ID}}
+			bounds[k] = b
+		}
+		return dtab.LeafTree(b), nil
+	case api.TreeAlt:
+		alts := make([]naming.BoundTree, len(t.Alt))
+		for i, c := range t.Alt {
+			var err error
+			if alts[i], err = in.boundTree(c, bounds, seen); err != nil {
+				return naming.BoundTree{}, err
+			}
+		}
+		return dtab.AltTree(alts...), nil
+	case api.TreeUnion:
+		ws := make([]dtab.Weighted[*naming.Bound], len(t.Union))
+		for i, u := range t.Union {
+			sub, err := in.boundTree(u.Tree, bounds, seen)
+			if err != nil {
+				return naming.BoundTree{}, err
+			}
+			ws[i] = dtab.Weighted[*naming.Bound]{Weight: u.Weight, Tree: sub}
+		}
+		return dtab.UnionTree(ws...), nil
+	case api.TreeFail, api.TreeException:
+		return dtab.FailTree[*naming.Bound](), nil
+	case api.TreeEmpty:
+		return dtab.EmptyTree[*naming.Bound](), nil
+	default:
+		return dtab.NegTree[*naming.Bound](), nil
+	}
+}
+
+// addrValue is a bound leaf's address set: an addr stream shared by every
+// leaf with the same id, running while subscribed.
+type addrValue struct {
+	in *Interpreter
+	id string
+}
+
+func (a *addrValue) Get() naming.Addr {
+	a.in.mu.Lock()
+	w := a.in.addr[a.id]
+	a.in.mu.Unlock()
+	if w == nil {
+		return naming.Addr{State: naming.AddrPending}
+	}
+	return w.v.Get()
+}
+
+func (a *addrValue) Subscribe(f func(naming.Addr)) func() {
+	in := a.in
+	in.mu.Lock()
+	w := in.addr[a.id]
+	if w == nil {
+		w = &addrWatch{v: watch.NewVar(naming.Addr{State: naming.AddrPending})}
+		ctx, cancel := context.WithCancel(in.ctx)
+		w.cancel = cancel
+		in.addr[a.id] = w
+		go in.follow(ctx, api.AddrPath+"/"+in.o.Namespace, url.Values{"path": {a.id}}, w.apply)
+	}
+	w.refs++
+	in.mu.Unlock()
+	cancel := w.v.Subscribe(f)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			in.mu.Lock()
+			w.refs--
+			if w.refs == 0 {
+				delete(in.addr, a.id)
+				w.cancel()
+			}
+			in.mu.Unlock()
+		})
+	}
+}
+
+type addrWatch struct {
+	v      *watch.Var[naming.Addr]
+	refs   int
+	cancel context.CancelFunc
+}
+
+func (w *addrWatch) apply(doc []byte) error {
+	var a api.Addr
+	if err := json.Unmarshal(doc, &a); err != nil {
+		return fmt.Errorf("bad addr document %.200q: %w", doc, err)
+	}
+	w.v.Set(namingAddr(a))
+	return nil
+}
+
+// namingAddr converts an address document; endpoint_addr_weight becomes
+// the endpoint's weight.
+func namingAddr(a api.Addr) naming.Addr {
+	switch a.Type {
+	case api.AddrBound:
+		out := naming.Addr{State: naming.AddrBound, Meta: a.Meta, Addrs: make([]naming.Address, 0, len(a.Addrs))}
+		for _, x := range a.Addrs {
+			w := 1.0
+			if v, ok := x.Meta[api.MetaWeight]; ok {
+				switch n := v.(type) {
+				case float64:
+					w = n
+				case string:
+					if f, err := strconv.ParseFloat(n, 64); err == nil {
+						w = f
+					}
+				}
+			}
+			out.Addrs = append(out.Addrs, naming.Address{Host: x.IP, Port: x.Port, Weight: w, Meta: x.Meta})
+		}
+		return out
+	case api.AddrFailed:
+		return naming.Addr{State: naming.AddrFailed, Err: errors.New(a.Cause)}
+	case api.AddrPending:
+		return naming.Addr{State: naming.AddrPending}
+	default:
+		return naming.Addr{State: naming.AddrNeg}
+	}
+}
+
+// follow keeps one stream open until ctx ends: documents go to apply; a
+// stream that ends after delivering documents is reopened at once, failures
+// are retried after a jittered, doubling pause.
+func (in *Interpreter) follow(ctx context.Context, path string, q url.Values, apply func([]byte) error) {
+	pause := in.o.RetryBase
+	for ctx.Err() == nil {
+		docs := 0
+		err := in.cli.Stream(ctx, path, q, func(doc []byte) error {
+			docs++
+			return apply(doc)
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if docs > 0 {
+			pause = in.o.RetryBase // namerd answered: start the backoff afresh
+			if err == nil {
+				continue
+			}
+		}
+		if err == nil {
+			err = errors.New("stream ended without a document")
+		}
+		// Full jitter over [pause/2, pause).
+		d := pause/2 + time.Duration(rand.Int64N(int64(pause/2)+1))
+		in.log.Warn("namerd stream failed; retrying", "path", path, "query", q.Encode(), "err", err, "retry_in", d)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d):
+		}
+		pause = min(2*pause, in.o.RetryMax)
+	}
+}
+
+var _ naming.Interpreter = (*Interpreter)(nil)

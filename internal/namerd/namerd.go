@@ -1,0 +1,250 @@
+package namerd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/linnet-mesh/linnet/internal/admin"
+	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/naming"
+	"github.com/linnet-mesh/linnet/internal/storage"
+	"github.com/linnet-mesh/linnet/internal/telemetry"
+)
+
+// Options are the process-level settings of Start.
+type Options struct {
+	Logger *slog.Logger
+	// Text is the configuration as given, re-rendered as /config.json.
+	Text []byte
+}
+
+// Process is a running namerd: its store, namers, interfaces and admin
+// server.
+type Process struct {
+	log        *slog.Logger
+	cancel     context.CancelFunc
+	reg        *telemetry.Registry
+	grace      time.Duration
+	store      storage.Store
+	controller *Controller
+	servers    []*listener
+	admin      *listener
+	closers    []func() error
+
+	done     chan struct{}
+	stopOnce sync.Once
+	stopErr  error
+}
+
+type listener struct {
+	name string
+	srv  *http.Server
+	ln   net.Listener
+}
+
+// Start opens the store, builds the namers and starts serving every
+// interface and the admin server. Stop (or POST /admin/shutdown) ends it.
+func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	p = &Process{
+		log:    o.Logger,
+		cancel: cancel,
+		reg:    telemetry.NewRegistry(),
+		grace:  time.Duration(cfg.Admin.ShutdownGraceMs) * time.Millisecond,
+		done:   make(chan struct{}),
+	}
+	defer func() {
+		if err != nil {
+			p.abort()
+		}
+	}()
+	root := p.reg.Scope()
+
+	store, err := cfg.Storage.Value.NewStore(storage.Env{Ctx: ctx, Logger: o.Logger.With("storage", cfg.Storage.Kind)})
+	if err != nil {
+		return nil, fmt.Errorf("storage (%s): %w", cfg.Storage.Kind, err)
+	}
+	p.store = store
+	p.closers = append(p.closers, store.Close)
+
+	env := naming.Env{Ctx: ctx, Logger: o.Logger}
+	namers := make([]naming.MountedNamer, 0, len(cfg.Namers))
+	for i, n := range cfg.Namers {
+		pfx := NamerPrefix(n)
+		path, perr := dtab.ParsePath("/#/" + pfx)
+		if perr != nil {
+			return nil, fmt.Errorf("namers[%d]: prefix %q: %w", i, pfx, perr)
+		}
+		ne := env
+		ne.Logger = o.Logger.With("namer", pfx)
+		ne.Scope = telemetry.NamerScope(root, pfx)
+		nm, nerr := n.Value.NewNamer(ne)
+		if nerr != nil {
+			return nil, fmt.Errorf("namers[%d] (%s): %w", i, n.Kind, nerr)
+		}
+		if c, ok := nm.(interface{ Close() error }); ok {
+			p.closers = append(p.closers, c.Close)
+		}
+		namers = append(namers, naming.MountedNamer{Prefix: path, Namer: nm})
+	}
+
+	var adminHandlers []telemetry.AdminHandler
+	for i, t := range cfg.Telemetry {
+		tm, terr := t.Value.NewTelemeter(telemetry.TelemeterEnv{Ctx: ctx, Registry: p.reg, Logger: o.Logger.With("telemeter", t.Kind)})
+		if terr != nil {
+			return nil, fmt.Errorf("telemetry[%d] (%s): %w", i, t.Kind, terr)
+		}
+		p.closers = append(p.closers, tm.Close)
+		adminHandlers = append(adminHandlers, tm.AdminHandlers()...)
+	}
+
+	for i, ifc := range cfg.Interfaces {
+		switch c := ifc.Value.(type) {
+		case *HTTPControllerConfig:
+			if p.controller == nil {
+				p.controller = NewController(store, namers, root.Scope("interface", HTTPControllerKind), o.Logger.With("interface", HTTPControllerKind))
+			}
+			l, lerr := listen(ctx, fmt.Sprintf("interfaces[%d] (%s)", i, ifc.Kind), c.Addr(), p.controller)
+			if lerr != nil {
+				return nil, lerr
+			}
+			p.servers = append(p.servers, l)
+		default:
+			return nil, fmt.Errorf("interfaces[%d]: kind %s is not supported by this version", i, ifc.Kind)
+		}
+	}
+	if p.controller == nil {
+		// The admin page and delegator still need one.
+		p.controller = NewController(store, namers, root.Scope("interface", HTTPControllerKind), o.Logger)
+	}
+
+	adm := admin.New(admin.Params{
+		Registry:  p.reg,
+		Config:    configJSON(o.Text),
+		Shutdown:  func() { _ = p.Stop() },
+		Dashboard: NewUI(store, p.controller, o.Logger),
+		Logger:    o.Logger,
+	})
+	adm.Handle("/dtab/delegator.json", DelegatorHandler(p.controller))
+	for _, h := range adminHandlers {
+		adm.Handle(h.Path, h.Handler)
+	}
+	l, lerr := listen(ctx, "admin", cfg.Admin.Addr(), adm)
+	if lerr != nil {
+		return nil, lerr
+	}
+	p.admin = l
+	for _, s := range append(p.servers, p.admin) {
+		go p.serve(s)
+	}
+	o.Logger.Info("namerd started", "storage", cfg.Storage.Kind, "admin", p.AdminAddr(), "interfaces", p.InterfaceAddrs())
+	return p, nil
+}
+
+// listen binds addr. Requests get contexts derived from ctx, so that Stop
+// ends streaming responses instead of waiting for them.
+func listen(ctx context.Context, name, addr string, h http.Handler) (*listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 30 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	return &listener{name: name, ln: ln, srv: srv}, nil
+}
+
+func (p *Process) serve(l *listener) {
+	if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		p.log.Error("server stopped", "server", l.name, "err", err)
+	}
+}
+
+// AdminAddr returns the admin server's address.
+func (p *Process) AdminAddr() string { return p.admin.ln.Addr().String() }
+
+// InterfaceAddrs returns the addresses of the interfaces, in config order.
+func (p *Process) InterfaceAddrs() []string {
+	out := make([]string, len(p.servers))
+	for i, s := range p.servers {
+		out[i] = s.ln.Addr().String()
+	}
+	return out
+}
+
+// Store returns the process's dtab store.
+func (p *Process) Store() storage.Store { return p.store }
+
+// Done is closed when the process has stopped.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Stop shuts the servers down (streams are cut: watch responses never end
+// by themselves, and clients reconnect), then closes namers and the store.
+func (p *Process) Stop() error {
+	p.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), p.grace)
+		defer cancel()
+		var errs []error
+		// Cancel first: that ends the streaming handlers, which would
+		// otherwise hold Shutdown for the whole grace period.
+		p.cancel()
+		for _, s := range append(p.servers, p.admin) {
+			if s == nil {
+				continue
+			}
+			if err := s.srv.Shutdown(ctx); err != nil {
+				_ = s.srv.Close()
+				if !errors.Is(err, context.DeadlineExceeded) {
+					errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+				}
+			}
+		}
+		for i := len(p.closers) - 1; i >= 0; i-- {
+			if err := p.closers[i](); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		p.stopErr = errors.Join(errs...)
+		close(p.done)
+	})
+	return p.stopErr
+}
+
+// abort undoes a failed Start.
+func (p *Process) abort() {
+	p.cancel()
+	for _, s := range append(p.servers, p.admin) {
+		if s != nil {
+			_ = s.ln.Close()
+		}
+	}
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		_ = p.closers[i]()
+	}
+}
+
+// configJSON turns the config text into a generic value for /config.json.
+func configJSON(text []byte) any {
+	var v any
+	if err := yaml.Unmarshal(text, &v); err != nil {
+		return nil
+	}
+	if _, err := json.Marshal(v); err != nil {
+		return nil
+	}
+	return v
+}

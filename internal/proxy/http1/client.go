@@ -1,0 +1,298 @@
+package http1
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Client is the client-tier transport of one endpoint. Requests without a
+// body (GET, HEAD, DELETE... — the bulk of proxied traffic) take a fast
+// path: they are written and their response read on the caller's
+// goroutine over a pooled keep-alive connection, with the standard
+// library's wire format code (Request.Write, http.ReadResponse). Every
+// other request — a body to stream while the response may already be
+// coming, Expect: 100-continue, an Upgrade — goes through an
+// http.Transport, which handles those in full duplex.
+//
+// The fast path exists because http.Transport hands every request to two
+// goroutines per connection (a reader and a writer); on a proxy's hot path
+// those handoffs cost more CPU than the proxying itself.
+type Client struct {
+	addr     string
+	dialer   *net.Dialer
+	maxIdle  int
+	idleTime time.Duration
+	fallback *http.Transport
+
+	mu     sync.Mutex
+	idle   []*clientConn // LIFO: the most recently used is the warmest
+	closed bool
+}
+
+// NewClient returns the transport of the endpoint addr ("host:port").
+func NewClient(addr string, o TransportOptions) *Client {
+	o = o.withDefaults()
+	return &Client{
+		addr:     addr,
+		dialer:   &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second},
+		maxIdle:  o.MaxIdle,
+		idleTime: o.IdleTimeout,
+		fallback: NewTransport(o),
+	}
+}
+
+type clientConn struct {
+	c       net.Conn
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	idleAt  time.Time
+	reused  bool
+	pending atomic.Bool // a response body is being read
+}
+
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+)
+
+// fastPath reports whether req can be sent without concurrent body
+// streaming: no body, no 100-continue, no protocol upgrade.
+func fastPath(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody {
+		return false
+	}
+	if req.URL.Scheme != "http" {
+		return false
+	}
+	h := req.Header
+	if _, ok := h["Expect"]; ok {
+		return false
+	}
+	if _, ok := h["Upgrade"]; ok {
+		return false
+	}
+	return true
+}
+
+// RoundTrip implements http.RoundTripper.
+func (cl *Client) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !fastPath(req) {
+		return cl.fallback.RoundTrip(req)
+	}
+	for attempt := 0; ; attempt++ {
+		pc, err := cl.get(req.Context())
+		if err != nil {
+			return nil, err
+		}
+		resp, wrote, err := pc.roundTrip(cl, req)
+		if err == nil {
+			return resp, nil
+		}
+		pc.c.Close()
+		cl.discard(pc)
+		// A pooled connection the endpoint had already closed fails at
+		// once; try a fresh one, once, when the request provably did not
+		// reach the endpoint or is idempotent.
+		if pc.reused && attempt == 0 && req.Context().Err() == nil && (!wrote || idempotent(req.Method)) {
+			continue
+		}
+		return nil, err
+	}
+}
+
+func idempotent(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// get returns an idle connection or dials a new one.
+func (cl *Client) get(ctx context.Context) (*clientConn, error) {
+	now := time.Now()
+	cl.mu.Lock()
+	for n := len(cl.idle); n > 0; n = len(cl.idle) {
+		pc := cl.idle[n-1]
+		cl.idle = cl.idle[:n-1]
+		if now.Sub(pc.idleAt) < cl.idleTime {
+			cl.mu.Unlock()
+			pc.reused = true
+			return pc, nil
+		}
+		cl.mu.Unlock()
+		pc.c.Close()
+		cl.discard(pc)
+		cl.mu.Lock()
+	}
+	cl.mu.Unlock()
+	c, err := cl.dialer.DialContext(ctx, "tcp", cl.addr)
+	if err != nil {
+		return nil, err
+	}
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(c)
+	bw := writerPool.Get().(*bufio.Writer)
+	bw.Reset(c)
+	return &clientConn{c: c, br: br, bw: bw}, nil
+}
+
+// put returns a connection whose exchange finished cleanly to the pool.
+func (cl *Client) put(pc *clientConn) {
+	pc.idleAt = time.Now()
+	cl.mu.Lock()
+	if !cl.closed && len(cl.idle) < cl.maxIdle {
+		cl.idle = append(cl.idle, pc)
+		cl.mu.Unlock()
+		return
+	}
+	cl.mu.Unlock()
+	pc.c.Close()
+	cl.discard(pc)
+}
+
+// discard releases a closed connection's buffers.
+func (cl *Client) discard(pc *clientConn) {
+	if pc.br != nil {
+		pc.br.Reset(nil)
+		readerPool.Put(pc.br)
+		pc.br = nil
+	}
+	if pc.bw != nil {
+		pc.bw.Reset(nil)
+		writerPool.Put(pc.bw)
+		pc.bw = nil
+	}
+}
+
+// CloseIdleConnections implements router.Transport. The client stays
+// usable; later requests dial again.
+func (cl *Client) CloseIdleConnections() {
+	cl.mu.Lock()
+	idle := cl.idle
+	cl.idle = nil
+	cl.mu.Unlock()
+	for _, pc := range idle {
+		pc.c.Close()
+		cl.discard(pc)
+	}
+	cl.fallback.CloseIdleConnections()
+}
+
+
+// roundTrip does one exchange on pc. wrote reports whether any of the
+// request may have reached the endpoint.
+func (pc *clientConn) roundTrip(cl *Client, req *http.Request) (resp *http.Response, wrote bool, err error) {
+	ctx := req.Context()
+	stop := func() bool { return true }
+	if ctx.Done() != nil {
+		// Cancelling the request (caller gone, timeout) unblocks any read
+		// or write on the connection.
+		stop = context.AfterFunc(ctx, func() { pc.c.SetDeadline(aLongTimeAgo) })
+	}
+	if err := req.Write(pc.bw); err != nil {
+		stop()
+		return nil, true, ctxErr(ctx, err)
+	}
+	if err := pc.bw.Flush(); err != nil {
+		stop()
+		return nil, true, ctxErr(ctx, err)
+	}
+	for {
+		resp, err = http.ReadResponse(pc.br, req)
+		if err != nil {
+			stop()
+			return nil, true, ctxErr(ctx, err)
+		}
+		// Interim responses (103 Early Hints...) are not forwarded on
+		// the fast path; the final response follows.
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 {
+			if resp.StatusCode == http.StatusSwitchingProtocols {
+				stop()
+				return nil, true, errors.New("endpoint switched protocols without being asked to")
+			}
+			continue
+		}
+		break
+	}
+	reusable := !resp.Close && !req.Close
+	if resp.Body == http.NoBody {
+		if !stop() {
+			// The cancellation fired: the deadline may be set, do not reuse.
+			reusable = false
+		}
+		if reusable {
+			cl.put(pc)
+		} else {
+			pc.c.Close()
+			cl.discard(pc)
+		}
+		return resp, true, nil
+	}
+	resp.Body = &connBody{rc: resp.Body, pc: pc, cl: cl, stop: stop, reusable: reusable}
+	return resp, true, nil
+}
+
+// ctxErr prefers the context's error, which says why a connection was
+// interrupted.
+func ctxErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// connBody is a fast-path response body: at EOF its connection goes back
+// to the pool; closed early, the connection is closed (draining an
+// unknown amount of data would stall the caller).
+type connBody struct {
+	rc       io.ReadCloser
+	pc       *clientConn
+	cl       *Client
+	stop     func() bool
+	reusable bool
+	done     bool
+}
+
+func (b *connBody) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.finish(true)
+	} else if err != nil {
+		b.finish(false)
+	}
+	return n, err
+}
+
+func (b *connBody) Close() error {
+	if !b.done {
+		b.finish(false)
+	}
+	return nil
+}
+
+// finish releases the connection: to the pool after a clean EOF, closed
+// otherwise.
+func (b *connBody) finish(eof bool) {
+	b.done = true
+	// stop reports false when the cancellation already fired (and may
+	// have set a deadline on the connection): then it is not reused.
+	if b.stop() && eof && b.reusable {
+		b.cl.put(b.pc)
+		return
+	}
+	b.pc.c.Close()
+	b.cl.discard(b.pc)
+}

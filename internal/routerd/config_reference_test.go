@@ -1,0 +1,178 @@
+package routerd_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/linnet-mesh/linnet/internal/config"
+	_ "github.com/linnet-mesh/linnet/internal/namer/k8s"
+	_ "github.com/linnet-mesh/linnet/internal/plugins"
+	_ "github.com/linnet-mesh/linnet/internal/proxy/http1"
+	"github.com/linnet-mesh/linnet/internal/routerd"
+)
+
+// referenceConfig is one config text found under testdata/reference: a
+// plain linkerd.yaml, or a data key of a Kubernetes ConfigMap.
+type referenceConfig struct {
+	name string // file, or file#configmap/key
+	line int    // line of the text in the file (1 for plain files)
+	text []byte
+	kind string // "linkerd" or "namerd"
+}
+
+func findReferenceConfigs(t testing.TB) []referenceConfig {
+	t.Helper()
+	root := filepath.Join("testdata", "reference")
+	var out []referenceConfig
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !(strings.HasSuffix(path, ".yml") || strings.HasSuffix(path, ".yaml")) {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		for {
+			var doc map[string]any
+			if err := dec.Decode(&doc); err != nil {
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				t.Fatalf("%s: %v", rel, err)
+			}
+			if k := classify(doc); k != "" {
+				out = append(out, referenceConfig{name: rel, text: b, kind: k})
+				continue
+			}
+			if doc["kind"] != "ConfigMap" {
+				continue
+			}
+			meta, _ := doc["metadata"].(map[string]any)
+			data, _ := doc["data"].(map[string]any)
+			keys := make([]string, 0, len(data))
+			for k := range data {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, key := range keys {
+				text, _ := data[key].(string)
+				var inner map[string]any
+				if yaml.Unmarshal([]byte(text), &inner) != nil {
+					continue
+				}
+				if k := classify(inner); k != "" {
+					out = append(out, referenceConfig{name: rel + "#" + meta["name"].(string) + "/" + key, text: []byte(text), kind: k})
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func classify(doc map[string]any) string {
+	switch {
+	case doc["routers"] != nil:
+		return "linkerd"
+	case doc["storage"] != nil || doc["interfaces"] != nil:
+		return "namerd"
+	}
+	return ""
+}
+
+// referenceRefusals holds, for each reference linkerd config that this
+// version cannot run, the exact "not supported by this version" errors.
+// Every other linkerd config must load. Update it when support lands.
+var referenceRefusals = map[string][]string{
+	"handbook-linkerd/linkerd-grpc.yml#l5d-config/config.yaml": {
+		unsupported("routers[0].identifier", "io.l5d.header.path", 28),
+		unsupported("routers[1].identifier", "io.l5d.header.path", 50),
+	},
+	"handbook-linkerd/linkerd-ingress-controller.yml#l5d-config/config.yaml": {
+		unsupported("routers[0].identifier", "io.l5d.ingress", 7),
+	},
+	"handbook-linkerd/linkerd-namerd.yml#l5d-config/config.yaml": {
+		unsupported("routers[0].interpreter", "io.l5d.namerd", 16),
+		unsupported("routers[1].interpreter", "io.l5d.namerd", 34),
+		unsupported("routers[2].interpreter", "io.l5d.namerd", 46),
+	},
+	"handbook-linkerd/servicemesh.yml#l5d-config/config.yaml": {
+		unsupported("routers[4].identifier", "io.l5d.header.path", 173),
+		unsupported("routers[5].identifier", "io.l5d.header.path", 195),
+		unsupported("routers[6].identifier", "io.l5d.ingress", 214),
+		unsupported("routers[7].identifier", "io.l5d.ingress", 226),
+	},
+	"linkerd-examples/k8s-daemonset/k8s/linkerd-ingress-controller.yml#l5d-config/config.yaml": {
+		unsupported("routers[0].identifier", "io.l5d.ingress", 11),
+	},
+	"linkerd-examples/k8s-daemonset/k8s/linkerd-namerd.yml#l5d-config/config.yaml": {
+		unsupported("routers[0].interpreter", "io.l5d.namerd", 17),
+		unsupported("routers[1].interpreter", "io.l5d.namerd", 35),
+		unsupported("routers[2].interpreter", "io.l5d.namerd", 47),
+	},
+}
+
+func unsupported(path, kind string, line int) string {
+	return fmt.Sprintf("%s.kind: kind %q is a Linkerd 1.x option not supported by this version (line %d)", path, kind, line)
+}
+
+// namerdReferenceConfigs are the namerd configs found (loaded by the
+// namerd tests, listed here so a new one is noticed).
+var namerdReferenceConfigs = []string{
+	"handbook-linkerd/namerd.yml#namerd-config/config.yml",
+	"linkerd-examples/k8s-daemonset/k8s/namerd.yml#namerd-config/config.yml",
+}
+
+func TestReferenceConfigs(t *testing.T) {
+	configs := findReferenceConfigs(t)
+	var namerd []string
+	seen := map[string]bool{}
+	for _, rc := range configs {
+		if rc.kind == "namerd" {
+			namerd = append(namerd, rc.name)
+			continue
+		}
+		seen[rc.name] = true
+		t.Run(rc.name, func(t *testing.T) {
+			_, err := routerd.LoadConfig(rc.text)
+			var got []string
+			for _, e := range config.AsErrors(err) {
+				if !strings.HasSuffix(e.Msg, config.UnsupportedSuffix) {
+					t.Errorf("refused for a reason other than an unsupported feature: %v", e)
+				}
+				got = append(got, e.Error())
+			}
+			want := referenceRefusals[rc.name]
+			if !slices.Equal(got, want) {
+				t.Errorf("refusals changed:\n got  %q\n want %q", got, want)
+			}
+		})
+	}
+	for name := range referenceRefusals {
+		if !seen[name] {
+			t.Errorf("referenceRefusals lists %s, which is not a reference linkerd config", name)
+		}
+	}
+	if !slices.Equal(namerd, namerdReferenceConfigs) {
+		t.Errorf("namerd reference configs:\n got  %q\n want %q", namerd, namerdReferenceConfigs)
+	}
+	if len(seen) < 10 {
+		t.Errorf("found only %d linkerd reference configs", len(seen))
+	}
+}

@@ -1,0 +1,140 @@
+// Package etcdtest runs a real etcd server for tests: the Debian
+// etcd-server binary (installed by scripts/test-deps.sh), on free loopback
+// ports, with its data in a temporary directory. Servers are stopped by PID
+// when the test ends.
+package etcdtest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is one etcd process (restartable on the same ports and data).
+type Server struct {
+	t          testing.TB
+	bin        string
+	dir        string
+	clientPort int
+	peerPort   int
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+	log *bytes.Buffer
+}
+
+// Binary returns the etcd binary: $LINNET_ETCD, or etcd on PATH.
+func Binary() (string, error) {
+	if b := os.Getenv("LINNET_ETCD"); b != "" {
+		return b, nil
+	}
+	b, err := exec.LookPath("etcd")
+	if err != nil {
+		return "", fmt.Errorf("etcd not found (install Debian's etcd-server: scripts/test-deps.sh): %w", err)
+	}
+	return b, nil
+}
+
+// Start starts etcd and waits until it serves requests.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), clientPort: freePort(t), peerPort: freePort(t)}
+	t.Cleanup(s.Stop)
+	s.Restart()
+	return s
+}
+
+// Endpoint returns the client endpoint, host:port.
+func (s *Server) Endpoint() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.clientPort)) }
+
+// Restart starts etcd again after Stop or Kill (same ports, same data) and
+// waits until it is healthy. Calling it on a running server restarts it.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	client := "http://" + s.Endpoint()
+	peer := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.peerPort))
+	cmd := exec.Command(s.bin,
+		"--name", "linnet-test",
+		"--data-dir", filepath.Join(s.dir, "data"),
+		"--listen-client-urls", client,
+		"--advertise-client-urls", client,
+		"--listen-peer-urls", peer,
+		"--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "linnet-test="+peer,
+		"--log-level", "warn",
+	)
+	log := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("starting etcd: %v", err)
+	}
+	s.mu.Lock()
+	s.cmd, s.log = cmd, log
+	s.mu.Unlock()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, client+"/health", nil)
+		resp, err := http.DefaultClient.Do(req)
+		cancel()
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.Stop()
+	s.t.Fatalf("etcd did not become healthy within 20s; its output:\n%s", log.String())
+}
+
+// Stop terminates etcd (SIGTERM, then SIGKILL after 5s) and waits for it.
+func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
+
+// Kill kills etcd with SIGKILL, as a crash would.
+func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,115 @@
+// Package logging builds the process's log/slog logger: the level from the
+// -log.level flag (Linkerd / twitter-server level names accepted), text
+// or JSON output, and an admin handler (/logging.json) to read and change
+// the level at run time.
+package logging
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+// Extra levels for Linkerd's names outside slog's four.
+const (
+	LevelTrace    = slog.LevelDebug - 4 // TRACE, ALL
+	LevelCritical = slog.LevelError + 4 // CRITICAL, FATAL
+	LevelOff      = slog.Level(1 << 20) // OFF: nothing is logged
+)
+
+// ParseLevel parses a level name: the slog names (debug, info, warn,
+// error) and Linkerd's (ALL, TRACE, DEBUG, INFO, WARNING, ERROR,
+// CRITICAL, FATAL, OFF), case-insensitively.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "ALL", "TRACE":
+		return LevelTrace, nil
+	case "DEBUG":
+		return slog.LevelDebug, nil
+	case "INFO", "":
+		return slog.LevelInfo, nil
+	case "WARN", "WARNING":
+		return slog.LevelWarn, nil
+	case "ERROR":
+		return slog.LevelError, nil
+	case "CRITICAL", "FATAL":
+		return LevelCritical, nil
+	case "OFF", "NONE":
+		return LevelOff, nil
+	}
+	return 0, fmt.Errorf("unknown log level %q (want one of ALL, TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL, FATAL, OFF)", s)
+}
+
+// LevelName returns Linkerd's name of l.
+func LevelName(l slog.Level) string {
+	switch {
+	case l >= LevelOff:
+		return "OFF"
+	case l >= LevelCritical:
+		return "CRITICAL"
+	case l >= slog.LevelError:
+		return "ERROR"
+	case l >= slog.LevelWarn:
+		return "WARNING"
+	case l >= slog.LevelInfo:
+		return "INFO"
+	case l >= slog.LevelDebug:
+		return "DEBUG"
+	}
+	return "TRACE"
+}
+
+// Options configure New.
+type Options struct {
+	// Level is the minimum level; a *slog.LevelVar allows changing it at
+	// run time (see Handler). Nil means INFO.
+	Level slog.Leveler
+	// JSON selects JSON lines instead of logfmt-style text.
+	JSON bool
+}
+
+// New returns a logger writing to w.
+func New(w io.Writer, opts Options) *slog.Logger {
+	ho := &slog.HandlerOptions{Level: opts.Level, ReplaceAttr: levelNames}
+	if opts.JSON {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// levelNames prints TRACE and CRITICAL rather than DEBUG-4 and ERROR+4.
+func levelNames(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.LevelKey {
+		if l, ok := a.Value.Any().(slog.Level); ok && (l < slog.LevelDebug || l > slog.LevelError) {
+			a.Value = slog.StringValue(LevelName(l))
+		}
+	}
+	return a
+}
+
+// Handler serves /logging.json: GET returns {"level": "INFO"}; POST with a
+// form or query value level=<name> changes the level (400 on an unknown
+// name).
+func Handler(lv *slog.LevelVar) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+		case http.MethodPost:
+			l, err := ParseLevel(r.FormValue("level"))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			lv.Set(l)
+		default:
+			w.Header().Set("Allow", "GET, POST")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"level": LevelName(lv.Level())})
+	})
+}

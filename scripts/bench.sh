@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# Proxy benchmark on loopback: wrk (keep-alive, 64 connections) and
+# ab -c 4 -n 10000 against the backend directly, through Linnet, nginx and
+# HAProxy, interleaved round by round so that machine noise hits every
+# target alike. The load generator runs on CPU 0; the backend and the
+# proxies on CPU 1 (Go with GOMAXPROCS=1, nginx worker_processes 1,
+# HAProxy nbthread 1). Prints requests/s, p50/p99, proxy CPU time per
+# request (from /proc/<pid>/stat), peak RSS (VmHWM) and the ratios to
+# direct and to nginx.
+#
+# Usage: scripts/bench.sh            (make bench builds bin/linnet first)
+# Env:   LINNET_BIN (bin/linnet), ROUNDS (3), DURATION (10s), CONNS (64),
+#        AB_N (10000), AB_C (4)
+set -euo pipefail
+
+LINNET_BIN=${LINNET_BIN:-bin/linnet}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+AB_N=${AB_N:-10000}
+AB_C=${AB_C:-4}
+LOADCPU=0
+SUTCPU=1
+
+# ---- dependencies (Debian packages), installed only when missing ----
+need=""
+command -v wrk >/dev/null 2>&1 || need="$need wrk"
+command -v ab >/dev/null 2>&1 || need="$need apache2-utils"
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need="$need nginx"
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need="$need haproxy"
+if [ -n "$need" ]; then
+	SUDO=""
+	[ "$(id -u)" = 0 ] || SUDO=sudo
+	echo "bench: installing$need"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null
+	# Debian starts them as services on port 80; we run our own.
+	for svc in nginx haproxy; do
+		$SUDO systemctl stop "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
+	done
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+[ -x "$LINNET_BIN" ] || { echo "bench: $LINNET_BIN not found (run make build)"; exit 1; }
+[ "$(nproc)" -ge 2 ] || { echo "bench: needs 2 CPUs (load on CPU 0, proxies on CPU 1)"; exit 1; }
+
+WORK=$(mktemp -d /tmp/linnet-bench.XXXXXX)
+PIDS=""
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+	sleep 0.3
+	for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+freeport() { # a free loopback port
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+waitport() { # waitport PORT
+	i=0
+	until (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; do
+		i=$((i + 1)); [ $i -lt 100 ] || { echo "bench: port $1 did not open"; exit 1; }
+		sleep 0.05
+	done
+}
+
+BACKEND=$(freeport); NGINXP=$(freeport); HAPROXYP=$(freeport); LINNETP=$(freeport); ADMINP=$(freeport)
+
+# ---- backend: nginx answering a small fixed body ----
+mkdir -p "$WORK/backend" "$WORK/nginx"
+cat >"$WORK/backend/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $WORK/backend/nginx.pid;
+error_log $WORK/backend/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$BACKEND;
+    location / { default_type text/plain; return 200 "Hello (127.0.0.1) world (127.0.0.1)!!\n"; }
+  }
+}
+EOF
+taskset -c $SUTCPU "$NGINX" -p "$WORK/backend" -c "$WORK/backend/nginx.conf" &
+PIDS="$PIDS $!"
+
+# ---- nginx as a proxy: upstream keepalive ----
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream backend { server 127.0.0.1:$BACKEND; keepalive 128; }
+  server {
+    listen 127.0.0.1:$NGINXP;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+    }
+  }
+}
+EOF
+taskset -c $SUTCPU "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+NGINX_MASTER=$!
+PIDS="$PIDS $NGINX_MASTER"
+
+# ---- HAProxy: one thread, connection reuse ----
+cat >"$WORK/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$HAPROXYP
+  default_backend be
+backend be
+  server s1 127.0.0.1:$BACKEND
+EOF
+taskset -c $SUTCPU "$HAPROXY" -f "$WORK/haproxy.cfg" -db &
+HAPROXY_PID=$!
+PIDS="$PIDS $HAPROXY_PID"
+
+# ---- Linnet: one http router ----
+cat >"$WORK/linkerd.yaml" <<EOF
+admin: {ip: 127.0.0.1, port: $ADMINP}
+routers:
+- protocol: http
+  label: bench
+  dtab: /svc/* => /\$/inet/127.0.0.1/$BACKEND;
+  servers: [{ip: 127.0.0.1, port: $LINNETP}]
+EOF
+GOMAXPROCS=1 taskset -c $SUTCPU "$LINNET_BIN" router -log.level=WARNING "$WORK/linkerd.yaml" &
+LINNET_PID=$!
+PIDS="$PIDS $LINNET_PID"
+
+for p in $BACKEND $NGINXP $HAPROXYP $LINNETP; do waitport "$p"; done
+sleep 0.3
+NGINX_WORKER=$(pgrep -P "$NGINX_MASTER" | head -n 1)
+
+CLK=$(getconf CLK_TCK)
+cputicks() { # utime+stime of a pid, in clock ticks
+	awk '{print $14 + $15}' "/proc/$1/stat"
+}
+hwm() { # VmHWM of a pid in kB
+	awk '/^VmHWM:/ {print $2}' "/proc/$1/status"
+}
+to_ms() { # wrk latency like 1.23ms / 456.00us / 1.02s → ms
+	echo "$1" | awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f", v}'
+}
+
+# target list: name port pid-of-proxy (empty for direct)
+TARGETS="direct:$BACKEND: linnet:$LINNETP:$LINNET_PID nginx:$NGINXP:$NGINX_WORKER haproxy:$HAPROXYP:$HAPROXY_PID"
+RES="$WORK/results"
+: >"$RES"
+
+echo "bench: backend 127.0.0.1:$BACKEND; $ROUNDS rounds of wrk -c$CONNS -d$DURATION and ab -c$AB_C -n$AB_N per target"
+# Warm up every target (connection pools, lazy binding).
+for t in $TARGETS; do
+	port=$(echo "$t" | cut -d: -f2)
+	taskset -c $LOADCPU wrk -t1 -c"$CONNS" -d2s -H "Host: bench" "http://127.0.0.1:$port/" >/dev/null
+done
+
+r=1
+while [ $r -le "$ROUNDS" ]; do
+	for t in $TARGETS; do
+		name=$(echo "$t" | cut -d: -f1); port=$(echo "$t" | cut -d: -f2); pid=$(echo "$t" | cut -d: -f3)
+		c0=0; [ -n "$pid" ] && c0=$(cputicks "$pid")
+		out=$(taskset -c $LOADCPU wrk -t1 -c"$CONNS" -d"$DURATION" --latency -H "Host: bench" "http://127.0.0.1:$port/")
+		c1=0; [ -n "$pid" ] && c1=$(cputicks "$pid")
+		reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+		rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+		p50=$(to_ms "$(echo "$out" | awk '$1=="50%" {print $2}')")
+		p99=$(to_ms "$(echo "$out" | awk '$1=="99%" {print $2}')")
+		errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
+		cpu=$(awk -v a="$c0" -v b="$c1" -v n="$reqs" -v k="$CLK" 'BEGIN { if (n > 0) printf "%.1f", (b - a) * 1e6 / k / n; else print 0 }')
+		echo "wrk $name $r $rps $p50 $p99 $cpu" >>"$RES"
+		[ -z "$errs" ] || echo "bench: $name round $r: $errs"
+
+		out=$(taskset -c $LOADCPU ab -q -c "$AB_C" -n "$AB_N" -H "Host: bench" "http://127.0.0.1:$port/" 2>&1)
+		rps=$(echo "$out" | awk '/^Requests per second/ {print $4}')
+		p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+		p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+		failed=$(echo "$out" | awk '/^Failed requests/ {print $3}')
+		echo "ab $name $r $rps $p50 $p99 -" >>"$RES"
+		[ "${failed:-0}" = 0 ] || echo "bench: ab $name round $r: $failed failed requests"
+	done
+	r=$((r + 1))
+done
+
+RSS_LINNET=$(hwm "$LINNET_PID"); RSS_NGINX=$(hwm "$NGINX_WORKER"); RSS_HAPROXY=$(hwm "$HAPROXY_PID")
+
+# ---- table: mean over rounds ----
+awk -v rl="$RSS_LINNET" -v rn="$RSS_NGINX" -v rh="$RSS_HAPROXY" '
+{ k=$1" "$2; n[k]++; rps[k]+=$4; p50[k]+=$5; p99[k]+=$6; if ($7 != "-") cpu[k]+=$7 }
+END {
+  rss["linnet"]=rl; rss["nginx"]=rn; rss["haproxy"]=rh
+  split("wrk ab", tools, " "); split("direct linnet nginx haproxy", names, " ")
+  for (ti = 1; ti <= 2; ti++) {
+    t = tools[ti]
+    if (t == "wrk") printf "\nwrk -t1 -c'"$CONNS"' -d'"$DURATION"' (keep-alive), mean of %d rounds\n", n["wrk direct"]
+    else printf "\nab -c'"$AB_C"' -n'"$AB_N"' (a new connection per request), mean of %d rounds\n", n["ab direct"]
+    printf "%-8s %10s %9s %9s %12s %10s %9s %9s\n", "target", "req/s", "p50 ms", "p99 ms", "CPU us/req", "RSS MB", "x direct", "x nginx"
+    for (ni = 1; ni <= 4; ni++) {
+      m = names[ni]; k = t" "m
+      r = rps[k]/n[k]; d = rps[t" direct"]/n[t" direct"]; g = rps[t" nginx"]/n[t" nginx"]
+      c = (t == "wrk" && m != "direct") ? sprintf("%.1f", cpu[k]/n[k]) : "-"
+      s = (m in rss) ? sprintf("%.1f", rss[m]/1024) : "-"
+      printf "%-8s %10.0f %9.3f %9.3f %12s %10s %9.2f %9.2f\n", m, r, p50[k]/n[k], p99[k]/n[k], c, s, r/d, r/g
+    }
+  }
+}' "$RES"
+echo
+echo "RSS is VmHWM (peak resident set) of the proxy process (nginx: its worker) over the whole run."
