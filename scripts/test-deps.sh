@@ -4,6 +4,11 @@
 # a second run installs nothing.
 set -eu
 
+# kube-apiserver and kubectl for the Kubernetes tests take minutes to build
+# cold: start that first, in the background; the tests wait for the binaries
+# (scripts/k8s-apiserver.sh; a no-op when they are already cached).
+"$(dirname "$0")/k8s-apiserver.sh" --bg
+
 need_pkgs=""
 have() { command -v "$1" >/dev/null 2>&1; }
 want() { # want COMMAND PACKAGE
@@ -28,3 +33,16 @@ if [ -n "$need_pkgs" ]; then
 		$SUDO systemctl stop "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
 	done
 fi
+
+# Go tools, installed into $(go env GOPATH)/bin (where the tests also look).
+gobin="$(go env GOPATH)/bin"
+want_go() { # want_go COMMAND MODULE@VERSION
+	have "$1" || [ -x "$gobin/$1" ] || {
+		echo "test-deps: go install $2"
+		go install "$2"
+	}
+}
+
+# h2spec: HTTP/2 conformance of the h2 router server (internal/proxy/h2).
+# Pinned: the test compares with Go's own score under this version.
+want_go h2spec github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible

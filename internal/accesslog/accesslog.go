@@ -1,9 +1,14 @@
 // Package accesslog writes one line per HTTP request, in the format of
-// Linkerd 1's httpAccessLog / h2AccessLog: the Apache combined log format
-// prefixed with the Host header,
+// Linkerd 1's httpAccessLog / h2AccessLog (its AccessLogger: the Apache
+// combined format with a numeric month, stamped when the response is
+// complete):
 //
-//	hello 127.0.0.1 - - [25/Nov/2026:18:04:35 +0000] "GET /greet HTTP/1.1" 200 12 "-" "curl/8.5.0"
+//	127.0.0.1 - - [25/11/2026:18:04:35 +0000] "GET /greet HTTP/1.1" 200 12 "-" "curl/8.5.0"
 //
+// The size is the response's Content-Length, or the bytes written when it
+// had none ("-" for an empty body). Quotes, backslashes and control
+// characters in the fields are written as \xNN so a line always splits
+// into the same fields.
 // to a file that can be rolled by time or size (File, RollPolicy).
 package accesslog
 
@@ -13,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -39,7 +45,11 @@ func (l *logger) wrap(next http.Handler) http.Handler {
 			if rw.status == 0 {
 				rw.status = http.StatusOK
 			}
-			l.log(r, rw.status, rw.bytes)
+			n := rw.bytes
+			if cl, err := strconv.ParseInt(w.Header().Get("Content-Length"), 10, 64); err == nil {
+				n = cl
+			}
+			l.log(r, rw.status, n)
 		}()
 		next.ServeHTTP(rw, r)
 	})
@@ -50,17 +60,15 @@ func (l *logger) log(r *http.Request, status int, n int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.buf[:0]
-	b = appendField(b, r.Host)
-	b = append(b, ' ')
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
 	b = appendField(b, host)
 	b = append(b, " - - ["...)
-	b = t.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+	b = t.AppendFormat(b, "02/01/2006:15:04:05 -0700")
 	b = append(b, "] \""...)
-	b = appendQuoted(b, r.Method)
+	b = appendQuoted(b, strings.ToUpper(r.Method))
 	b = append(b, ' ')
 	b = appendQuoted(b, r.RequestURI)
 	b = append(b, ' ')

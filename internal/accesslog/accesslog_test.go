@@ -44,11 +44,11 @@ func TestLineFormat(t *testing.T) {
 	resp.Body.Close()
 	srv.Close() // handlers have returned: both lines are written
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	want0 := `hello 127.0.0.1 - - [25/Nov/2026:18:04:35 +0000] "GET /greet?x=1 HTTP/1.1" 200 12 "http://ref/" "curl/8 \x22quoted\x22"`
+	want0 := `127.0.0.1 - - [25/11/2026:18:04:35 +0000] "GET /greet?x=1 HTTP/1.1" 200 12 "http://ref/" "curl/8 \x22quoted\x22"`
 	if len(lines) != 2 || lines[0] != want0 {
 		t.Fatalf("got\n%s\nwant first line\n%s", buf.String(), want0)
 	}
-	re := regexp.MustCompile(`^127\.0\.0\.1:\d+ 127\.0\.0\.1 - - \[[^]]+\] "POST /missing HTTP/1\.1" 404 19 "-" "-"$`)
+	re := regexp.MustCompile(`^127\.0\.0\.1 - - \[\d\d/\d\d/\d{4}:[^]]+\] "POST /missing HTTP/1\.1" 404 19 "-" "-"$`)
 	if !re.MatchString(lines[1]) {
 		t.Fatalf("second line %q", lines[1])
 	}
@@ -73,21 +73,30 @@ func TestConcurrentLinesStayWhole(t *testing.T) {
 		t.Fatalf("%d lines", len(lines))
 	}
 	for _, l := range lines {
-		if !strings.HasPrefix(l, "example.com 192.0.2.1 - - [") || !strings.HasSuffix(l, `"GET /x HTTP/1.1" 200 - "-" "-"`) {
+		if !strings.HasPrefix(l, "192.0.2.1 - - [") || !strings.HasSuffix(l, `"GET /x HTTP/1.1" 200 - "-" "-"`) {
 			t.Fatalf("torn line %q", l)
 		}
 	}
 }
 
 func TestParseRollPolicy(t *testing.T) {
-	for _, ok := range []string{"", "never", "hourly", "daily", "weekly(0)", "weekly(6)", "10.megabytes", "100.bytes", "1.gigabyte", "5MB"} {
+	for _, ok := range []string{"", "never", "hourly", "daily", "weekly(0)", "weekly(6)", "10.megabytes", "100.bytes", "1.gigabyte", "5MB", "1.5 megabytes", "4096", "10mb"} {
 		if _, err := ParseRollPolicy(ok); err != nil {
 			t.Errorf("%q: %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"weekly(7)", "monthly", "0.bytes", "ten.megabytes"} {
+	for _, bad := range []string{"weekly(7)", "monthly", "0.bytes", "ten.megabytes", "5 parsecs"} {
 		if _, err := ParseRollPolicy(bad); err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+func TestRollPolicySizes(t *testing.T) {
+	for in, want := range map[string]int64{"10.megabytes": 10 << 20, "1.5 kb": 1536, "4096": 4096, "2GB": 2 << 30} {
+		p, err := ParseRollPolicy(in)
+		if err != nil || p.size != want {
+			t.Errorf("%q: size %d (%v), want %d", in, p.size, err, want)
 		}
 	}
 }
@@ -166,5 +175,28 @@ func BenchmarkMiddleware(b *testing.B) {
 	b.ReportAllocs()
 	for range b.N {
 		h.ServeHTTP(w, req)
+	}
+}
+
+func TestOpenWithMiddleware(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	f, err := Open(path, "daily", true, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Middleware(f)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("DELETE", "/thing", nil))
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if !strings.Contains(string(b), `"DELETE /thing HTTP/1.1" 204 -`) {
+		t.Fatalf("log: %q", b)
+	}
+	if _, err := Open(path, "fortnightly", true, -1); err == nil {
+		t.Fatal("bad policy accepted")
+	}
+	if _, err := Open(filepath.Join(t.TempDir(), "no", "such", "dir", "a.log"), "", true, -1); err == nil {
+		t.Fatal("unwritable path accepted")
 	}
 }

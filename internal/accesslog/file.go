@@ -24,7 +24,9 @@ type RollPolicy struct {
 
 var (
 	reWeekly = regexp.MustCompile(`^weekly\(([0-6])\)$`)
-	reSize   = regexp.MustCompile(`^(\d+)\.?(bytes?|kilobytes?|megabytes?|gigabytes?|b|kb|mb|gb)$`)
+	// Twitter's StorageUnit form ("10.megabytes") and the short ones
+	// ("10mb", "1.5 gb", "4096").
+	reSize = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\.?\s*(bytes?|kilobytes?|megabytes?|gigabytes?|b|kb|mb|gb)?$`)
 )
 
 // ParseRollPolicy parses a roll policy; "" means never.
@@ -43,10 +45,13 @@ func ParseRollPolicy(s string) (RollPolicy, error) {
 		return RollPolicy{every: 7 * 24 * time.Hour, weekly: true, weekday: time.Weekday(d)}, nil
 	}
 	if m := reSize.FindStringSubmatch(v); m != nil {
-		n, err := strconv.ParseInt(m[1], 10, 64)
-		if err == nil && n > 0 {
-			mult := map[byte]int64{'b': 1, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30}[m[2][0]]
-			return RollPolicy{size: n * mult}, nil
+		n, err := strconv.ParseFloat(m[1], 64)
+		mult := 1.0
+		if m[2] != "" {
+			mult = map[byte]float64{'b': 1, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30}[m[2][0]]
+		}
+		if size := int64(n * mult); err == nil && size > 0 {
+			return RollPolicy{size: size}, nil
 		}
 	}
 	return RollPolicy{}, fmt.Errorf("unknown roll policy %q (want never, hourly, daily, weekly(0-6) or a size like 10.megabytes)", s)
@@ -193,4 +198,15 @@ func (fl *File) Close() error {
 	err := fl.f.Close()
 	fl.f = nil
 	return err
+}
+
+// Open opens the access log described by a router's keys
+// (httpAccessLog, httpAccessLogRollPolicy, httpAccessLogAppend,
+// httpAccessLogRotateCount; or the h2AccessLog* ones).
+func Open(path, rollPolicy string, appendTo bool, rotateCount int) (*File, error) {
+	pol, err := ParseRollPolicy(rollPolicy)
+	if err != nil {
+		return nil, err
+	}
+	return OpenFile(path, FileOptions{Policy: pol, Append: appendTo, RotateCount: rotateCount})
 }

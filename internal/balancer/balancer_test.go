@@ -467,3 +467,54 @@ func BenchmarkPick(b *testing.B) {
 		})
 	}
 }
+
+// Updates racing with picks: no panic, no lost done, every in-flight
+// count returns to zero, for every kind.
+func TestConcurrentUpdateAndPick(t *testing.T) {
+	for _, k := range []string{KindP2C, KindEWMA, KindAperture, KindHeap, KindRoundRobin} {
+		t.Run(k, func(t *testing.T) {
+			b, _ := newLB(t, Options{Kind: k, FailureAccrual: AccrualOptions{
+				Kind: AccrualConsecutiveFailures, Failures: 2,
+				Backoff: &backoff.Options{Kind: backoff.KindConstant, Ms: 1},
+			}})
+			b.Update(addrs(4))
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			seen := sync.Map{}
+			for w := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						ep, done, err := b.Pick()
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						seen.Store(ep.state, ep.Key)
+						done((i+w)%3 == 0)
+					}
+				}()
+			}
+			for i := range 200 {
+				b.Update(addrs(2 + i%5))
+			}
+			close(stop)
+			wg.Wait()
+			seen.Range(func(k, v any) bool {
+				if p := k.(*endpointState).pending.Load(); p != 0 {
+					t.Errorf("%v: pending %d after all done", v, p)
+				}
+				return true
+			})
+			if p := b.(*lb).inflight.Load(); p != 0 {
+				t.Errorf("balancer in flight = %d, want 0", p)
+			}
+		})
+	}
+}

@@ -588,27 +588,6 @@ func TestLimit(t *testing.T) {
 	}
 }
 
-func TestBackoffJittered(t *testing.T) {
-	p, err := backoff.New(backoff.Options{Kind: "jittered", MinMs: 10, MaxMs: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := p.Stream()
-	if d := s.Next(); d != 10*time.Millisecond {
-		t.Fatalf("first jittered wait = %v, want minMs", d)
-	}
-	for range 100 {
-		if d := s.Next(); d < 10*time.Millisecond || d > 100*time.Millisecond {
-			t.Fatalf("jittered wait %v outside [10ms, 100ms]", d)
-		}
-	}
-	for _, bad := range []backoff.Options{{Kind: "jittered", MinMs: 0, MaxMs: 5}, {Kind: "jittered", MinMs: 5, MaxMs: 1}, {Kind: "exp"}, {Kind: "constant", Ms: -1}} {
-		if _, err := backoff.New(bad); err == nil || !strings.Contains(err.Error(), "backoff.") {
-			t.Errorf("backoff.New(%+v): got %v", bad, err)
-		}
-	}
-}
-
 // A retry waiting out its backoff stops when the total timeout expires.
 func TestRetryBackoffBoundedByTotalTimeout(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))

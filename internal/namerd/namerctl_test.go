@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -402,4 +403,80 @@ func TestDelegate(t *testing.T) {
 		want(t, "POST without dtab", 400, `Malformed delegation request: {"path":"/a"}`)
 	x.do("POST", "/api/1/delegate", map[string]string{"Content-Type": "text/plain"}, `{}`).want(t, "POST text", 415, "POST /api/1/delegate needs Content-Type: application/json")
 	x.do("PUT", "/api/1/delegate", nil, "").want(t, "PUT", 405, "")
+}
+
+// Two (or more) writers updating one namespace with the same version:
+// exactly one wins, the others get 412 — on every backend.
+func TestConcurrentUpdatesOneWins(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			x := exchange{t, startController(t, be.open(t), nil)}
+			x.do("POST", "/api/1/dtabs/x", map[string]string{"Content-Type": "application/dtab"}, "/a=>/b").want(t, "create", 204, "")
+			etag := x.do("GET", "/api/1/dtabs/x", nil, "").header.Get("ETag")
+			const writers = 6
+			statuses := make([]int, writers)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range writers {
+				wg.Go(func() {
+					<-start
+					statuses[i] = x.do("PUT", "/api/1/dtabs/x", map[string]string{"Content-Type": "application/dtab", "If-Match": etag}, fmt.Sprintf("/a=>/w%d", i)).status
+				})
+			}
+			close(start)
+			wg.Wait()
+			won := -1
+			for i, s := range statuses {
+				switch {
+				case s == 204 && won >= 0:
+					t.Fatalf("writers %d and %d both won: %v", won, i, statuses)
+				case s == 204:
+					won = i
+				case s != 412:
+					t.Fatalf("writer %d: status %d, want 204 or 412", i, s)
+				}
+			}
+			if won < 0 {
+				t.Fatalf("no writer won: %v", statuses)
+			}
+			x.do("GET", "/api/1/dtabs/x", map[string]string{"Accept": "application/dtab"}, "").want(t, "winner stored", 200, fmt.Sprintf("/a=>/w%d\n", won))
+		})
+	}
+}
+
+// A delegation that cannot finish in 2 s answers 503 (spec §3.4).
+func TestDelegateTimeout(t *testing.T) {
+	namers, fs := testNamers(1)
+	fs.SetPending("slow")
+	x := exchange{t, startController(t, memory.New(nil), namers)}
+	start := time.Now()
+	x.do("GET", "/api/1/delegate/ns?path=/%23/io.l5d.fs/slow", nil, "").want(t, "pending namer", 503, "Request timed out.")
+	if d := time.Since(start); d < DelegateTimeout || d > DelegateTimeout+time.Second {
+		t.Fatalf("answered after %v, want about %v", d, DelegateTimeout)
+	}
+}
+
+// When a watching client goes away, the server releases what it watched.
+func TestStreamsReleaseWatches(t *testing.T) {
+	namers, fs := testNamers(1)
+	base := startController(t, memory.New(map[string]dtab.Dtab{"default": dtab.MustParse("/svc=>/#/io.l5d.fs")}), namers)
+	for _, path := range []string{
+		"/api/1/bind/default?path=/svc/hello&watch=1",
+		"/api/1/addr/default?path=/%23/io.l5d.fs/hello&watch=1",
+		"/api/1/resolve/default?path=/svc/hello&watch=1",
+	} {
+		s := openStream(t, base+path)
+		s.next(path)
+		if fs.Subscribers() == 0 {
+			t.Fatalf("%s: nothing watched while streaming", path)
+		}
+		s.close()
+		deadline := time.Now().Add(5 * time.Second)
+		for fs.Subscribers() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d namer watches left after the client left", path, fs.Subscribers())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }

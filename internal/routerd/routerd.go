@@ -100,6 +100,7 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 	}
 
 	var adminHandlers []telemetry.AdminHandler
+	var recorders recorderList
 	for i, t := range cfg.Telemetry {
 		tm, terr := t.Value.NewTelemeter(telemetry.TelemeterEnv{Ctx: ctx, Registry: p.reg, Logger: o.Logger.With("telemeter", t.Kind)})
 		if terr != nil {
@@ -107,6 +108,9 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 		}
 		p.closers = append(p.closers, tm.Close)
 		adminHandlers = append(adminHandlers, tm.AdminHandlers()...)
+		if rr, ok := tm.(telemetry.RequestRecorder); ok {
+			recorders = append(recorders, rr)
+		}
 	}
 
 	var infos []admin.RouterInfo
@@ -115,7 +119,7 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 		if !ok {
 			return nil, fmt.Errorf("routers[%d]: protocol %s is not supported by this version yet", i, rc.Kind)
 		}
-		rt, info, rerr := p.startHTTPRouter(ctx, hr, namers, env)
+		rt, info, rerr := p.startHTTPRouter(ctx, hr, namers, env, recorders.recorder())
 		if rerr != nil {
 			return nil, fmt.Errorf("routers[%d] (%s): %w", i, hr.Label, rerr)
 		}
@@ -145,7 +149,27 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 	return p, nil
 }
 
-func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []naming.MountedNamer, env naming.Env) (*router.Router, admin.RouterInfo, error) {
+// recorderList fans records out to every io.l5d.recentRequests telemeter.
+type recorderList []telemetry.RequestRecorder
+
+func (rs recorderList) recorder() telemetry.RequestRecorder {
+	switch len(rs) {
+	case 0:
+		return nil
+	case 1:
+		return rs[0]
+	}
+	return rs
+}
+
+// Record implements telemetry.RequestRecorder.
+func (rs recorderList) Record(r telemetry.RequestRecord) {
+	for _, x := range rs {
+		x.Record(r)
+	}
+}
+
+func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []naming.MountedNamer, env naming.Env, rec telemetry.RequestRecorder) (*router.Router, admin.RouterInfo, error) {
 	label := hr.Label
 	log := p.log.With("router", label)
 	ienv := naming.InterpreterEnv{Env: env, Namers: namers, Label: label}
@@ -203,6 +227,9 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 			MaxHeadersKB:          hr.MaxHeadersKB,
 			Scope:                 telemetry.ServerScope(scope, s.IP, port),
 			Logger:                log,
+			Recorder:              rec,
+			Label:                 label,
+			Addr:                  ln.Addr().String(),
 		})
 		p.servers = append(p.servers, &listener{
 			name: label + " " + ln.Addr().String(),

@@ -26,7 +26,7 @@ type RequestStats struct {
 	success  *Counter
 	failures *Counter
 	latency  *Stat
-	pending  atomic.Int64
+	pending  *UpDown
 
 	// HTTP metrics, created on first use (as in Linkerd, a status class
 	// that never occurred is absent).
@@ -40,8 +40,8 @@ type RequestStats struct {
 	kinds   atomic.Pointer[map[FailureKind]*Counter] // copy-on-write
 }
 
-// NewRequestStats creates the metrics of s. The pending gauge is
-// registered until Close.
+// NewRequestStats creates the metrics of s. Two RequestStats of the same
+// scope share every metric.
 func NewRequestStats(s Scope) *RequestStats {
 	st := &RequestStats{
 		scope:    s,
@@ -52,7 +52,6 @@ func NewRequestStats(s Scope) *RequestStats {
 	}
 	m := map[FailureKind]*Counter{}
 	st.kinds.Store(&m)
-	s.Gauge(Pending, func() float64 { return float64(st.pending.Load()) })
 	return st
 }
 
@@ -100,10 +99,12 @@ func (st *RequestStats) Observe(d time.Duration, status int, failure FailureKind
 }
 
 // Pending returns the number of requests in flight.
-func (st *RequestStats) Pending() int64 { return st.pending.Load() }
+func (st *RequestStats) Pending() int64 { return st.pending.Value() }
 
-// Close unregisters the pending gauge (the counters stay, as in Linkerd).
-func (st *RequestStats) Close() { st.scope.RemoveGauge(Pending) }
+// Close is a no-op kept for symmetry: as in Linkerd, a scope's metrics
+// outlive the component that recorded them, and a RequestStats made again
+// for the same scope continues them (pending included).
+func (st *RequestStats) Close() {}
 
 // classNames are the status/<N>XX and time/<N>XX names, built once.
 var classNames = func() (out [5][2]string) {

@@ -39,9 +39,19 @@ func TestRequestStatsNames(t *testing.T) {
 			t.Errorf("%s exists though no such response was seen", absent)
 		}
 	}
+	// A RequestStats rebuilt for the same scope (a cache entry evicted and
+	// re-created) continues the same metrics, pending included.
+	t1 := st.Start()
 	st.Close()
-	if _, ok := telemetry.Flat(reg)[p+"pending"]; ok {
-		t.Error("pending gauge survived Close")
+	again := telemetry.NewRequestStats(telemetry.ClientScope(rt, "/$/inet/127.1/80"))
+	t2 := again.Start()
+	if flat := telemetry.Flat(reg); flat[p+"pending"] != 2.0 {
+		t.Errorf("pending = %v with one request in flight in each", flat[p+"pending"])
+	}
+	st.End(t1, 200, "")
+	again.End(t2, 200, "")
+	if flat := telemetry.Flat(reg); flat[p+"pending"] != 0.0 || flat[p+"requests"] != int64(4) {
+		t.Errorf("after both ended: pending %v requests %v", flat[p+"pending"], flat[p+"requests"])
 	}
 }
 

@@ -14,15 +14,32 @@ type Span interface {
 	Annotate(t time.Time, value string)
 }
 
-// Span tag keys Linkerd 1 records on its spans.
+// Span tag keys (Zipkin v2 tags; "binary annotations" in Linkerd 1) that
+// Linkerd records on its spans. The tracing middleware sets the http.*
+// ones; the router sets the routing ones on the span of the request
+// context.
 const (
-	TagRouterLabel = "router.label" // router label
-	TagNamerPath   = "namer.path"   // logical name
-	TagDstID       = "dst.id"       // bound name
-	TagDstPath     = "dst.path"     // residual path
-	TagDstAddr     = "dst.addr"     // chosen endpoint
-	TagSuccess     = "l5d.success"  // classification (annotation in Linkerd)
-	TagFailure     = "l5d.failure"  // classification (annotation in Linkerd)
+	TagRouterLabel  = "router.label"    // router label
+	TagNamerPath    = "namer.path"      // logical name, e.g. /svc/hello
+	TagNamerDtab    = "namer.dtab.base" // the router's dtab
+	TagDtabLocal    = "dtab.local"      // the request's local dtab, when non-empty
+	TagDstID        = "dst.id"          // bound name, e.g. /#/io.l5d.fs/hello
+	TagDstPath      = "dst.path"        // residual path
+	TagDstAddr      = "dst.addr"        // chosen endpoint
+	TagHTTPURI      = "http.uri"
+	TagHTTPMethod   = "http.req.method"
+	TagHTTPHost     = "http.req.host"
+	TagHTTPVersion  = "http.req.version"
+	TagHTTPStatus   = "http.rsp.status"
+	TagHTTPRspCType = "http.rsp.content-type"
+)
+
+// Span annotations (timestamped events) Linkerd records for the response
+// classification: add one with Span.Annotate(time.Now(), ...).
+const (
+	AnnotationSuccess   = "l5d.success"
+	AnnotationFailure   = "l5d.failure"
+	AnnotationRetryable = "l5d.retryable"
 )
 
 type spanKey struct{}

@@ -35,6 +35,7 @@ type Registry struct {
 	counters map[string]*Counter
 	gauges   map[string]func() float64
 	stats    map[string]*Stat
+	updowns  map[string]*UpDown
 	paths    map[string][]string // full name → tree path (scope elements + name elements)
 
 	rollMu   sync.Mutex
@@ -50,6 +51,7 @@ func NewRegistry() *Registry {
 		counters: map[string]*Counter{},
 		gauges:   map[string]func() float64{},
 		stats:    map[string]*Stat{},
+		updowns:  map[string]*UpDown{},
 		paths:    map[string][]string{},
 		every:    DefaultRollInterval,
 		now:      time.Now,
@@ -202,10 +204,36 @@ func (s Scope) RemoveGauge(n string) {
 	k := s.prefix + n
 	s.r.mu.Lock()
 	delete(s.r.gauges, k)
-	if s.r.counters[k] == nil && s.r.stats[k] == nil {
+	if s.r.counters[k] == nil && s.r.stats[k] == nil && s.r.updowns[k] == nil {
 		delete(s.r.paths, k)
 	}
 	s.r.mu.Unlock()
+}
+
+// UpDown returns the up-down counter n in this scope (exported as a
+// gauge), creating it on first use. Unlike a Gauge function it is shared:
+// every caller asking for n gets the same value, so a component that is
+// rebuilt (a router cache entry evicted and re-created) keeps counting
+// into it.
+func (s Scope) UpDown(n string) *UpDown {
+	if s.r == nil {
+		return new(UpDown)
+	}
+	k := s.prefix + n
+	s.r.mu.RLock()
+	u := s.r.updowns[k]
+	s.r.mu.RUnlock()
+	if u != nil {
+		return u
+	}
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	if u = s.r.updowns[k]; u == nil {
+		u = new(UpDown)
+		s.r.updowns[k] = u
+		s.r.paths[k] = s.path(n)
+	}
+	return u
 }
 
 // Stat returns the stat (histogram) n in this scope, creating it on first use.
@@ -260,7 +288,7 @@ type Metric struct {
 func (r *Registry) Each(f func(Metric)) {
 	snaps := r.maybeRoll()
 	r.mu.RLock()
-	ms := make([]Metric, 0, len(r.counters)+len(r.gauges)+len(r.stats))
+	ms := make([]Metric, 0, len(r.counters)+len(r.gauges)+len(r.stats)+len(r.updowns))
 	for k, c := range r.counters {
 		ms = append(ms, Metric{Name: k, Kind: KindCounter, Counter: c, Path: r.paths[k]})
 	}
@@ -269,6 +297,11 @@ func (r *Registry) Each(f func(Metric)) {
 	}
 	for k, s := range r.stats {
 		ms = append(ms, Metric{Name: k, Kind: KindStat, Stat: s, Path: r.paths[k], Snapshot: snaps[k]})
+	}
+	for k, u := range r.updowns {
+		if _, dup := r.gauges[k]; !dup {
+			ms = append(ms, Metric{Name: k, Kind: KindGauge, Gauge: u.float, Path: r.paths[k]})
+		}
 	}
 	r.mu.RUnlock()
 	sort.Slice(ms, func(i, j int) bool {
@@ -293,6 +326,18 @@ func (c *Counter) Add(d int64) { c.n.Add(d) }
 
 // Value returns the count.
 func (c *Counter) Value() int64 { return c.n.Load() }
+
+// UpDown is a count that goes up and down (in-flight requests, open
+// connections), exported as a gauge.
+type UpDown struct{ n atomic.Int64 }
+
+// Add adds d (negative to decrease).
+func (u *UpDown) Add(d int64) { u.n.Add(d) }
+
+// Value returns the current count.
+func (u *UpDown) Value() int64 { return u.n.Load() }
+
+func (u *UpDown) float() float64 { return float64(u.n.Load()) }
 
 // SplitName splits a full metric name into its elements.
 func SplitName(n string) []string { return strings.Split(n, "/") }

@@ -432,3 +432,38 @@ func TestRetriesAndClassification(t *testing.T) {
 		t.Errorf("POST: %d success-class %q; want the 503 unretried, 0.0", code, hdr.Get("l5d-success-class"))
 	}
 }
+
+// TestShutdownDrains: /admin/shutdown lets a request in flight finish,
+// then the process exits 0.
+func TestShutdownDrains(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{}, 1)
+	_, slow := backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		time.Sleep(500 * time.Millisecond)
+		io.WriteString(w, "finished")
+	}))
+	admin, port := freePort(t), freePort(t)
+	l := startRouter(t, oneRouter(admin, port, "/svc/slow => "+inet(slow)+";", "", ""), admin)
+	type result struct {
+		code int
+		body string
+	}
+	res := make(chan result, 1)
+	go func() {
+		code, _, body := send(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/", port), "slow", nil, nil)
+		res <- result{code, body}
+	}()
+	<-started
+	if code, _, _ := send(t, "POST", l.admin+"/admin/shutdown", "", nil, nil); code != 200 {
+		t.Fatalf("shutdown: %d", code)
+	}
+	if r := <-res; r.code != 200 || r.body != "finished" {
+		t.Errorf("in-flight request during shutdown: %d %q; want 200 finished", r.code, r.body)
+	}
+	select {
+	case <-l.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("linnet still running after the drain")
+	}
+}

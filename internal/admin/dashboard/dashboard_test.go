@@ -237,6 +237,23 @@ func TestDashboardInHeadlessChromium(t *testing.T) {
 	if routers != "2" {
 		t.Errorf("routers card %q, want 2", routers)
 	}
+	// When metrics.json fails, the page says so instead of freezing.
+	broken := http.NewServeMux()
+	Mount(broken)
+	broken.Handle("/admin/metrics.json", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	bsrv := httptest.NewServer(broken)
+	defer bsrv.Close()
+	if err := chromedp.Do(bctx, chromedp.Navigate(bsrv.URL+"/?interval=300")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](`(() => {
+		const s = document.querySelector('#status');
+		return s.classList.contains('error') && s.textContent.includes('HTTP 503');
+	})()`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Errorf("no error shown when metrics.json fails: %v", err)
+	}
 	if len(png) < 1000 || string(png[1:4]) != "PNG" {
 		t.Fatalf("screenshot is not a PNG (%d bytes)", len(png))
 	}

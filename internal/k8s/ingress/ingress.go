@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -79,6 +80,8 @@ type Identifier struct {
 	logger  *slog.Logger
 	snap    atomic.Pointer[snapshot]
 
+	rebuildMu sync.Mutex
+
 	statusReq chan struct{}
 }
 
@@ -107,6 +110,8 @@ func (c *Config) NewIdentifier(env proxy.IdentifierEnv) (proxy.Identifier, error
 	}
 	id.snap.Store(&snapshot{})
 	cl.WatchIngresses(id.rebuild)
+	// The cluster may be shared and already listed: start from its cache.
+	id.rebuild()
 	if c.StatusAddress != "" {
 		go id.statusLoop(ctx)
 	}
@@ -114,6 +119,10 @@ func (c *Config) NewIdentifier(env proxy.IdentifierEnv) (proxy.Identifier, error
 }
 
 func (id *Identifier) rebuild() {
+	// Serialised, so a slower rebuild never stores an older snapshot over
+	// a newer one.
+	id.rebuildMu.Lock()
+	defer id.rebuildMu.Unlock()
 	ings := id.cluster.Ingresses(id.cfg.Namespace)
 	s := compile(ings, id.cfg.IngressClassAnnotation, id.cfg.IgnoreDefaultBackends, func(ing kapi.Ingress, path string, err error) {
 		id.logger.Warn("ingress path is not a valid regular expression; rule ignored",

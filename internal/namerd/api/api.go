@@ -268,7 +268,7 @@ func (t *Tree) UnmarshalJSON(data []byte) error {
 		Alt   []Tree `json:"alt"`
 		Union []struct {
 			Weight json.RawMessage `json:"weight"`
-			Tree   Tree            `json:"tree"`
+			Tree   *Tree           `json:"tree"`
 		} `json:"union"`
 		Message  string `json:"message"`
 		Delegate *Tree  `json:"delegate"`
@@ -282,6 +282,9 @@ func (t *Tree) UnmarshalJSON(data []byte) error {
 		if w.Bound == nil {
 			return errors.New(`leaf without "bound"`)
 		}
+		if w.Bound.Addr.Type == "" {
+			return errors.New(`leaf without "bound.addr"`)
+		}
 		t.Bound = w.Bound
 	case TreeAlt:
 		t.Alt = w.Alt
@@ -292,7 +295,10 @@ func (t *Tree) UnmarshalJSON(data []byte) error {
 			if err != nil {
 				return fmt.Errorf("union branch %d: %w", i, err)
 			}
-			t.Union[i] = Weighted{Weight: wt, Tree: u.Tree}
+			if u.Tree == nil {
+				return fmt.Errorf("union branch %d: no tree", i)
+			}
+			t.Union[i] = Weighted{Weight: wt, Tree: *u.Tree}
 		}
 	case TreeException:
 		t.Message = w.Message

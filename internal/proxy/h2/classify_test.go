@@ -200,7 +200,7 @@ func TestGRPCHelpers(t *testing.T) {
 		want GRPCCode
 	}{
 		{&proxy.CallDepthError{Max: 3}, GRPCFailedPrecondition},
-		{&router.TimeoutError{Option: "totalTimeoutMs"}, GRPCDeadlineExceeded},
+		{&router.TimeoutError{Timeout: time.Second}, GRPCDeadlineExceeded},
 		{fmt.Errorf("x: %w", context.DeadlineExceeded), GRPCDeadlineExceeded},
 		{context.Canceled, GRPCCanceled},
 		{&proxy.UnidentifiedError{Reason: "x"}, GRPCInvalidArgument},

@@ -8,7 +8,9 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/proxy"
 	"github.com/linnet-mesh/linnet/internal/router"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
@@ -29,7 +31,11 @@ type HandlerParams struct {
 	// MaxHeadersKB bounds l5d-err (default 8).
 	MaxHeadersKB int
 	// Scope is the server's metrics scope, rt/<label>/server/<ip>/<port>.
-	Scope  telemetry.Scope
+	Scope telemetry.Scope
+	// Recorder, when set, sees every routed request (io.l5d.recentRequests).
+	Recorder telemetry.RequestRecorder
+	// Label and Addr name the router and this server in records.
+	Label, Addr string
 	Logger *slog.Logger
 }
 
@@ -65,14 +71,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	t0 := h.stats.Start()
-	resp, err := h.forward(r)
+	resp, out, name, err := h.forward(r)
 	if err != nil {
-		h.stats.End(t0, proxy.MapError(r, err).Status, router.FailureKind(err))
+		status := proxy.MapError(r, err).Status
+		h.stats.End(t0, status, router.FailureKind(err))
+		h.record(t0, r, out, name, status)
 		h.fail(w, r, err)
 		return
 	}
 	status, kind := router.Outcome(r, resp, nil, router.DefaultClassifier)
 	h.stats.End(t0, status, kind)
+	h.record(t0, r, out, name, status)
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		h.upgrade(w, r, resp)
 		return
@@ -80,18 +89,38 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.respond(w, r, resp)
 }
 
+// record reports one request to the recorder, if any.
+func (h *Handler) record(t0 time.Time, r *http.Request, out *http.Request, name dtab.Path, status int) {
+	if h.p.Recorder == nil {
+		return
+	}
+	rec := telemetry.RequestRecord{
+		Time: t0, Source: r.RemoteAddr, Server: h.p.Addr, Router: h.p.Label,
+		Method: r.Method, URI: r.URL.RequestURI(), Status: status, Duration: time.Since(t0),
+	}
+	if name != nil {
+		rec.Logical = name.String()
+	}
+	if out != nil {
+		rec.Concrete = out.Header.Get(proxy.HeaderDstClient)
+		rec.Destination = out.URL.Host
+	}
+	h.p.Recorder.Record(rec)
+}
+
 // forward prepares the outbound request and sends it through the router.
-func (h *Handler) forward(r *http.Request) (*http.Response, error) {
+// It returns the outbound request and the name, when it got that far.
+func (h *Handler) forward(r *http.Request) (*http.Response, *http.Request, dtab.Path, error) {
 	ctx, err := proxy.ReadContext(r.Header, h.p.ClearContext)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	if proxy.ViaDepth(r.Header) > h.p.MaxCallDepth {
-		return nil, &proxy.CallDepthError{Max: h.p.MaxCallDepth}
+		return nil, nil, nil, &proxy.CallDepthError{Max: h.p.MaxCallDepth}
 	}
 	name, err := h.p.Identifier.Identify(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	// A shallow copy (the header map is ours to change) and its URL, in
 	// one allocation.
@@ -112,7 +141,8 @@ func (h *Handler) forward(r *http.Request) (*http.Response, error) {
 	}
 	proxy.AppendVia(hdr, r.ProtoMajor, r.ProtoMinor)
 	ctx.WriteOutbound(hdr)
-	return h.p.Router.RoundTrip(out, router.Dst{Path: name, Local: ctx.Dtab})
+	resp, err := h.p.Router.RoundTrip(out, router.Dst{Path: name, Local: ctx.Dtab})
+	return resp, out, name, err
 }
 
 var emptyValue = []string{""}

@@ -528,3 +528,46 @@ func TestNoHostIsUnknownDestination(t *testing.T) {
 		t.Errorf("got %d l5d-err=%q body=%q; want 400 Unknown destination ... / Host header is absent", resp.StatusCode, lerr, b)
 	}
 }
+
+func TestNamerChangeKeepsInFlightRequests(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	started := make(chan struct{})
+	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		io.WriteString(w, "a")
+	}))
+	defer a.Close()
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "b") }))
+	defer b.Close()
+	p := newTestProxy(t, map[string]string{"hello": a.URL}, proxyOpts{})
+	type result struct {
+		body string
+		err  error
+	}
+	inflight := make(chan result, 1)
+	go func() {
+		resp, err := http.DefaultTransport.RoundTrip(newReq(t, "GET", p.URL, "hello", nil))
+		if err != nil {
+			inflight <- result{err: err}
+			return
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		inflight <- result{string(body), err}
+	}()
+	<-started
+	p.namer.Set("hello", addrOf(t, b.URL))
+	if _, body := do(t, newReq(t, "GET", p.URL, "hello", nil)); body != "b" {
+		t.Errorf("new request after the move: %q; want b", body)
+	}
+	p.namer.Delete("hello")
+	if resp, _ := do(t, newReq(t, "GET", p.URL, "hello", nil)); resp.StatusCode != 502 {
+		t.Errorf("request after the name was deleted: %d; want 502", resp.StatusCode)
+	}
+	close(release)
+	if r := <-inflight; r.err != nil || r.body != "a" {
+		t.Errorf("in-flight request: %q %v; want it to finish on a", r.body, r.err)
+	}
+}

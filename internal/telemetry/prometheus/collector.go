@@ -13,6 +13,7 @@ package prometheus
 
 import (
 	"net/http"
+	"strings"
 
 	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -56,7 +57,9 @@ func (c *Collector) Collect(ch chan<- prom.Metric) {
 		names := make([]string, len(s.labels))
 		values := make([]string, len(s.labels))
 		for i, l := range s.labels {
-			names[i], values[i] = l.k, l.v
+			// Label values must be UTF-8; a scope id is whatever the
+			// router saw, so repair rather than drop the series.
+			names[i], values[i] = l.k, strings.ToValidUTF8(l.v, "\uFFFD")
 		}
 		switch m.Kind {
 		case telemetry.KindCounter:

@@ -97,6 +97,15 @@ func TestPrometheusGolden(t *testing.T) {
 	}
 }
 
+func TestInvalidUTF8LabelIsRepaired(t *testing.T) {
+	reg := telemetry.NewRegistry()
+	telemetry.ClientScope(telemetry.RouterScope(reg.Scope(), "r"), "/$/inet/bad\xff/80").Counter("requests").Inc()
+	out := scrape(t, Handler(reg, Options{}))
+	if !strings.Contains(out, "rt:client:requests{client=\"$/inet/bad\uFFFD/80\",rt=\"r\"} 1") {
+		t.Fatalf("output:\n%s", out)
+	}
+}
+
 func TestPromtoolAcceptsOutput(t *testing.T) {
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {

@@ -116,11 +116,7 @@ func (t *Tracer) Server(next http.Handler) http.Handler {
 			opts = append(opts, zipkin.RemoteEndpoint(ep))
 		}
 		span := t.zt.StartSpan(r.Method, opts...)
-		span.Tag("http.method", r.Method)
-		span.Tag("http.path", r.URL.Path)
-		if r.Host != "" {
-			span.Tag("http.host", r.Host)
-		}
+		tagRequest(span, r, r.Host)
 		if t.router != "" {
 			span.Tag(telemetry.TagRouterLabel, t.router)
 		}
@@ -133,10 +129,7 @@ func (t *Tracer) Server(next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK // nothing written: net/http sends 200
 			}
-			span.Tag("http.status_code", strconv.Itoa(status))
-			if status >= 500 {
-				span.Tag("error", strconv.Itoa(status))
-			}
+			tagStatus(span, status, sw.Header())
 			span.Finish()
 		}()
 		next.ServeHTTP(sw, r.WithContext(ctx))
@@ -156,8 +149,7 @@ func (t *Tracer) Client(next http.RoundTripper) http.RoundTripper {
 			opts = append(opts, zipkin.RemoteEndpoint(ep))
 		}
 		span := t.zt.StartSpan(r.Method, opts...)
-		span.Tag("http.method", r.Method)
-		span.Tag("http.path", r.URL.Path)
+		tagRequest(span, r, r.Host)
 		if r.URL.Host != "" {
 			span.Tag(telemetry.TagDstAddr, r.URL.Host)
 		}
@@ -175,10 +167,7 @@ func (t *Tracer) Client(next http.RoundTripper) http.RoundTripper {
 			span.Finish()
 			return nil, err
 		}
-		span.Tag("http.status_code", strconv.Itoa(resp.StatusCode))
-		if resp.StatusCode >= 500 {
-			span.Tag("error", strconv.Itoa(resp.StatusCode))
-		}
+		tagStatus(span, resp.StatusCode, resp.Header)
 		if resp.Body == nil || resp.Body == http.NoBody {
 			span.Finish()
 			return resp, nil
@@ -187,6 +176,33 @@ func (t *Tracer) Client(next http.RoundTripper) http.RoundTripper {
 		resp.Body = &finishBody{ReadCloser: resp.Body, span: span}
 		return resp, nil
 	})
+}
+
+// tagRequest records Linkerd's request tags (its TracingFilter's).
+func tagRequest(span zipkin.Span, r *http.Request, host string) {
+	if span.Context().Sampled != nil && !*span.Context().Sampled && !span.Context().Debug {
+		return // a no-op span: skip the work
+	}
+	span.Tag(telemetry.TagHTTPURI, r.URL.RequestURI())
+	span.Tag(telemetry.TagHTTPMethod, r.Method)
+	if host != "" {
+		span.Tag(telemetry.TagHTTPHost, host)
+	}
+	span.Tag(telemetry.TagHTTPVersion, r.Proto)
+}
+
+// tagStatus records the response tags; a 5XX also gets Zipkin's error tag.
+func tagStatus(span zipkin.Span, status int, h http.Header) {
+	if span.Context().Sampled != nil && !*span.Context().Sampled && !span.Context().Debug {
+		return
+	}
+	span.Tag(telemetry.TagHTTPStatus, strconv.Itoa(status))
+	if ct := h.Get("Content-Type"); ct != "" {
+		span.Tag(telemetry.TagHTTPRspCType, ct)
+	}
+	if status >= 500 {
+		span.Tag("error", strconv.Itoa(status))
+	}
 }
 
 type roundTripper func(*http.Request) (*http.Response, error)

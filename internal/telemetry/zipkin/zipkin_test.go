@@ -117,7 +117,7 @@ func TestTwoHopTrace(t *testing.T) {
 			in := hop(t, trIn, backend.URL)
 			out := hop(t, trOut, in.URL)
 
-			resp, err := http.Get(out.URL + "/greet")
+			resp, err := http.Get(out.URL + "/greet?x=1")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,10 +156,10 @@ func TestTwoHopTrace(t *testing.T) {
 			if c2.ParentID == nil || *c2.ParentID != s2.ID {
 				t.Errorf("hop 2 client parent %v, want %v", c2.ParentID, s2.ID)
 			}
-			if s1.Tags[telemetry.TagNamerPath] != "/svc/hello" || s1.Tags[telemetry.TagRouterLabel] != "outgoing" || s1.Tags["http.status_code"] != "200" {
+			if s1.Tags[telemetry.TagNamerPath] != "/svc/hello" || s1.Tags[telemetry.TagRouterLabel] != "outgoing" || s1.Tags[telemetry.TagHTTPStatus] != "200" || s1.Tags[telemetry.TagHTTPMethod] != "GET" {
 				t.Errorf("server span tags %v", s1.Tags)
 			}
-			if c1.RemoteEndpoint == nil || c1.Tags["http.path"] != "/greet" {
+			if c1.RemoteEndpoint == nil || c1.Tags[telemetry.TagHTTPURI] != "/greet?x=1" {
 				t.Errorf("client span: remote %v tags %v", c1.RemoteEndpoint, c1.Tags)
 			}
 			// What the application behind hop 2 receives.

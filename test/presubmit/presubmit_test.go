@@ -1,0 +1,145 @@
+// Package presubmit holds repository rules that run as tests (CoreDNS's
+// test/presubmit_test.go, adapted): the import layering of STYLE.md §3,
+// the quarantine of heavy dependencies, and file naming.
+package presubmit
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/linnet-mesh/linnet"
+
+// pkgInfo is the part of `go list -json` we read.
+type pkgInfo struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+}
+
+func listPackages(t *testing.T) []pkgInfo {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", module+"/...")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkgInfo
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var p pkgInfo
+		if err := dec.Decode(&p); err != nil {
+			t.Fatalf("decoding go list output: %v", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 10 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	return pkgs
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+		t.Fatalf("repository root not found from %s: %v", dir, err)
+	}
+	return dir
+}
+
+func rel(p string) string { return strings.TrimPrefix(strings.TrimPrefix(p, module), "/") }
+
+// leaves may import nothing internal (STYLE.md §3, layer L0).
+var leaves = []string{"internal/dtab", "internal/watch", "internal/config"}
+
+// quarantine maps a heavy third-party module prefix to the package path
+// prefixes allowed to import it directly (STYLE.md §3 rule 2).
+var quarantine = map[string][]string{
+	"k8s.io/client-go":                    {"internal/namer/k8s", "internal/storage/k8s", "internal/k8s"},
+	"go.etcd.io/etcd/client":              {"internal/storage/etcd"},
+	"github.com/prometheus/client_golang": {"internal/telemetry/prometheus"},
+	"golang.org/x/net/http2":              {"internal/proxy/h2"},
+}
+
+func TestImportLayers(t *testing.T) {
+	for _, p := range listPackages(t) {
+		me := rel(p.ImportPath)
+		for _, imp := range p.Imports {
+			internal := strings.HasPrefix(imp, module+"/")
+			for _, leaf := range leaves {
+				if me == leaf && internal {
+					t.Errorf("%s is a leaf package but imports %s", me, rel(imp))
+				}
+			}
+			if me == "internal/proxy/http1" && rel(imp) == "internal/proxy/h2" ||
+				me == "internal/proxy/h2" && rel(imp) == "internal/proxy/http1" {
+				t.Errorf("%s imports its sibling %s; shared code belongs in internal/proxy", me, rel(imp))
+			}
+			if internal && (rel(imp) == "internal/cli" || rel(imp) == "internal/plugins") && me != "cmd/linnet" {
+				t.Errorf("%s imports %s; only cmd/linnet may", me, rel(imp))
+			}
+			for mod, allowed := range quarantine {
+				if !strings.HasPrefix(imp, mod) {
+					continue
+				}
+				ok := false
+				for _, a := range allowed {
+					if me == a || strings.HasPrefix(me, a+"/") {
+						ok = true
+					}
+				}
+				if !ok {
+					t.Errorf("%s imports %s, which is quarantined to %v", me, imp, allowed)
+				}
+			}
+		}
+	}
+}
+
+// TestNoHyphenatedGoFiles keeps file names in the Go habit (CoreDNS's rule).
+func TestNoHyphenatedGoFiles(t *testing.T) {
+	root := repoRoot(t)
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || d.Name() == ".git" || d.Name() == "bin" || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(d.Name(), ".go") && strings.Contains(d.Name(), "-") {
+			t.Errorf("%s: Go file names use underscores, not hyphens", strings.TrimPrefix(path, root+"/"))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGofmt fails when a Go file is not gofmt-formatted.
+func TestGofmt(t *testing.T) {
+	cmd := exec.Command("gofmt", "-l", ".")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gofmt: %v", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if line := sc.Text(); !strings.Contains(line, "/testdata/") {
+			t.Errorf("not gofmt-formatted: %s", line)
+		}
+	}
+}
