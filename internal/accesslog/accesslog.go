@@ -46,8 +46,10 @@ func (l *logger) wrap(next http.Handler) http.Handler {
 				rw.status = http.StatusOK
 			}
 			n := rw.bytes
-			if cl, err := strconv.ParseInt(w.Header().Get("Content-Length"), 10, 64); err == nil {
-				n = cl
+			if v := w.Header().Get("Content-Length"); v != "" {
+				if cl, err := strconv.ParseInt(v, 10, 64); err == nil {
+					n = cl
+				}
 			}
 			l.log(r, rw.status, n)
 		}()

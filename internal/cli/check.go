@@ -42,6 +42,9 @@ func runCheck(s IO, path string) error {
 	}
 	c, err := routerd.LoadConfig(text)
 	if err != nil {
+		if looksLikeNamerd(text) {
+			return withExit(1, fmt.Errorf("%s looks like a namerd.yaml (it has storage/interfaces and no routers); check it with \"linnet namerd -validate\"", name))
+		}
 		problems := config.AsErrors(err)
 		for _, e := range problems {
 			loc := name
@@ -69,4 +72,16 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// looksLikeNamerd reports whether text is a namerd configuration.
+func looksLikeNamerd(text []byte) bool {
+	var top map[string]any
+	if config.Load(text, &top) != nil {
+		return false
+	}
+	_, routers := top["routers"]
+	_, storage := top["storage"]
+	_, interfaces := top["interfaces"]
+	return !routers && (storage || interfaces)
 }

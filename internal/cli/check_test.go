@@ -48,6 +48,14 @@ func TestCheck(t *testing.T) {
 		t.Errorf("out = %q", out.String())
 	}
 
+	// a namerd config
+	namerd := filepath.Join(dir, "namerd.yaml")
+	os.WriteFile(namerd, []byte("storage: {kind: io.l5d.inMemory}\ninterfaces:\n- kind: io.l5d.httpController\n"), 0o644)
+	errw.Reset()
+	if code := Main([]string{"check", namerd}, strings.NewReader(""), &out, &errw); code != 1 || !strings.Contains(errw.String(), "looks like a namerd.yaml") {
+		t.Errorf("namerd config: exit %d, stderr %q", code, errw.String())
+	}
+
 	// missing file
 	if code := Main([]string{"check", filepath.Join(dir, "nope")}, strings.NewReader(""), &out, &errw); code != 1 {
 		t.Errorf("missing file: exit %d, want 1", code)

@@ -173,6 +173,15 @@ func TestDefaultsWhenAbsent(t *testing.T) {
 	}
 }
 
+func TestByteOrderMark(t *testing.T) {
+	for _, text := range []string{"\ufeff{\"admin\": {\"port\": 1}}", "\ufeffadmin: {port: 1}\n"} {
+		r, err := load(t, text)
+		if err != nil || r.Admin.Port != 1 {
+			t.Errorf("%q: %+v, %v", text, r.Admin, err)
+		}
+	}
+}
+
 func TestJSON(t *testing.T) {
 	r, err := load(t, ` {"admin": {"port": 1234}, "plugins": [{"kind": "test.dns", "refreshIntervalSeconds": 2}],
   "servers": [{"port": 1}, {"port": 2}]}`)

@@ -72,12 +72,18 @@ func Load(text []byte, dst any) error {
 const maxErrors = 50
 
 type decoder struct {
-	errs []*Error
+	errs  []*Error // the first maxErrors problems
+	count int      // all problems: "no new errors" checks use it
 }
 
 func (d *decoder) add(path string, line int, format string, args ...any) {
+	d.push(&Error{Path: path, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) push(e *Error) {
+	d.count++
 	if len(d.errs) < maxErrors {
-		d.errs = append(d.errs, &Error{Path: path, Line: line, Msg: fmt.Sprintf(format, args...)})
+		d.errs = append(d.errs, e)
 	}
 }
 
@@ -126,9 +132,9 @@ func fresh(t reflect.Type) reflect.Value {
 // decode fills v (settable) from n. A nil or null n leaves v as it is
 // (its defaults) for structs, and zeroes other values.
 func (d *decoder) decode(n *node, v reflect.Value, path string) {
-	before := len(d.errs)
+	before := d.count
 	d.decodeValue(n, v, path, nil)
-	if len(d.errs) == before && (n != nil || v.Kind() == reflect.Struct) {
+	if d.count == before && (n != nil || v.Kind() == reflect.Struct) {
 		d.validate(n, v, path)
 	}
 }
@@ -156,9 +162,7 @@ func (d *decoder) validate(n *node, v reflect.Value, path string) {
 		if l == 0 {
 			l = lineOf(n, e.Path, line)
 		}
-		if len(d.errs) < maxErrors {
-			d.errs = append(d.errs, &Error{Path: joinPath(path, e.Path), Line: l, Msg: e.Msg})
-		}
+		d.push(&Error{Path: joinPath(path, e.Path), Line: l, Msg: e.Msg})
 	}
 }
 
@@ -245,8 +249,9 @@ func (d *decoder) decodeValue(n *node, v reflect.Value, path string, skip []stri
 	switch t.Kind() {
 	case reflect.Pointer:
 		nv := fresh(t.Elem())
+		before := d.count
 		d.decodeValue(n, nv, path, skip)
-		if nv.CanAddr() {
+		if d.count == before {
 			d.validate(n, nv, path)
 		}
 		v.Set(nv.Addr())
@@ -453,24 +458,24 @@ func (d *decoder) decodeKinded(n *node, k kindedField, path string) {
 		return
 	}
 	rv := reflect.ValueOf(cv)
-	before := len(d.errs)
+	before := d.count
 	if rv.Kind() == reflect.Pointer && !rv.IsNil() {
 		e := rv.Elem()
 		setDefaults(e)
 		d.decodeValue(n, e, path, []string{key})
-		if len(d.errs) == before {
+		if d.count == before {
 			d.validate(n, e, path)
 		}
 	} else {
 		e := reflect.New(rv.Type()).Elem()
 		e.Set(rv)
 		d.decodeValue(n, e, path, []string{key})
-		if len(d.errs) == before {
+		if d.count == before {
 			d.validate(n, e, path)
 		}
 		cv = e.Interface()
 	}
-	if len(d.errs) == before {
+	if d.count == before {
 		k.set(kind, cv)
 	}
 }

@@ -96,14 +96,13 @@ const maxNodes = 100_000
 // isJSON reports whether text is to be read as JSON: its first non-space
 // character is '{'.
 func isJSON(text []byte) bool {
-	t := bytes.TrimLeft(text, " \t\r\n\ufeff")
-	t = bytes.TrimPrefix(t, []byte("\ufeff"))
-	t = bytes.TrimLeft(t, " \t\r\n")
+	t := bytes.TrimLeft(text, " \t\r\n")
 	return len(t) > 0 && t[0] == '{'
 }
 
 // parse turns text into a node tree; nil for an empty document.
 func parse(text []byte) (*node, error) {
+	text = bytes.TrimPrefix(text, []byte("\ufeff")) // a UTF-8 byte order mark
 	if isJSON(text) {
 		return parseJSON(text)
 	}

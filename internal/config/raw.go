@@ -97,9 +97,9 @@ func (r Raw) Decode(dst any, skip ...string) error {
 		return fmt.Errorf("config.Raw.Decode: destination must be a non-nil pointer, not %T", dst)
 	}
 	d := &decoder{}
-	before := len(d.errs)
+	before := d.count
 	d.decodeValue(r.n, v.Elem(), r.path, skip)
-	if len(d.errs) == before && (r.n != nil || v.Elem().Kind() == reflect.Struct) {
+	if d.count == before && (r.n != nil || v.Elem().Kind() == reflect.Struct) {
 		d.validate(r.n, v.Elem(), r.path)
 	}
 	return d.err()
@@ -114,9 +114,7 @@ func (d *decoder) addAbsolute(err error, path string, line int) {
 		return
 	}
 	for _, e := range AsErrors(err) {
-		if len(d.errs) < maxErrors {
-			d.errs = append(d.errs, e)
-		}
+		d.push(e)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -102,8 +101,8 @@ func (c Conn) RESTConfig() (*rest.Config, error) {
 	// The v1 Endpoints deprecation warning is expected where slices are
 	// absent; API warnings are not actionable at run time.
 	cfg.WarningHandler = rest.NoWarnings{}
-	// Watches are long-lived; the timeout applies to ordinary requests.
-	cfg.Timeout = 30 * time.Second
+	// No cfg.Timeout: it would also cut the informers' long-lived watches.
+	// Callers bound ordinary requests with their contexts.
 	// Informers of many names must not be throttled into staleness.
 	cfg.QPS = 50
 	cfg.Burst = 100

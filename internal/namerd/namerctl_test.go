@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/namerd/namerdtest"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/storage"
 	"github.com/linnet-mesh/linnet/internal/storage/etcd"
@@ -71,48 +72,8 @@ func startController(t *testing.T, s storage.Store, namers []naming.MountedNamer
 	return srv.URL
 }
 
-// exchange is one HTTP request made exactly as namerctl makes it.
-type exchange struct {
-	t    *testing.T
-	base string
-}
-
-type reply struct {
-	status int
-	header http.Header
-	body   string
-}
-
-func (x exchange) do(method, path string, header map[string]string, body string) reply {
-	x.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, x.base+path, rd)
-	if err != nil {
-		x.t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		x.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return reply{resp.StatusCode, resp.Header, string(b)}
-}
-
-func (r reply) want(t *testing.T, what string, status int, body string) {
-	t.Helper()
-	if r.status != status || r.body != body {
-		t.Fatalf("%s: got %d %q, want %d %q", what, r.status, r.body, status, body)
-	}
-}
+// exchange makes requests as namerctl does.
+type exchange = namerdtest.Exchange
 
 const acceptJSON = "application/json"
 
@@ -121,90 +82,7 @@ const acceptJSON = "application/json"
 func TestNamerctlExchanges(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
-			_, port := startBackend(t)
-			namers, _ := testNamers(port)
-			x := exchange{t, startController(t, be.open(t), namers)}
-			json := map[string]string{"Accept": acceptJSON}
-
-			// 1. list (namerctl dtab list)
-			r := x.do("GET", "/api/1/dtabs", json, "")
-			r.want(t, "empty list", 200, "[]\n")
-			if ct := r.header.Get("Content-Type"); ct != "application/json" {
-				t.Fatalf("list Content-Type %q", ct)
-			}
-
-			// 2. create from a file sent verbatim (namerctl dtab create x file)
-			file := "\n  # routing for x\n  /svc => /#/io.l5d.fs ;\n\t/host/world=>/srv/world-v1;\n"
-			dtabCT := map[string]string{"Content-Type": "application/dtab"}
-			x.do("POST", "/api/1/dtabs/x", dtabCT, file).want(t, "create", 204, "")
-			x.do("POST", "/api/1/dtabs/x", dtabCT, file).want(t, "second create", 409, "")
-			x.do("POST", "/api/1/dtabs/b", dtabCT, "/a=>/b").want(t, "create b", 204, "")
-			x.do("GET", "/api/1/dtabs", json, "").want(t, "sorted list", 200, `["b","x"]`+"\n")
-
-			// 3. get (namerctl dtab get x)
-			r = x.do("GET", "/api/1/dtabs/x", json, "")
-			r.want(t, "get", 200, `[{"prefix":"/svc","dst":"/#/io.l5d.fs"},{"prefix":"/host/world","dst":"/srv/world-v1"}]`+"\n")
-			etag := r.header.Get("ETag")
-			if etag == "" || strings.HasPrefix(etag, `"`) || strings.HasPrefix(etag, "W/") {
-				t.Fatalf("ETag %q: want a bare base64 token", etag)
-			}
-			if be.firstETag != "" && etag != be.firstETag {
-				t.Fatalf("ETag %q, want %q", etag, be.firstETag)
-			}
-			if _, err := storage.ParseVersion(etag); err != nil {
-				t.Fatalf("ETag %q is not base64: %v", etag, err)
-			}
-			r = x.do("GET", "/api/1/dtabs/x", map[string]string{"Accept": "application/dtab;q=0.9, application/json"}, "")
-			r.want(t, "get as dtab", 200, "/svc=>/#/io.l5d.fs;/host/world=>/srv/world-v1\n")
-			if ct := r.header.Get("Content-Type"); ct != "application/dtab" {
-				t.Fatalf("negotiated Content-Type %q", ct)
-			}
-			r = x.do("HEAD", "/api/1/dtabs/x", nil, "")
-			if r.status != 200 || r.header.Get("ETag") != etag {
-				t.Fatalf("HEAD: %d ETag %q", r.status, r.header.Get("ETag"))
-			}
-
-			// 4. update with --version (If-Match), then with the stale one
-			upd := map[string]string{"Content-Type": "application/dtab", "If-Match": etag}
-			x.do("PUT", "/api/1/dtabs/x", upd, "/svc=>/#/io.l5d.fs;/host/world=>/srv/world-v2").want(t, "update", 204, "")
-			x.do("PUT", "/api/1/dtabs/x", upd, "/svc=>/nothing").want(t, "stale update", 412, "")
-			upd["If-Match"] = "not base64!"
-			x.do("PUT", "/api/1/dtabs/x", upd, "/svc=>/nothing").want(t, "undecodable If-Match", 412, "")
-			x.do("PUT", "/api/1/dtabs/nope", upd, "/svc=>/nothing").want(t, "If-Match on a missing namespace", 404, "")
-			r = x.do("GET", "/api/1/dtabs/x", json, "")
-			r.want(t, "get after update", 200, `[{"prefix":"/svc","dst":"/#/io.l5d.fs"},{"prefix":"/host/world","dst":"/srv/world-v2"}]`+"\n")
-			if r.header.Get("ETag") == etag {
-				t.Fatal("ETag unchanged by an update")
-			}
-			x.do("PUT", "/api/1/dtabs/fresh", dtabCT, "/a=>/b").want(t, "unconditional PUT creates", 204, "")
-			x.do("GET", "/api/1/dtabs/fresh", json, "").want(t, "get created by PUT", 200, `[{"prefix":"/a","dst":"/b"}]`+"\n")
-
-			// errors with bodies
-			x.do("PUT", "/api/1/dtabs/x", map[string]string{"Content-Type": "application/xml"}, "/a=>/b").
-				want(t, "bad content type", 400, `Invalid Content-Type "application/xml". `)
-			r = x.do("PUT", "/api/1/dtabs/x", dtabCT, "/a=>")
-			if r.status != 400 || !strings.Contains(r.body, "expected but end of input found") {
-				t.Fatalf("unparsable dtab: %d %q", r.status, r.body)
-			}
-			x.do("POST", "/api/1/dtabs/y", map[string]string{"Content-Type": "application/json"}, `[{"prefix":"/a","dst":"/b"},null]`).
-				want(t, "null dentry", 400, `The dtab contains invalid dentries: [{"prefix":"/a","dst":"/b"},null]`)
-
-			// 6. JSON round trip (namerctl update with a `get --json` file)
-			jsonCT := map[string]string{"Content-Type": "application/json;charset=UTF-8"}
-			body := `[{"prefix":"/svc","dst":"0.90*/srv/a & 0.10*/srv/b"},{"prefix":"/srv/*","dst":"/#/io.l5d.fs | ~"}]`
-			x.do("PUT", "/api/1/dtabs/j", jsonCT, body).want(t, "JSON put", 204, "")
-			x.do("GET", "/api/1/dtabs/j", json, "").want(t, "JSON get", 200, body+"\n")
-
-			// 5. delete (namerctl dtab delete)
-			x.do("DELETE", "/api/1/dtabs/fresh", nil, "").want(t, "delete", 204, "")
-			x.do("DELETE", "/api/1/dtabs/fresh", nil, "").want(t, "second delete", 404, "")
-			x.do("GET", "/api/1/dtabs/fresh", json, "").want(t, "get deleted", 404, "")
-
-			// routing quirks
-			x.do("GET", "/api/1/dtabsfoo", nil, "").want(t, "dtabsfoo", 404, "")
-			x.do("PATCH", "/api/1/dtabs/x", nil, "").want(t, "PATCH", 404, "")
-			x.do("DELETE", "/api/1/dtabs/", nil, "").want(t, "any method lists", 200, `["b","j","x"]`+"\n")
-			x.do("GET", "/api/1/bind", nil, "").want(t, "bind without namespace", 404, "")
+			namerdtest.NamerctlExchanges(t, startController(t, be.open(t), nil), be.firstETag)
 		})
 	}
 }
@@ -282,7 +160,7 @@ func TestWatchDtab(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
 			base := startController(t, be.open(t), nil)
-			x := exchange{t, base}
+			x := exchange{T: t, Base: base}
 			list := openStream(t, base+"/api/1/dtabs?watch=true")
 			if got := list.next("initial list"); got != "[]" {
 				t.Fatalf("initial list %q", got)
@@ -290,26 +168,26 @@ func TestWatchDtab(t *testing.T) {
 			ns := openStream(t, base+"/api/1/dtabs/x?watch=1")
 			ns.quiet("absent namespace", 300*time.Millisecond)
 			dtabCT := map[string]string{"Content-Type": "application/dtab"}
-			x.do("POST", "/api/1/dtabs/x", dtabCT, "/a=>/b").want(t, "create", 204, "")
+			x.Do("POST", "/api/1/dtabs/x", dtabCT, "/a=>/b").Want(t, "create", 204, "")
 			if got := ns.next("created"); got != `[{"prefix":"/a","dst":"/b"}]` {
 				t.Fatalf("created: %q", got)
 			}
 			if got := list.next("list after create"); got != `["x"]` {
 				t.Fatalf("list after create: %q", got)
 			}
-			x.do("PUT", "/api/1/dtabs/x", dtabCT, "/a=>/c").want(t, "update", 204, "")
+			x.Do("PUT", "/api/1/dtabs/x", dtabCT, "/a=>/c").Want(t, "update", 204, "")
 			if got := ns.next("updated"); got != `[{"prefix":"/a","dst":"/c"}]` {
 				t.Fatalf("updated: %q", got)
 			}
 			// Same content, new version: the rendered document is equal, so it
 			// is not repeated.
-			x.do("PUT", "/api/1/dtabs/x", dtabCT, "/a => /c").want(t, "same content", 204, "")
+			x.Do("PUT", "/api/1/dtabs/x", dtabCT, "/a => /c").Want(t, "same content", 204, "")
 			ns.quiet("identical document", 300*time.Millisecond)
-			x.do("DELETE", "/api/1/dtabs/x", nil, "").want(t, "delete", 204, "")
+			x.Do("DELETE", "/api/1/dtabs/x", nil, "").Want(t, "delete", 204, "")
 			if got := list.next("list after delete"); got != `[]` {
 				t.Fatalf("list after delete: %q", got)
 			}
-			x.do("PUT", "/api/1/dtabs/x", dtabCT, "/a=>/d").want(t, "re-create", 204, "")
+			x.Do("PUT", "/api/1/dtabs/x", dtabCT, "/a=>/d").Want(t, "re-create", 204, "")
 			if got := ns.next("re-created"); got != `[{"prefix":"/a","dst":"/d"}]` {
 				t.Fatalf("re-created: %q", got)
 			}
@@ -324,28 +202,28 @@ func TestResolution(t *testing.T) {
 	base := startController(t, memory.New(map[string]dtab.Dtab{
 		"default": dtab.MustParse(fmt.Sprintf("/svc=>/#/io.l5d.fs;/svc/inet=>/$/inet/127.0.0.1/%d;/svc/split=>0.9*/#/io.l5d.fs/hello & 0.1*/$/inet/127.0.0.1/%d", port, port)),
 	}), namers)
-	x := exchange{t, base}
+	x := exchange{T: t, Base: base}
 	hello := fmt.Sprintf(`{"type":"leaf","bound":{"addr":{"type":"bound","addrs":[{"ip":"127.0.0.1","port":%d,"meta":{}}],"meta":{}},"id":"/#/io.l5d.fs/hello","path":"/"}}`, port)
 	inet := fmt.Sprintf(`{"type":"leaf","bound":{"addr":{"type":"bound","addrs":[{"ip":"127.0.0.1","port":%d,"meta":{}}],"meta":{}},"id":"/$/inet/127.0.0.1/%d","path":"/"}}`, port, port)
-	x.do("GET", "/api/1/bind/default?path=/svc/hello", nil, "").want(t, "bind fs", 200, hello+"\n")
-	x.do("GET", "/api/1/bind/default?path=/svc/inet", nil, "").want(t, "bind inet", 200, inet+"\n")
-	x.do("GET", "/api/1/bind/default?path=/svc/split", nil, "").
-		want(t, "bind split", 200, `{"type":"union","union":[{"weight":0.9,"tree":`+hello+`},{"weight":0.1,"tree":`+inet+`}]}`+"\n")
-	x.do("GET", "/api/1/bind/default?path=/svc/missing", nil, "").want(t, "bind neg", 200, `{"type":"neg"}`+"\n")
-	x.do("GET", "/api/1/bind/nonexistent?path=/svc/hello", nil, "").want(t, "absent namespace = empty dtab", 200, `{"type":"neg"}`+"\n")
-	x.do("GET", "/api/1/bind/nonexistent?path=/svc/hello&dtab=/svc=>/%23/io.l5d.fs", nil, "").want(t, "dtab parameter", 200, hello+"\n")
-	x.do("GET", "/api/1/bind/default?path=/svc/hello&dtab=", nil, "").want(t, "empty dtab parameter", 200, hello+"\n")
-	x.do("GET", "/api/1/bind/default?path=svc", nil, "").want(t, "bad path", 400, "Invalid path: svc / '/' expected but 's' found at '[s]vc'")
-	x.do("GET", "/api/1/bind/default", nil, "").want(t, "missing path", 400, "Missing required parameter: path")
+	x.Do("GET", "/api/1/bind/default?path=/svc/hello", nil, "").Want(t, "bind fs", 200, hello+"\n")
+	x.Do("GET", "/api/1/bind/default?path=/svc/inet", nil, "").Want(t, "bind inet", 200, inet+"\n")
+	x.Do("GET", "/api/1/bind/default?path=/svc/split", nil, "").
+		Want(t, "bind split", 200, `{"type":"union","union":[{"weight":0.9,"tree":`+hello+`},{"weight":0.1,"tree":`+inet+`}]}`+"\n")
+	x.Do("GET", "/api/1/bind/default?path=/svc/missing", nil, "").Want(t, "bind neg", 200, `{"type":"neg"}`+"\n")
+	x.Do("GET", "/api/1/bind/nonexistent?path=/svc/hello", nil, "").Want(t, "absent namespace = empty dtab", 200, `{"type":"neg"}`+"\n")
+	x.Do("GET", "/api/1/bind/nonexistent?path=/svc/hello&dtab=/svc=>/%23/io.l5d.fs", nil, "").Want(t, "dtab parameter", 200, hello+"\n")
+	x.Do("GET", "/api/1/bind/default?path=/svc/hello&dtab=", nil, "").Want(t, "empty dtab parameter", 200, hello+"\n")
+	x.Do("GET", "/api/1/bind/default?path=svc", nil, "").Want(t, "bad path", 400, "Invalid path: svc / '/' expected but 's' found at '[s]vc'")
+	x.Do("GET", "/api/1/bind/default", nil, "").Want(t, "missing path", 400, "Missing required parameter: path")
 
 	addr := fmt.Sprintf(`{"type":"bound","addrs":[{"ip":"127.0.0.1","port":%d,"meta":{}}],"meta":{}}`, port)
-	x.do("GET", "/api/1/addr/default?path=/%23/io.l5d.fs/hello", nil, "").want(t, "addr fs", 200, addr+"\n")
-	x.do("GET", fmt.Sprintf("/api/1/addr/default?path=/$/inet/127.0.0.1/%d", port), nil, "").want(t, "addr inet", 200, addr+"\n")
-	x.do("GET", "/api/1/addr/default?path=/%25/io.l5d.port/4141/%23/io.l5d.fs/hello", nil, "").want(t, "addr with transformer marker", 200, addr+"\n")
-	x.do("GET", "/api/1/addr/default?path=/%23/io.l5d.fs/nobody", nil, "").want(t, "addr neg", 200, `{"type":"neg"}`+"\n")
+	x.Do("GET", "/api/1/addr/default?path=/%23/io.l5d.fs/hello", nil, "").Want(t, "addr fs", 200, addr+"\n")
+	x.Do("GET", fmt.Sprintf("/api/1/addr/default?path=/$/inet/127.0.0.1/%d", port), nil, "").Want(t, "addr inet", 200, addr+"\n")
+	x.Do("GET", "/api/1/addr/default?path=/%25/io.l5d.port/4141/%23/io.l5d.fs/hello", nil, "").Want(t, "addr with transformer marker", 200, addr+"\n")
+	x.Do("GET", "/api/1/addr/default?path=/%23/io.l5d.fs/nobody", nil, "").Want(t, "addr neg", 200, `{"type":"neg"}`+"\n")
 
-	x.do("GET", "/api/1/resolve/default?path=/svc/hello", nil, "").want(t, "resolve", 200, addr+"\n")
-	x.do("GET", "/api/1/resolve/default?path=/svc/missing", nil, "").want(t, "resolve neg", 200, `{"type":"neg"}`+"\n")
+	x.Do("GET", "/api/1/resolve/default?path=/svc/hello", nil, "").Want(t, "resolve", 200, addr+"\n")
+	x.Do("GET", "/api/1/resolve/default?path=/svc/missing", nil, "").Want(t, "resolve neg", 200, `{"type":"neg"}`+"\n")
 
 	// Streams follow namer changes.
 	s := openStream(t, base+"/api/1/addr/default?path=/%23/io.l5d.fs/hello&watch=1")
@@ -386,23 +264,23 @@ func TestDelegate(t *testing.T) {
 	_, port := startBackend(t)
 	namers, _ := testNamers(port)
 	base := startController(t, memory.New(map[string]dtab.Dtab{"ns1": dtab.MustParse("/a=>/b")}), namers)
-	x := exchange{t, base}
-	x.do("GET", "/api/1/delegate/ns1?path=/a", nil, "").
-		want(t, "spec example", 200, `{"type":"delegate","path":"/a","delegate":{"type":"neg","path":"/b","dentry":{"prefix":"/a","dst":"/b"}}}`)
-	r := x.do("GET", "/api/1/delegate/ns1?path=/a&dtab=/b=>/%23/io.l5d.fs/hello", nil, "")
-	if r.status != 200 || !strings.Contains(r.body, `"type":"leaf"`) || !strings.Contains(r.body, `"id":"/#/io.l5d.fs/hello"`) || strings.HasSuffix(r.body, "\n") {
-		t.Fatalf("delegate with dtab: %d %q", r.status, r.body)
+	x := exchange{T: t, Base: base}
+	x.Do("GET", "/api/1/delegate/ns1?path=/a", nil, "").
+		Want(t, "spec example", 200, `{"type":"delegate","path":"/a","delegate":{"type":"neg","path":"/b","dentry":{"prefix":"/a","dst":"/b"}}}`)
+	r := x.Do("GET", "/api/1/delegate/ns1?path=/a&dtab=/b=>/%23/io.l5d.fs/hello", nil, "")
+	if r.Status != 200 || !strings.Contains(r.Body, `"type":"leaf"`) || !strings.Contains(r.Body, `"id":"/#/io.l5d.fs/hello"`) || strings.HasSuffix(r.Body, "\n") {
+		t.Fatalf("delegate with dtab: %d %q", r.Status, r.Body)
 	}
-	x.do("GET", "/api/1/delegate/ns1?path=/a&dtab=/b=>", nil, "").
-		want(t, "bad dtab", 400, "Invalid dtab: simple expected but end of input found at '/b=>[]'")
-	x.do("GET", "/api/1/delegate?path=/a&dtab=/a=>/c", nil, "").
-		want(t, "no namespace", 200, `{"type":"delegate","path":"/a","delegate":{"type":"neg","path":"/c","dentry":{"prefix":"/a","dst":"/c"}}}`)
-	x.do("POST", "/api/1/delegate", map[string]string{"Content-Type": "application/json"}, `{"namespace":"ns1","dtab":"","path":"/a"}`).
-		want(t, "POST", 200, `{"type":"delegate","path":"/a","delegate":{"type":"neg","path":"/b","dentry":{"prefix":"/a","dst":"/b"}}}`)
-	x.do("POST", "/api/1/delegate", map[string]string{"Content-Type": "application/json"}, `{"path":"/a"}`).
-		want(t, "POST without dtab", 400, `Malformed delegation request: {"path":"/a"}`)
-	x.do("POST", "/api/1/delegate", map[string]string{"Content-Type": "text/plain"}, `{}`).want(t, "POST text", 415, "POST /api/1/delegate needs Content-Type: application/json")
-	x.do("PUT", "/api/1/delegate", nil, "").want(t, "PUT", 405, "")
+	x.Do("GET", "/api/1/delegate/ns1?path=/a&dtab=/b=>", nil, "").
+		Want(t, "bad dtab", 400, "Invalid dtab: simple expected but end of input found at '/b=>[]'")
+	x.Do("GET", "/api/1/delegate?path=/a&dtab=/a=>/c", nil, "").
+		Want(t, "no namespace", 200, `{"type":"delegate","path":"/a","delegate":{"type":"neg","path":"/c","dentry":{"prefix":"/a","dst":"/c"}}}`)
+	x.Do("POST", "/api/1/delegate", map[string]string{"Content-Type": "application/json"}, `{"namespace":"ns1","dtab":"","path":"/a"}`).
+		Want(t, "POST", 200, `{"type":"delegate","path":"/a","delegate":{"type":"neg","path":"/b","dentry":{"prefix":"/a","dst":"/b"}}}`)
+	x.Do("POST", "/api/1/delegate", map[string]string{"Content-Type": "application/json"}, `{"path":"/a"}`).
+		Want(t, "POST without dtab", 400, `Malformed delegation request: {"path":"/a"}`)
+	x.Do("POST", "/api/1/delegate", map[string]string{"Content-Type": "text/plain"}, `{}`).Want(t, "POST text", 415, "POST /api/1/delegate needs Content-Type: application/json")
+	x.Do("PUT", "/api/1/delegate", nil, "").Want(t, "PUT", 405, "")
 }
 
 // Two (or more) writers updating one namespace with the same version:
@@ -410,9 +288,9 @@ func TestDelegate(t *testing.T) {
 func TestConcurrentUpdatesOneWins(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
-			x := exchange{t, startController(t, be.open(t), nil)}
-			x.do("POST", "/api/1/dtabs/x", map[string]string{"Content-Type": "application/dtab"}, "/a=>/b").want(t, "create", 204, "")
-			etag := x.do("GET", "/api/1/dtabs/x", nil, "").header.Get("ETag")
+			x := exchange{T: t, Base: startController(t, be.open(t), nil)}
+			x.Do("POST", "/api/1/dtabs/x", map[string]string{"Content-Type": "application/dtab"}, "/a=>/b").Want(t, "create", 204, "")
+			etag := x.Do("GET", "/api/1/dtabs/x", nil, "").Header.Get("ETag")
 			const writers = 6
 			statuses := make([]int, writers)
 			var wg sync.WaitGroup
@@ -420,7 +298,7 @@ func TestConcurrentUpdatesOneWins(t *testing.T) {
 			for i := range writers {
 				wg.Go(func() {
 					<-start
-					statuses[i] = x.do("PUT", "/api/1/dtabs/x", map[string]string{"Content-Type": "application/dtab", "If-Match": etag}, fmt.Sprintf("/a=>/w%d", i)).status
+					statuses[i] = x.Do("PUT", "/api/1/dtabs/x", map[string]string{"Content-Type": "application/dtab", "If-Match": etag}, fmt.Sprintf("/a=>/w%d", i)).Status
 				})
 			}
 			close(start)
@@ -439,7 +317,7 @@ func TestConcurrentUpdatesOneWins(t *testing.T) {
 			if won < 0 {
 				t.Fatalf("no writer won: %v", statuses)
 			}
-			x.do("GET", "/api/1/dtabs/x", map[string]string{"Accept": "application/dtab"}, "").want(t, "winner stored", 200, fmt.Sprintf("/a=>/w%d\n", won))
+			x.Do("GET", "/api/1/dtabs/x", map[string]string{"Accept": "application/dtab"}, "").Want(t, "winner stored", 200, fmt.Sprintf("/a=>/w%d\n", won))
 		})
 	}
 }
@@ -448,9 +326,9 @@ func TestConcurrentUpdatesOneWins(t *testing.T) {
 func TestDelegateTimeout(t *testing.T) {
 	namers, fs := testNamers(1)
 	fs.SetPending("slow")
-	x := exchange{t, startController(t, memory.New(nil), namers)}
+	x := exchange{T: t, Base: startController(t, memory.New(nil), namers)}
 	start := time.Now()
-	x.do("GET", "/api/1/delegate/ns?path=/%23/io.l5d.fs/slow", nil, "").want(t, "pending namer", 503, "Request timed out.")
+	x.Do("GET", "/api/1/delegate/ns?path=/%23/io.l5d.fs/slow", nil, "").Want(t, "pending namer", 503, "Request timed out.")
 	if d := time.Since(start); d < DelegateTimeout || d > DelegateTimeout+time.Second {
 		t.Fatalf("answered after %v, want about %v", d, DelegateTimeout)
 	}
@@ -479,4 +357,54 @@ func TestStreamsReleaseWatches(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+}
+
+// A client that does not read holds back the server's writes; it then gets
+// the newest state, not a backlog of every change (spec §4).
+func TestSlowReaderGetsLatestState(t *testing.T) {
+	store := memory.New(nil)
+	base := startController(t, store, nil)
+	ctx := context.Background()
+	big := func(i int) dtab.Dtab {
+		var b strings.Builder
+		for j := range 200 {
+			fmt.Fprintf(&b, "/svc/s%d=>/#/io.l5d.fs/padding-padding-padding-%d;", j, i)
+		}
+		return dtab.MustParse(b.String())
+	}
+	if err := store.Put(ctx, "x", big(0)); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", base+"/api/1/dtabs/x?watch=1", nil)
+	req.Header.Set("Accept", "application/dtab")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	const writes = 1500 // ~15 MB of documents: far more than socket buffers hold
+	for i := 1; i <= writes; i++ {
+		if err := store.Put(ctx, "x", big(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := big(writes).String()
+	r := bufio.NewReaderSize(resp.Body, 1<<20)
+	docs := 0
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs++
+		if strings.TrimSuffix(line, "\n") == want {
+			if docs >= writes {
+				t.Fatalf("received all %d documents: the stream did not coalesce", docs)
+			}
+			t.Logf("%d writes arrived as %d documents", writes+1, docs)
+			return
+		}
+	}
+	t.Fatalf("the latest dtab did not arrive (%d documents read)", docs)
 }

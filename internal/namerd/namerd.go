@@ -163,6 +163,7 @@ func listen(ctx context.Context, name, addr string, h http.Handler) (*listener, 
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	return &listener{name: name, ln: ln, srv: srv}, nil

@@ -42,6 +42,12 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func fsConfig(t *testing.T) string {
+	text, _ := fsConfigDir(t)
+	return text
+}
+
+// fsConfigDir is fsConfig, also returning the io.l5d.fs directory.
+func fsConfigDir(t *testing.T) (string, string) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "hello"), []byte("127.0.0.1 8080\n127.0.0.1 8081\n"), 0o644)
 	return `admin:
@@ -58,7 +64,23 @@ namers:
 interfaces:
 - kind: io.l5d.httpController
   port: 0
-`
+`, dir
+}
+
+// bound-names streams the names the fs namer knows as files come and go.
+func TestBoundNamesStream(t *testing.T) {
+	text, dir := fsConfigDir(t)
+	p := startProcess(t, text)
+	s := openStream(t, "http://"+p.InterfaceAddrs()[0]+"/api/1/bound-names?watch=true")
+	if got := s.next("initial"); got != `["/#/io.l5d.fs/hello"]` {
+		t.Fatalf("initial: %q", got)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "world"), []byte("127.0.0.1 9000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.next("after adding world"); got != `["/#/io.l5d.fs/hello","/#/io.l5d.fs/world"]` {
+		t.Fatalf("after adding world: %q", got)
+	}
 }
 
 func TestProcess(t *testing.T) {
@@ -69,6 +91,9 @@ func TestProcess(t *testing.T) {
 	code, body := get(t, api+"/api/1/bind/default?path=/svc/hello")
 	if code != 200 || !strings.Contains(body, `"id":"/#/io.l5d.fs/hello"`) || !strings.Contains(body, `"port":8081`) {
 		t.Fatalf("bind through the fs namer: %d %s", code, body)
+	}
+	if code, body := get(t, api+"/api/1/bound-names"); code != 200 || body != `["/#/io.l5d.fs/hello"]`+"\n" {
+		t.Fatalf("bound-names: %d %q", code, body)
 	}
 	if code, body := get(t, adm+"/admin/ping"); code != 200 || body != "pong" {
 		t.Fatalf("ping: %d %q", code, body)

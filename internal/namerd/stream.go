@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/linnet-mesh/linnet/internal/watch"
 )
@@ -53,6 +54,11 @@ func follow[T any](v watch.Value[T], sig signal) (*latest[T], func()) {
 	return l, cancel
 }
 
+// streamWriteTimeout bounds writing one document to a streaming client: a
+// client that stops reading for that long is dropped instead of holding
+// the handler (and its watches) forever.
+const streamWriteTimeout = 30 * time.Second
+
 // docWriter writes the documents of a response: one-shot, or a stream of
 // newline-terminated documents with consecutive duplicates dropped.
 type docWriter struct {
@@ -83,6 +89,7 @@ func (d *docWriter) doc(b []byte) error {
 		return nil
 	}
 	d.last = append(d.last[:0], b...)
+	_ = d.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 	if _, err := d.w.Write(append(b, '\n')); err != nil {
 		return err
 	}

@@ -174,7 +174,27 @@ type AdminConfig struct {
 	WorkerThreads      int `yaml:"workerThreads"`
 	HTTPIdentifierPort int `yaml:"httpIdentifierPort" config:"unsupported"`
 	SocketOptions      any `yaml:"socketOptions" config:"unsupported"`
+
+	ipSet bool
 }
+
+type adminShadow AdminConfig
+
+// UnmarshalConfig implements config.Unmarshaler, to remember whether `ip`
+// was given (see IPDefaulted).
+func (a *AdminConfig) UnmarshalConfig(r config.Raw) error {
+	if err := r.Decode((*adminShadow)(a)); err != nil {
+		return err
+	}
+	_, a.ipSet = r.Get("ip")
+	return nil
+}
+
+// IPDefaulted reports whether the admin address fell back to the loopback
+// default. Linkerd before 1.2 bound 0.0.0.0 there, and configs written for
+// it (the seed walkthrough) expose the admin port through a Service, so
+// the runtime should warn (spec/config.md §2).
+func (a *AdminConfig) IPDefaulted() bool { return !a.ipSet }
 
 // Admin defaults (spec/config.md §2).
 const (

@@ -41,3 +41,21 @@ func FuzzLoadConfig(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkLoadConfig loads the largest reference config (servicemesh.yml:
+// eight routers, five namers).
+func BenchmarkLoadConfig(b *testing.B) {
+	var text []byte
+	for _, rc := range findReferenceConfigs(b) {
+		if len(rc.text) > len(text) && rc.kind == "linkerd" {
+			text = rc.text
+		}
+	}
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := routerd.LoadConfig(text); err != nil && len(config.AsErrors(err)) == 0 {
+			b.Fatal(err)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/proxy"
+	"github.com/linnet-mesh/linnet/internal/proxy/h2"
 )
 
 // Router is one entry of `routers:`, selected by its `protocol` key. The
@@ -46,10 +47,6 @@ type RouterCommon struct {
 	Dtab DtabText `yaml:"dtab"`
 	// DstPrefix is the prefix identifiers put before logical names.
 	DstPrefix PathText `yaml:"dstPrefix"`
-	// Identifier is the identifier list, tried in order. Empty means the
-	// protocol's default (io.l5d.header.token on Host for http, on
-	// :authority for h2).
-	Identifier config.List[config.Kinded[proxy.IdentifierConfig]] `yaml:"identifier"`
 	// Interpreter binds names; default {kind: default}.
 	Interpreter      config.Kinded[naming.InterpreterConfig] `yaml:"interpreter"`
 	BindingTimeoutMs int                                     `yaml:"bindingTimeoutMs"`
@@ -155,9 +152,12 @@ func (t *TracePropagator) Validate() error {
 // HTTPRouter is a `protocol: http` router (§4.2).
 type HTTPRouter struct {
 	RouterCommon `yaml:",inline"`
-	Servers      []HTTPServer              `yaml:"servers" config:"required"`
-	Client       Policy[HTTPClientParams]  `yaml:"client"`
-	Service      Policy[HTTPServiceParams] `yaml:"service"`
+	// Identifier is the identifier list, tried in order. Empty means the
+	// default, io.l5d.header.token on Host.
+	Identifier config.List[config.Kinded[proxy.IdentifierConfig]] `yaml:"identifier"`
+	Servers    []HTTPServer                                       `yaml:"servers" config:"required"`
+	Client     Policy[HTTPClientParams]                           `yaml:"client"`
+	Service    Policy[HTTPServiceParams]                          `yaml:"service"`
 
 	HTTPAccessLog            string `yaml:"httpAccessLog"`
 	HTTPAccessLogRollPolicy  string `yaml:"httpAccessLogRollPolicy"`
@@ -237,9 +237,14 @@ func (r *HTTPRouter) Validate() error {
 // H2Router is a `protocol: h2` router (§4.3), for HTTP/2 and gRPC.
 type H2Router struct {
 	RouterCommon `yaml:",inline"`
-	Servers      []H2Server              `yaml:"servers" config:"required"`
-	Client       Policy[H2ClientParams]  `yaml:"client"`
-	Service      Policy[H2ServiceParams] `yaml:"service"`
+	// Identifier is the identifier list, tried in order. Empty means the
+	// default, io.l5d.header.token on :authority (h2.DefaultIdentifier).
+	// h2 identifiers have their own extension point: the same kinds have
+	// other defaults than on http routers.
+	Identifier config.List[config.Kinded[h2.IdentifierConfig]] `yaml:"identifier"`
+	Servers    []H2Server                                      `yaml:"servers" config:"required"`
+	Client     Policy[H2ClientParams]                          `yaml:"client"`
+	Service    Policy[H2ServiceParams]                         `yaml:"service"`
 
 	H2AccessLog            string          `yaml:"h2AccessLog"`
 	H2AccessLogRollPolicy  string          `yaml:"h2AccessLogRollPolicy"`
@@ -376,6 +381,7 @@ func init() {
 	config.RegisterUnsupported[naming.NamerConfig]("io.l5d.k8s", "io.l5d.k8s.ns", "io.l5d.k8s.external", "io.l5d.consul", "io.l5d.dnssrv", "io.l5d.marathon", "io.l5d.serversets", "io.l5d.zkLeader", "io.l5d.curator", "io.l5d.rancher", "io.l5d.k8s.istio")
 	config.RegisterUnsupported[naming.TransformerConfig]("io.l5d.k8s.daemonset", "io.l5d.k8s.localnode", "io.l5d.localhost", "io.l5d.specificHost", "io.l5d.port", "io.l5d.replace", "io.l5d.const")
 	config.RegisterUnsupported[proxy.IdentifierConfig]("io.l5d.methodAndHost", "io.l5d.path", "io.l5d.header", "io.l5d.static", "io.l5d.ingress", "io.l5d.header.path", "io.l5d.k8s.istio", "io.l5d.k8s.istio-ingress")
+	config.RegisterUnsupported[h2.IdentifierConfig]("io.l5d.header.token", "io.l5d.header.path", "io.l5d.ingress", "io.l5d.k8s.istio")
 }
 
 // Keys that exist only on routers (and their servers, clients and

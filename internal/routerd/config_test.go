@@ -56,6 +56,12 @@ func TestDefaults(t *testing.T) {
 	if s := h2.Service.For(nil); s.ResponseClassifier.Kind != "io.l5d.h2.nonRetryable5XX" || s.ClassificationTimeoutMs != 100 || s.RetryBufferSize.RequestBytes != 16383 {
 		t.Errorf("h2 service = %+v", s)
 	}
+	if !c.Admin.IPDefaulted() {
+		t.Error("admin ip not given, but IPDefaulted is false")
+	}
+	if c := mustLoad(t, "admin: {ip: 127.0.0.1}\n"+"routers:\n- protocol: http\n  servers: [{}]\n"); c.Admin.IPDefaulted() {
+		t.Error("admin ip given, but IPDefaulted is true")
+	}
 	d := routerd.Defaults()
 	if d.Admin.Addr() != "127.0.0.1:9990" || len(d.Routers) != 0 {
 		t.Errorf("Defaults() = %+v", d)
@@ -203,6 +209,8 @@ func TestErrors(t *testing.T) {
 		{"http key on h2", "routers:\n- protocol: h2\n  servers: [{}]\n  maxHeadersKB: 16\n", "routers[0].maxHeadersKB: `maxHeadersKB` applies to protocol http routers, not h2 (line 4)"},
 		{"unsupported key", router + "  announcers: []\n", "routers[0].announcers: `announcers` is a Linkerd 1.x option not supported by this version (line 5)"},
 		{"unknown namer", "namers:\n- kind: io.l5d.nope\n" + router, `namers[0].kind: unknown kind "io.l5d.nope"`},
+		{"duplicate namer prefix", "namers:\n- kind: io.l5d.fs\n  rootDir: a\n- kind: io.l5d.fs\n  rootDir: b\n" + router, "namers[1].prefix: prefix io.l5d.fs is already used by namers[0] (line 4)"},
+		{"duplicate namer prefix with slash", "namers:\n- kind: io.l5d.fs\n  rootDir: a\n  prefix: /x\n- kind: io.l5d.fs\n  rootDir: b\n  prefix: x\n" + router, "namers[1].prefix: prefix x is already used by namers[0] (line 7)"},
 		{"unsupported namer", "namers:\n- kind: io.l5d.consul\n" + router, `namers[0].kind: kind "io.l5d.consul" is a Linkerd 1.x option not supported by this version (line 2)`},
 		{"lb param of other kind", router + "  client:\n    loadBalancer: {kind: p2c, decayTimeMs: 1}\n", "routers[0].client.loadBalancer.decayTimeMs: `decayTimeMs` does not apply to load balancer kind p2c (line 6)"},
 		{"lb kind", router + "  client:\n    loadBalancer: {kind: random}\n", `routers[0].client.loadBalancer.kind: unknown load balancer kind "random" (known: aperture, ewma, heap, p2c, roundRobin) (line 6)`},
@@ -237,5 +245,19 @@ func TestSeveralErrorsReported(t *testing.T) {
 	_, err := routerd.LoadConfig([]byte("admin: {prot: 1}\nrouters:\n- protocol: http\n  servers: [{port: x}]\n  dtab: '/a => '\n"))
 	if n := len(config.AsErrors(err)); n != 3 {
 		t.Errorf("got %d errors, want 3:\n%v", n, err)
+	}
+}
+
+// TestManyErrors checks that problems beyond the reported maximum still
+// keep Validate hooks from running on values that failed to decode.
+func TestManyErrors(t *testing.T) {
+	var b strings.Builder
+	for i := range 60 {
+		b.WriteString("bogus" + strings.Repeat("x", i) + ": 1\n")
+	}
+	b.WriteString("routers:\n- protocol: nope\n  servers: [{}]\n")
+	_, err := routerd.LoadConfig([]byte(b.String()))
+	if n := len(config.AsErrors(err)); n != 50 {
+		t.Errorf("got %d errors, want the first 50", n)
 	}
 }

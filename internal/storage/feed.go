@@ -63,7 +63,9 @@ func (f *Feed) Reset(all map[string]*VersionedDtab) {
 	for _, u := range ups {
 		setIfChanged(u.v, u.a)
 	}
-	f.list.Set(watch.OkActivity(names))
+	if old := f.list.Get(); old.State != watch.Ok || !slices.Equal(old.Value, names) {
+		f.list.Set(watch.OkActivity(names))
+	}
 }
 
 // Set records the new state of one namespace (nil: deleted). Before the

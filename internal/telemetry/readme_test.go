@@ -8,6 +8,7 @@ import (
 
 	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
+	_ "github.com/linnet-mesh/linnet/internal/telemetry/influxdb"
 	_ "github.com/linnet-mesh/linnet/internal/telemetry/prometheus"
 	_ "github.com/linnet-mesh/linnet/internal/telemetry/recent"
 	_ "github.com/linnet-mesh/linnet/internal/telemetry/zipkin"
@@ -20,8 +21,8 @@ func TestReadmeExamplesLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(b, -1)
-	if len(blocks) != 3 {
-		t.Fatalf("found %d yaml examples, want 3", len(blocks))
+	if len(blocks) != 4 {
+		t.Fatalf("found %d yaml examples, want 4", len(blocks))
 	}
 	for _, blk := range blocks {
 		var d struct {
@@ -43,7 +44,7 @@ func TestReadmeExamplesLoad(t *testing.T) {
 }
 
 func TestUnsupportedTelemeters(t *testing.T) {
-	for _, kind := range []string{"io.l5d.statsd", "io.l5d.influxdb", "io.l5d.tracelog"} {
+	for _, kind := range []string{"io.l5d.statsd", "io.l5d.tracelog"} {
 		var d struct {
 			Telemetry []config.Kinded[telemetry.TelemeterConfig] `yaml:"telemetry"`
 		}

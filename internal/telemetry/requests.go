@@ -49,6 +49,7 @@ func NewRequestStats(s Scope) *RequestStats {
 		success:  s.Counter(Success),
 		failures: s.Counter(Failures),
 		latency:  s.Stat(RequestLatency),
+		pending:  s.UpDown(Pending),
 	}
 	m := map[FailureKind]*Counter{}
 	st.kinds.Store(&m)

@@ -92,7 +92,7 @@ func configMaps(t *testing.T) map[string]string {
 		dec := yaml.NewDecoder(bytes.NewReader(text))
 		for {
 			var doc struct {
-				Kind     string            `yaml:"kind"`
+				Kind     string `yaml:"kind"`
 				Metadata struct{ Name string }
 				Data     map[string]string `yaml:"data"`
 			}

@@ -128,7 +128,8 @@ func (s *Server) ProxyConn(t testing.TB) k8s.Conn {
 	s.proxyOnce.Do(func() {
 		target, _ := url.Parse("https://127.0.0.1:" + strconv.Itoa(s.Port))
 		rp := httputil.NewSingleHostReverseProxy(target)
-		rp.FlushInterval = -1 // watches stream
+		// Watches stream: flush every write.
+		rp.FlushInterval = -1
 		rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // test server, self-signed
 		inner := rp.Director
 		rp.Director = func(r *http.Request) {

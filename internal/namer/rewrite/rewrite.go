@@ -8,9 +8,11 @@
 //	  pattern: "/{port}/{ns}/{svc}"
 //	  name: "/k8s/{ns}/{port}/{svc}"
 //
-// With that config /#/portNsSvcToK8s/http/default/web/x becomes
-// /k8s/default/http/web/x: the segments after the matched ones are kept.
-// A path the pattern does not match is negative. Answers never change.
+// With that config /#/portNsSvcToK8s/http/default/web becomes
+// /k8s/default/http/web. As in Linkerd, the pattern matches the leading
+// segments and the answer is the name alone: segments after the matched
+// ones are dropped. A path the pattern does not match is negative.
+// Answers never change.
 package rewrite
 
 import (
@@ -116,7 +118,7 @@ func (n *Namer) rewrite(path dtab.Path) dtab.Tree[naming.Name] {
 	if !ok {
 		return dtab.NegTree[naming.Name]()
 	}
-	out := make(dtab.Path, 0, len(n.name)+len(path)-n.pattern.Len())
+	out := make(dtab.Path, 0, len(n.name))
 	for _, s := range n.name {
 		e, err := config.Expand(s, vars)
 		if err != nil || e == "" {
@@ -125,6 +127,5 @@ func (n *Namer) rewrite(path dtab.Path) dtab.Tree[naming.Name] {
 		}
 		out = append(out, e)
 	}
-	out = append(out, path[n.pattern.Len():]...)
 	return dtab.LeafTree(naming.Name{Path: out})
 }

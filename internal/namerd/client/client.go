@@ -78,6 +78,11 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 	for k, v := range header {
 		req.Header[k] = v
 	}
+	return c.send(req)
+}
+
+// send makes a one-shot request and reads the whole (bounded) body.
+func (c *Client) send(req *http.Request) (*http.Response, []byte, error) {
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, nil, err

@@ -3,8 +3,10 @@ package client
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -239,5 +241,32 @@ func TestInterpreterConfig(t *testing.T) {
 		if err := config.Load([]byte(bad), &c); err == nil || !strings.Contains(err.Error(), "interpreter") {
 			t.Errorf("Load(%q): %v, want an error naming the interpreter", bad, err)
 		}
+	}
+}
+
+// The router's admin delegator explains through namerd; the tree survives
+// the JSON round trip byte for byte.
+func TestInterpreterExplains(t *testing.T) {
+	nd := startNamerd(t)
+	in := newTestInterpreter(t, nd.addr)
+	if err := nd.store.Put(context.Background(), "default", dtab.MustParse("/svc/world=>0.9*/#/io.l5d.fs/v1 & 0.1*/#/io.l5d.fs/nope;/svc=>/$/fail")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	local := dtab.MustParse("/svc/other=>~")
+	n, err := naming.Delegate(ctx, in, local, dtab.MustParsePath("/svc/world"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(naming.MarshalDelegateJSON(n))
+	direct, err := http.Get("http://" + nd.addr + "/api/1/delegate/default?path=/svc/world&dtab=" + url.QueryEscape(local.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Body.Close()
+	want, _ := io.ReadAll(direct.Body)
+	if got != string(want) || !strings.Contains(got, `"type":"union"`) {
+		t.Fatalf("explanation through the interpreter:\n got %s\nwant %s", got, want)
 	}
 }

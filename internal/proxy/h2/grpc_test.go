@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -26,7 +25,7 @@ import (
 // hooks the tests observe: the metadata it received and what it saw of
 // the caller's deadline.
 type testService struct {
-	testgrpc.UnimplementedTestServiceServer
+	testpb.UnimplementedTestServiceServer
 	// seen receives the incoming metadata of each UnaryCall.
 	seen chan metadata.MD
 	// deadlines receives, for UnaryCalls that sleep, whether the context
@@ -35,6 +34,8 @@ type testService struct {
 	// step, when set, makes StreamingOutputCall wait for a value before
 	// sending each message after the first.
 	step chan struct{}
+	// outDone receives how each StreamingOutputCall that used step ended.
+	outDone chan error
 }
 
 type deadlineSeen struct {
@@ -43,7 +44,7 @@ type deadlineSeen struct {
 }
 
 func newTestService() *testService {
-	return &testService{seen: make(chan metadata.MD, 16), deadlines: make(chan deadlineSeen, 4)}
+	return &testService{seen: make(chan metadata.MD, 16), deadlines: make(chan deadlineSeen, 4), outDone: make(chan error, 4)}
 }
 
 func payload(n int32) *testpb.Payload {
@@ -84,12 +85,13 @@ func (s *testService) UnaryCall(ctx context.Context, in *testpb.SimpleRequest) (
 	return &testpb.SimpleResponse{Payload: payload(in.GetResponseSize())}, nil
 }
 
-func (s *testService) StreamingOutputCall(in *testpb.StreamingOutputCallRequest, stream testgrpc.TestService_StreamingOutputCallServer) error {
+func (s *testService) StreamingOutputCall(in *testpb.StreamingOutputCallRequest, stream testpb.TestService_StreamingOutputCallServer) error {
 	for i, p := range in.GetResponseParameters() {
 		if i > 0 && s.step != nil {
 			select {
 			case <-s.step:
 			case <-stream.Context().Done():
+				s.outDone <- stream.Context().Err()
 				return stream.Context().Err()
 			}
 		}
@@ -100,7 +102,7 @@ func (s *testService) StreamingOutputCall(in *testpb.StreamingOutputCallRequest,
 	return nil
 }
 
-func (s *testService) StreamingInputCall(stream testgrpc.TestService_StreamingInputCallServer) error {
+func (s *testService) StreamingInputCall(stream testpb.TestService_StreamingInputCallServer) error {
 	var sum int32
 	for {
 		m, err := stream.Recv()
@@ -114,7 +116,7 @@ func (s *testService) StreamingInputCall(stream testgrpc.TestService_StreamingIn
 	}
 }
 
-func (s *testService) FullDuplexCall(stream testgrpc.TestService_FullDuplexCallServer) error {
+func (s *testService) FullDuplexCall(stream testpb.TestService_FullDuplexCallServer) error {
 	for {
 		m, err := stream.Recv()
 		if err == io.EOF {
@@ -142,14 +144,14 @@ func startGRPCBackend(t testing.TB, svc *testService, opts ...grpc.ServerOption)
 		t.Fatal(err)
 	}
 	s := grpc.NewServer(opts...)
-	testgrpc.RegisterTestServiceServer(s, svc)
+	testpb.RegisterTestServiceServer(s, svc)
 	go func() { _ = s.Serve(ln) }()
 	t.Cleanup(s.Stop)
 	return ln.Addr().String()
 }
 
 // grpcClient dials addr (a proxy) with a real gRPC client.
-func grpcClient(t testing.TB, addr string, creds credentials.TransportCredentials) testgrpc.TestServiceClient {
+func grpcClient(t testing.TB, addr string, creds credentials.TransportCredentials) testpb.TestServiceClient {
 	t.Helper()
 	if creds == nil {
 		creds = insecure.NewCredentials()
@@ -160,14 +162,14 @@ func grpcClient(t testing.TB, addr string, creds credentials.TransportCredential
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	return testgrpc.NewTestServiceClient(cc)
+	return testpb.NewTestServiceClient(cc)
 }
 
 const testServiceName = "grpc.testing.TestService"
 
 // grpcSetup is a real gRPC server behind the h2 proxy, with a gRPC client
 // pointed at the proxy.
-func grpcSetup(t *testing.T) (*testService, testgrpc.TestServiceClient, *testProxy) {
+func grpcSetup(t *testing.T) (*testService, testpb.TestServiceClient, *testProxy) {
 	t.Helper()
 	svc := newTestService()
 	backend := startGRPCBackend(t, svc)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -215,7 +216,9 @@ func TestH2OverTLSWithALPN(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, _ := cli.Config(nil)
-	hc := &http.Client{Transport: &http2.Transport{TLSClientConfig: cfg}, Timeout: 10 * time.Second}
+	var protos http.Protocols
+	protos.SetHTTP2(true)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, Protocols: &protos}, Timeout: 10 * time.Second}
 	resp, err := hc.Post("https://"+p.Addr+"/", "text/plain", bytes.NewReader([]byte("over tls")))
 	if err != nil {
 		t.Fatal(err)
@@ -270,11 +273,62 @@ func TestTransportErrorsAreTyped(t *testing.T) {
 	if !IsUnsent(err) || !strings.Contains(err.Error(), "TLS handshake") {
 		t.Errorf("untrusted endpoint: %v, want an unsent TLS handshake error", err)
 	}
-	// A refused stream is retryable.
-	if e := classifyTransportError(http2.StreamError{StreamID: 1, Code: http2.ErrCodeRefusedStream}); !IsUnsent(e) {
-		t.Errorf("REFUSED_STREAM: %v is not typed as unsent", e)
+	// A refused stream is retryable: a real HTTP/2 peer refuses it.
+	refuser := startRefusingPeer(t)
+	tr = NewTransport(TransportOptions{})
+	pr, pw := io.Pipe() // a body net/http cannot replay by itself
+	defer pw.Close()
+	req, _ = http.NewRequest("POST", "http://"+refuser+"/", pr)
+	_, err = tr.RoundTrip(req)
+	var ue *UnsentError
+	if !errors.As(err, &ue) {
+		t.Errorf("REFUSED_STREAM: %v (%T), want an *UnsentError", err, err)
 	}
-	if e := classifyTransportError(http2.StreamError{StreamID: 1, Code: http2.ErrCodeInternal}); IsUnsent(e) || !strings.Contains(e.Error(), "INTERNAL_ERROR") {
+	if e := classifyTransportError(errors.New("stream error: stream ID 3; INTERNAL_ERROR; received from peer")); IsUnsent(e) || !strings.Contains(e.Error(), "INTERNAL_ERROR") {
 		t.Errorf("INTERNAL_ERROR reset: %v, want a non-retryable StreamResetError", e)
 	}
+}
+
+// startRefusingPeer is a minimal HTTP/2 server that answers every stream
+// with RST_STREAM REFUSED_STREAM.
+func startRefusingPeer(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				preface := make([]byte, len(http2.ClientPreface))
+				if _, err := io.ReadFull(c, preface); err != nil {
+					return
+				}
+				fr := http2.NewFramer(c, c)
+				if fr.WriteSettings() != nil {
+					return
+				}
+				for {
+					f, err := fr.ReadFrame()
+					if err != nil {
+						return
+					}
+					switch f := f.(type) {
+					case *http2.SettingsFrame:
+						if !f.IsAck() {
+							_ = fr.WriteSettingsAck()
+						}
+					case *http2.HeadersFrame:
+						_ = fr.WriteRSTStream(f.StreamID, http2.ErrCodeRefusedStream)
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,8 +88,9 @@ func newTestProxy(t testing.TB, endpoints map[string]string, o proxyOpts) *testP
 		Identifier:   ident,
 		ClearContext: o.clear,
 		Scope:        telemetry.ServerScope(scope, "127.0.0.1", 0),
+		Logger:       testLogger(t),
 	})
-	srv := NewServer(h, ServerOptions{TLS: o.serverTLS})
+	srv := NewServer(h, ServerOptions{TLS: o.serverTLS, Logger: testLogger(t)})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +115,37 @@ func (p *testProxy) counter(name string) int64 {
 		}
 	})
 	return v
+}
+
+// testLogger logs the proxy's debug messages through t when -v is set.
+// Handlers can outlive a test by a moment (Close does not wait for
+// them); their messages are dropped once the test has finished.
+func testLogger(t testing.TB) *slog.Logger {
+	if !testing.Verbose() {
+		return nil
+	}
+	w := &tWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct {
+	t    testing.TB
+	mu   sync.Mutex
+	done bool
+}
+
+func (w *tWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimSpace(string(p)))
+	}
+	return len(p), nil
 }
 
 // identifierFunc adapts a function to proxy.Identifier.

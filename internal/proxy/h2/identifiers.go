@@ -19,14 +19,12 @@ type IdentifierConfig interface {
 	proxy.IdentifierConfig
 }
 
-// The HTTP/2 identifiers of spec/config.md §4.4. io.l5d.header.path has
-// no HTTP/1.1 twin, so it is also registered at the shared point (where
-// config's central list had declared it unsupported): an h2 router whose
-// identifier field still uses proxy.IdentifierConfig can use it.
+// The HTTP/2 identifiers of spec/config.md §4.4. Like Linkerd, an http
+// router does not accept io.l5d.header.path, nor an h2 router the
+// HTTP/1.1-only kinds.
 func init() {
 	config.Register[IdentifierConfig](KindHeaderToken, func() IdentifierConfig { return &HeaderTokenConfig{Header: ":authority"} })
 	config.Register[IdentifierConfig](KindHeaderPath, func() IdentifierConfig { return &HeaderPathConfig{Header: ":path"} })
-	config.Register[proxy.IdentifierConfig](KindHeaderPath, func() proxy.IdentifierConfig { return &HeaderPathConfig{Header: ":path"} })
 	config.RegisterUnsupported[IdentifierConfig]("io.l5d.ingress", "io.l5d.k8s.istio")
 }
 

@@ -100,14 +100,6 @@ func TestIdentifierConfigDecoding(t *testing.T) {
 			t.Errorf("Load(%q) = %v, want an error containing %q", tc.text, err, tc.want)
 		}
 	}
-
-	// io.l5d.header.path is also available at the shared point.
-	var shared struct {
-		Identifier config.Kinded[proxy.IdentifierConfig] `yaml:"identifier"`
-	}
-	if err := config.Load([]byte("identifier:\n  kind: io.l5d.header.path\n"), &shared); err != nil {
-		t.Fatalf("io.l5d.header.path at the shared point: %v", err)
-	}
 }
 
 func TestDefaultIdentifier(t *testing.T) {

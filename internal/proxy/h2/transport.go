@@ -7,9 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
-
-	"golang.org/x/net/http2"
 )
 
 // TransportOptions configures the client-tier transport of one endpoint.
@@ -31,8 +30,11 @@ type TransportOptions struct {
 	MaxFrameBytes uint32
 	// HeaderTableBytes is the HPACK table size (headerTableBytes).
 	HeaderTableBytes uint32
+	// InitialStreamWindowBytes is the receive window of each stream
+	// (initialStreamWindowBytes; 0: net/http's default, 4 MiB).
+	InitialStreamWindowBytes int
 	// MaxHeaderListBytes bounds the response headers (maxHeaderListBytes;
-	// 0: 10MiB, x/net's default).
+	// 0: 10 MiB, net/http's default).
 	MaxHeaderListBytes uint32
 }
 
@@ -40,13 +42,16 @@ type TransportOptions struct {
 // over one connection, a second only when the endpoint's
 // MAX_CONCURRENT_STREAMS is reached. It implements router.Transport.
 //
+// It is net/http's HTTP/2 client restricted to HTTP/2 (h2c with prior
+// knowledge, or TLS with ALPN h2): x/net's http2.Transport, which it
+// bundles, is deprecated in its favour.
+//
 // Errors are typed for the router: a failed dial or TLS handshake is a
 // *net.OpError with Op "dial" (router.ConnectError), and a request the
-// endpoint never processed (REFUSED_STREAM) is an *UnsentError,
-// retryable. (x/net retries streams above a GOAWAY's last stream id by
-// itself when the request body allows it.)
+// endpoint refused before processing it (REFUSED_STREAM, when net/http
+// could not replay the body itself) is an *UnsentError, retryable.
 type Transport struct {
-	t   *http2.Transport
+	t   *http.Transport
 	tls bool
 }
 
@@ -64,41 +69,47 @@ func NewTransport(o TransportOptions) *Transport {
 	if o.PingTimeout <= 0 {
 		o.PingTimeout = 10 * time.Second
 	}
-	tr := &Transport{tls: o.TLS != nil}
 	d := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
-	var tlsConf *tls.Config
-	if o.TLS != nil {
-		tlsConf = o.TLS.Clone()
-		if !containsString(tlsConf.NextProtos, http2.NextProtoTLS) {
-			tlsConf.NextProtos = append([]string{http2.NextProtoTLS}, tlsConf.NextProtos...)
+	var protos http.Protocols
+	t := &http.Transport{
+		Proxy:                  nil,
+		DialContext:            d.DialContext,
+		DisableCompression:     true,
+		IdleConnTimeout:        o.IdleTimeout,
+		MaxResponseHeaderBytes: int64(o.MaxHeaderListBytes),
+		Protocols:              &protos,
+		HTTP2: &http.HTTP2Config{
+			MaxReadFrameSize:          int(o.MaxFrameBytes),
+			MaxDecoderHeaderTableSize: int(o.HeaderTableBytes),
+			MaxEncoderHeaderTableSize: int(o.HeaderTableBytes),
+			SendPingTimeout:           o.PingInterval,
+			PingTimeout:               o.PingTimeout,
+			MaxReceiveBufferPerStream: o.InitialStreamWindowBytes,
+		},
+	}
+	if o.TLS == nil {
+		protos.SetUnencryptedHTTP2(true)
+	} else {
+		protos.SetHTTP2(true)
+		cfg := o.TLS.Clone()
+		cfg.NextProtos = []string{nextProtoH2}
+		t.TLSClientConfig = cfg
+		t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialTLS(ctx, d, network, addr, cfg, o.ConnectTimeout)
 		}
 	}
-	tr.t = &http2.Transport{
-		// h2c: the "TLS" dial of x/net is ours, and returns a plain TCP
-		// connection when no TLS is configured.
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return dial(ctx, d, network, addr, tlsConf, o.ConnectTimeout)
-		},
-		DisableCompression:        true,
-		MaxReadFrameSize:          o.MaxFrameBytes,
-		MaxDecoderHeaderTableSize: o.HeaderTableBytes,
-		MaxEncoderHeaderTableSize: o.HeaderTableBytes,
-		MaxHeaderListSize:         o.MaxHeaderListBytes,
-		IdleConnTimeout:           o.IdleTimeout,
-		ReadIdleTimeout:           o.PingInterval,
-		PingTimeout:               o.PingTimeout,
-	}
-	return tr
+	return &Transport{t: t, tls: o.TLS != nil}
 }
 
-// dial connects to addr and, with cfg, completes a TLS handshake that
-// must negotiate h2. Every failure is reported as a dial error: the
-// request has not been written.
-func dial(ctx context.Context, d *net.Dialer, network, addr string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+const nextProtoH2 = "h2"
+
+// dialTLS connects to addr and completes a TLS handshake that must
+// negotiate h2. Every failure is reported as a dial error: the request
+// has not been written.
+func dialTLS(ctx context.Context, d *net.Dialer, network, addr string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
 	c, err := d.DialContext(ctx, network, addr)
-	if err != nil || cfg == nil {
-		return c, err
+	if err != nil {
+		return nil, err
 	}
 	if cfg.ServerName == "" {
 		cfg = cfg.Clone()
@@ -113,7 +124,7 @@ func dial(ctx context.Context, d *net.Dialer, network, addr string, cfg *tls.Con
 		c.Close()
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: c.RemoteAddr(), Err: fmt.Errorf("TLS handshake: %w", err)}
 	}
-	if p := tc.ConnectionState().NegotiatedProtocol; p != http2.NextProtoTLS {
+	if p := tc.ConnectionState().NegotiatedProtocol; p != nextProtoH2 {
 		tc.Close()
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: c.RemoteAddr(),
 			Err: fmt.Errorf("the endpoint did not agree to HTTP/2 over TLS (ALPN negotiated %q, want \"h2\")", p)}
@@ -174,19 +185,26 @@ func IsUnsent(err error) bool {
 	return errors.As(err, &ue) || (errors.As(err, &op) && op.Op == "dial")
 }
 
-// classifyTransportError types the errors of x/net's transport.
+// classifyTransportError types the errors of net/http's HTTP/2 client.
+// Its stream errors are of an unexported type; their text has been
+// "stream error: stream ID <n>; <CODE>[; <cause>]" since Go 1.6, and
+// the code is all this needs.
 func classifyTransportError(err error) error {
-	var se http2.StreamError
-	if errors.As(err, &se) {
-		if se.Code == http2.ErrCodeRefusedStream {
-			return &UnsentError{Err: err}
-		}
-		return &StreamResetError{Code: se.Code.String(), Err: err}
+	msg := err.Error()
+	i := strings.Index(msg, "stream error: stream ID ")
+	if i < 0 {
+		return err
 	}
-	if errors.Is(err, http2.ErrNoCachedConn) {
+	rest := msg[i+len("stream error: stream ID "):]
+	_, code, ok := strings.Cut(rest, "; ")
+	if !ok {
+		return err
+	}
+	code, _, _ = strings.Cut(code, ";")
+	if code == "REFUSED_STREAM" {
 		return &UnsentError{Err: err}
 	}
-	return err
+	return &StreamResetError{Code: code, Err: err}
 }
 
 func containsString(ss []string, s string) bool {

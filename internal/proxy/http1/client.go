@@ -186,7 +186,6 @@ func (cl *Client) CloseIdleConnections() {
 	cl.fallback.CloseIdleConnections()
 }
 
-
 // roundTrip does one exchange on pc. wrote reports whether any of the
 // request may have reached the endpoint.
 func (pc *clientConn) roundTrip(cl *Client, req *http.Request) (resp *http.Response, wrote bool, err error) {

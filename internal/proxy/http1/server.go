@@ -36,7 +36,7 @@ type HandlerParams struct {
 	Recorder telemetry.RequestRecorder
 	// Label and Addr name the router and this server in records.
 	Label, Addr string
-	Logger *slog.Logger
+	Logger      *slog.Logger
 }
 
 // Handler is the http.Handler of one router server.

@@ -113,3 +113,30 @@ func Handler(lv *slog.LevelVar) http.Handler {
 		_ = json.NewEncoder(w).Encode(map[string]string{"level": LevelName(lv.Level())})
 	})
 }
+
+// LevelFlag adapts lv to a command-line flag (flag.Value and pflag.Value):
+//
+//	lv := new(slog.LevelVar)
+//	cmd.Flags().Var(logging.LevelFlag{Var: lv}, "log.level", "log level (DEBUG, INFO, WARNING, ERROR, ...)")
+type LevelFlag struct{ Var *slog.LevelVar }
+
+// String implements flag.Value.
+func (f LevelFlag) String() string {
+	if f.Var == nil {
+		return "INFO"
+	}
+	return LevelName(f.Var.Level())
+}
+
+// Set implements flag.Value.
+func (f LevelFlag) Set(s string) error {
+	l, err := ParseLevel(s)
+	if err != nil {
+		return err
+	}
+	f.Var.Set(l)
+	return nil
+}
+
+// Type implements pflag.Value.
+func (LevelFlag) Type() string { return "level" }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -68,5 +70,21 @@ func TestHandler(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest || lv.Level() != slog.LevelDebug {
 		t.Fatalf("bad level: %d, level now %v", resp.StatusCode, lv.Level())
+	}
+}
+
+func TestLevelFlag(t *testing.T) {
+	lv := new(slog.LevelVar)
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Var(LevelFlag{Var: lv}, "log.level", "")
+	if err := fs.Parse([]string{"-log.level=DEBUG"}); err != nil || lv.Level() != slog.LevelDebug {
+		t.Fatalf("%v %v", err, lv.Level())
+	}
+	if err := fs.Parse([]string{"-log.level=LOUD"}); err == nil || !strings.Contains(err.Error(), "LOUD") {
+		t.Fatalf("bad level: %v", err)
+	}
+	if s := (LevelFlag{Var: lv}).String(); s != "DEBUG" {
+		t.Fatalf("String %q", s)
 	}
 }

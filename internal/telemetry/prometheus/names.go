@@ -1,6 +1,10 @@
 package prometheus
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/linnet-mesh/linnet/internal/telemetry"
+)
 
 // series is one exported name with its labels, before the value.
 type series struct {
@@ -23,24 +27,11 @@ type label struct{ k, v string }
 // character outside [a-zA-Z0-9:] replaced by '_'.
 func convert(prefix string, path []string) series {
 	var s series
-	rest := path
-	var kept []string
-	if len(rest) >= 2 && rest[0] == "rt" {
-		s.labels = append(s.labels, label{"rt", rest[1]})
-		kept = append(kept, "rt")
-		rest = rest[2:]
-		if len(rest) >= 2 && (rest[0] == "server" || rest[0] == "client" || rest[0] == "service") {
-			kind := rest[0]
-			s.labels = append(s.labels, label{kind, rest[1]})
-			kept = append(kept, kind)
-			rest = rest[2:]
-			if kind == "client" && len(rest) >= 2 && rest[0] == "service" {
-				s.labels = append(s.labels, label{"service", rest[1]})
-				kept = append(kept, "service")
-				rest = rest[2:]
-			}
-		}
+	rest, labels := telemetry.ScopeLabels(path)
+	for _, l := range labels {
+		s.labels = append(s.labels, label{l.Key, l.Value})
 	}
+	kept := make([]string, 0, len(rest))
 	for i, e := range rest {
 		if (e == "failures" || e == "exn") && i+1 < len(rest) {
 			name := "failures"
@@ -49,7 +40,6 @@ func convert(prefix string, path []string) series {
 			}
 			kept = append(kept, name)
 			s.labels = append(s.labels, label{"exception", strings.Join(rest[i+1:], ":")})
-			rest = nil
 			break
 		}
 		kept = append(kept, e)

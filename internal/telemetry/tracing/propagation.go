@@ -177,3 +177,19 @@ func DecodeCtxTrace(v string) (model.SpanContext, error) {
 	}
 	return sc, nil
 }
+
+// Untrusted wraps the handler of a server facing untrusted clients
+// (servers[].clearContext): it removes every inbound trace header
+// (l5d-ctx-trace, l5d-sample, x-b3-*) so that no trace context is accepted
+// from the client and the Tracer's Server middleware inside starts a new
+// trace (headers-admin.md §3).
+func Untrusted(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del(HeaderCtxTrace)
+		r.Header.Del(HeaderSample)
+		for _, k := range b3Headers {
+			r.Header.Del(k)
+		}
+		next.ServeHTTP(w, r)
+	})
+}

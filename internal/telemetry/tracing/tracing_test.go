@@ -132,3 +132,38 @@ func BenchmarkServerClient(b *testing.B) {
 		h.ServeHTTP(w, req)
 	}
 }
+
+func TestUntrustedStartsNewTrace(t *testing.T) {
+	tr, _ := PropagateOnly().NewTracer(telemetry.TracerOptions{Router: "edge", Propagator: PropagatorZipkin})
+	var seen http.Header
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.Header.Clone() }))
+	defer backend.Close()
+	client := &http.Client{Transport: tr.Client(http.DefaultTransport)}
+	srv := httptest.NewServer(Untrusted(tr.Server(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-B3-Traceid") != "" || r.Header.Get(HeaderSample) != "" {
+			t.Error("trace headers reached the handler")
+		}
+		req, _ := http.NewRequestWithContext(r.Context(), "GET", backend.URL, nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+	}))))
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.Header.Set("X-B3-Traceid", "00000000000000aa")
+	req.Header.Set("X-B3-Spanid", "00000000000000bb")
+	req.Header.Set("X-B3-Sampled", "1")
+	req.Header.Set(HeaderSample, "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := seen.Get("X-B3-Traceid"); got == "" || got == "00000000000000aa" {
+		t.Fatalf("downstream trace id %q: want a new trace", got)
+	}
+	if seen.Get("X-B3-Sampled") != "" {
+		t.Fatalf("client-supplied sampling decision leaked: %v", seen)
+	}
+}
