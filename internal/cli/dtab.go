@@ -60,7 +60,10 @@ file given with --config). Failures exit with status 255.`,
 		pf.BoolVar(&f.json, "json", false, "print JSON")
 		pf.DurationVar(&f.timeout, "timeout", 30*time.Second, "bound on each request to namerd")
 		for _, c := range []func(IO, *dtabFlags) *cobra.Command{dtabList, dtabGet, dtabCreate, dtabUpdate, dtabDelete} {
-			cmd.AddCommand(c(s, &f))
+			sub := c(s, &f)
+			// Flag mistakes fail like every other namerctl error.
+			sub.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fail(s, err) })
+			cmd.AddCommand(sub)
 		}
 		for _, sub := range dtabSubcommands {
 			cmd.AddCommand(sub(s))

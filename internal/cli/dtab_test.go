@@ -90,6 +90,7 @@ func TestDtabCommandsLikeNamerctl(t *testing.T) {
 	linnet(t, "", "dtab", "update", "x").want(t, 255, "update requires a name and file path\n")
 	linnet(t, "", "dtab", "delete").want(t, 255, "delete requires one argument\n")
 	linnet(t, "", "dtab", "list", "x").want(t, 255, "list does not take arguments\n")
+	linnet(t, "", "dtab", "get", "x", "--prety").want(t, 255, "unknown flag: --prety\n")
 }
 
 func TestDtabBaseURLResolution(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/linnet-mesh/linnet/internal/config"
 	_ "github.com/linnet-mesh/linnet/internal/namer/fs"
+	_ "github.com/linnet-mesh/linnet/internal/namer/rewrite"
 	_ "github.com/linnet-mesh/linnet/internal/storage/memory"
 )
 
@@ -158,5 +159,38 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if cfg.Admin.Addr() != "127.0.0.1:9991" || cfg.Interfaces[0].Value.Common().Addr() != "127.0.0.1:4180" {
 		t.Fatalf("defaults: admin %s, interface %s", cfg.Admin.Addr(), cfg.Interfaces[0].Value.Common().Addr())
+	}
+}
+
+// namerd resolves with its own namers: fs, rewrite and the /$/ system
+// namers, chained through the namespace dtab.
+func TestNamersChain(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "web"), []byte("127.0.0.1 7001\n"), 0o644)
+	p := startProcess(t, `admin: {port: 0}
+storage:
+  kind: io.l5d.inMemory
+  namespaces:
+    default: |
+      /svc => /#/portNsSvc/http/default;
+      /k8s/default/http => /#/io.l5d.fs;
+      /svc/legacy => /$/inet/127.0.0.1/7002;
+namers:
+- kind: io.l5d.rewrite
+  prefix: /portNsSvc
+  pattern: "/{port}/{ns}/{svc}"
+  name: "/k8s/{ns}/{port}/{svc}"
+- kind: io.l5d.fs
+  rootDir: `+dir+`
+interfaces:
+- kind: io.l5d.httpController
+  port: 0
+`)
+	api := "http://" + p.InterfaceAddrs()[0]
+	if code, body := get(t, api+"/api/1/resolve/default?path=/svc/web"); code != 200 || body != `{"type":"bound","addrs":[{"ip":"127.0.0.1","port":7001,"meta":{}}],"meta":{}}`+"\n" {
+		t.Fatalf("rewrite then fs: %d %s", code, body)
+	}
+	if code, body := get(t, api+"/api/1/resolve/default?path=/svc/legacy"); code != 200 || body != `{"type":"bound","addrs":[{"ip":"127.0.0.1","port":7002,"meta":{}}],"meta":{}}`+"\n" {
+		t.Fatalf("/$/inet: %d %s", code, body)
 	}
 }

@@ -185,58 +185,15 @@ func TestTrafficFollowsEndpoints(t *testing.T) {
 	slice(t, srv, ns, a, b)
 
 	pc := srv.ProxyConn(t)
-	routerPort, adminPort := freePort(t), freePort(t)
-	cfg := fmt.Sprintf(`admin: {ip: 127.0.0.1, port: %d}
-namers:
+	get := startRouter(t, fmt.Sprintf(`namers:
 - kind: io.l5d.k8s
   host: %s
   port: %d
 routers:
 - protocol: http
   dtab: /svc => /#/io.l5d.k8s/%s/http;
-  servers: [{ip: 127.0.0.1, port: %d}]
-`, adminPort, pc.Host, pc.Port, ns, routerPort)
-	cfgPath := filepath.Join(t.TempDir(), "linkerd.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	router := exec.Command(linnetBin(t), "router", cfgPath)
-	var stderr strings.Builder
-	var stderrMu sync.Mutex
-	router.Stderr = writerFunc(func(p []byte) (int, error) { stderrMu.Lock(); defer stderrMu.Unlock(); return stderr.Write(p) })
-	if err := router.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = router.Process.Kill(); _ = router.Wait() })
-
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-	get := func() (string, error) {
-		req, _ := http.NewRequest("GET", "http://127.0.0.1:"+strconv.Itoa(routerPort)+"/", nil)
-		req.Host = "world"
-		resp, err := client.Do(req)
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return "", fmt.Errorf("%s: %s", resp.Status, body)
-		}
-		return string(body), nil
-	}
-	// The router is up and bound once a request succeeds.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, err := get()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			stderrMu.Lock()
-			t.Fatalf("router never served: %v\nstderr:\n%s", err, stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+  servers: [{ip: 127.0.0.1, port: %%d}]
+`, pc.Host, pc.Port, ns), "world")
 
 	// Load runs through every healthy change; none may fail.
 	var sent, failed atomic.Int64
@@ -313,7 +270,7 @@ routers:
 	if out, err := srv.Kubectl(ctx, nil, "-n", ns, "delete", "service/world", "endpointslice/world-1"); err != nil {
 		t.Fatalf("kubectl delete: %v\n%s", err, out)
 	}
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if _, err := get(); err != nil {
 			break
@@ -335,6 +292,107 @@ routers:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("re-created service not served: %q %v", body, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The walkthrough's ingress controller: an Ingress for www.hello.world,
+	// a router named by io.l5d.ingress with /svc => /#/io.l5d.k8s.
+	ing := fmt.Sprintf(`apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: hello-world, namespace: %s}
+spec:
+  ingressClassName: linkerd
+  rules:
+  - host: www.hello.world
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: world, port: {name: http}}}}
+`, ns)
+	if out, err := srv.Kubectl(ctx, []byte(ing), "apply", "-f", "-"); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+	ingressGet := startRouter(t, fmt.Sprintf(`namers:
+- kind: io.l5d.k8s
+  host: %[1]s
+  port: %[2]d
+routers:
+- protocol: http
+  label: ingress
+  identifier:
+    kind: io.l5d.ingress
+    host: %[1]s
+    port: %[2]d
+  dtab: /svc => /#/io.l5d.k8s
+  servers: [{ip: 127.0.0.1, port: %%d, clearContext: true}]
+`, pc.Host, pc.Port), "www.hello.world")
+	for range 20 {
+		if body, err := ingressGet(); err != nil || body != b+":7777" {
+			t.Fatalf("through the ingress: %q %v", body, err)
+		}
+	}
+	slice(t, srv, ns, a, c)
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		body, err := ingressGet()
+		if err != nil {
+			t.Fatalf("through the ingress while endpoints change: %v", err)
+		}
+		if body != b+":7777" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ingress traffic did not follow the endpoints")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startRouter runs `linnet router` with cfg (whose server port is a %d
+// placeholder) and returns a function sending one request with Host host,
+// once a request has succeeded.
+func startRouter(t *testing.T, cfg, host string) func() (string, error) {
+	t.Helper()
+	routerPort, adminPort := freePort(t), freePort(t)
+	cfg = fmt.Sprintf("admin: {ip: 127.0.0.1, port: %d}\n", adminPort) + fmt.Sprintf(cfg, routerPort)
+	cfgPath := filepath.Join(t.TempDir(), "linkerd.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	router := exec.Command(linnetBin(t), "router", cfgPath)
+	var stderr strings.Builder
+	var stderrMu sync.Mutex
+	router.Stderr = writerFunc(func(p []byte) (int, error) { stderrMu.Lock(); defer stderrMu.Unlock(); return stderr.Write(p) })
+	if err := router.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = router.Process.Kill(); _ = router.Wait() })
+
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	get := func() (string, error) {
+		req, _ := http.NewRequest("GET", "http://127.0.0.1:"+strconv.Itoa(routerPort)+"/", nil)
+		req.Host = host
+		resp, err := client.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("%s: %s", resp.Status, body)
+		}
+		return string(body), nil
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := get()
+		if err == nil {
+			return get
+		}
+		if time.Now().After(deadline) {
+			stderrMu.Lock()
+			defer stderrMu.Unlock()
+			t.Fatalf("router never served %s: %v\nconfig:\n%s\nstderr:\n%s", host, err, cfg, stderr.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linnet-mesh/linnet/internal/middleware"
 	"github.com/linnet-mesh/linnet/internal/proxy"
 	"github.com/linnet-mesh/linnet/internal/router"
 )
@@ -76,7 +77,7 @@ func TestGRPCClassifiers(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, r := range tc.rows {
-			if got := c.Classify(r.resp, r.final); got != r.want {
+			if got := c.ClassifyResponse(r.resp, r.final); got != r.want {
 				t.Errorf("%s %v row %d (http %d, header %q, trailer %q, final %v) = %v, want %v", tc.kind, tc.success, i,
 					r.resp.StatusCode, r.resp.Header.Get("Grpc-Status"), r.resp.Trailer.Get("Grpc-Status"), r.final, got, r.want)
 			}
@@ -211,4 +212,47 @@ func TestGRPCHelpers(t *testing.T) {
 			t.Errorf("ErrorCode(%T) = %d, want %d", tc.err, got, tc.want)
 		}
 	}
+}
+
+func TestNewClassifierAsMiddlewareClassifier(t *testing.T) {
+	req := httptestRequest("POST")
+	for _, tc := range []struct {
+		kind string
+		resp *http.Response
+		err  error
+		want middleware.Class
+	}{
+		{"io.l5d.h2.grpc.default", grpcResp(200, "14", ""), nil, middleware.Class{Retryable: true}},
+		{"io.l5d.h2.grpc.default", grpcResp(200, "", "0"), nil, middleware.Class{Success: true}},
+		{"io.l5d.h2.grpc.default", grpcResp(200, "", "2"), nil, middleware.Class{}},
+		{"io.l5d.h2.grpc.default", withHeader(grpcResp(200, "13", ""), "L5d-Retryable", "true"), nil, middleware.Class{Retryable: true}},
+		{"io.l5d.h2.grpc.neverRetryable", withHeader(grpcResp(200, "13", ""), "L5d-Retryable", "true"), nil, middleware.Class{}},
+		{"io.l5d.h2.grpc.default", nil, &net.OpError{Op: "dial", Err: errors.New("refused")}, middleware.Class{Retryable: true}},
+		{"io.l5d.h2.retryableAll5XX", &http.Response{StatusCode: 503, Header: http.Header{}}, nil, middleware.Class{Retryable: true}},
+		{"", &http.Response{StatusCode: 503, Header: http.Header{}}, nil, middleware.Class{}},
+		{"io.l5d.h2.allSuccessful", &http.Response{StatusCode: 503, Header: http.Header{}}, nil, middleware.Class{Success: true}},
+	} {
+		c, err := NewClassifier(tc.kind, nil, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.kind, err)
+		}
+		if got := c.Classify(req, tc.resp, tc.err); got != tc.want {
+			t.Errorf("%s: Classify = %+v, want %+v", tc.kind, got, tc.want)
+		}
+	}
+	for _, kind := range []string{"io.l5d.http.nonRetryable5XX", "io.l5d.h2.nope", "io.l5d.h2.grpc.nope"} {
+		if _, err := NewClassifier(kind, nil, nil); err == nil || !strings.Contains(err.Error(), "nope") && !strings.Contains(err.Error(), kind) {
+			t.Errorf("NewClassifier(%q) = %v, want an error naming it", kind, err)
+		}
+	}
+}
+
+func withHeader(r *http.Response, k, v string) *http.Response {
+	r.Header.Set(k, v)
+	return r
+}
+
+func httptestRequest(method string) *http.Request {
+	r, _ := http.NewRequest(method, "http://x/", nil)
+	return r
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/linnet-mesh/linnet/internal/middleware"
 	"github.com/linnet-mesh/linnet/internal/proxy"
 	"github.com/linnet-mesh/linnet/internal/router"
 )
@@ -176,15 +177,15 @@ func toCodes(ns []int) []GRPCCode {
 	return out
 }
 
-// Classify classifies a response whose final status is known (headers
-// of a trailers-only response, or trailers after EOF). final is false
-// when the status is not known yet; the class is then Success (nothing
-// has failed so far), and the caller classifies again at EOF.
+// ClassifyResponse classifies a response whose final status is known
+// (headers of a trailers-only response, or trailers after EOF). final is
+// false when the status is not known yet; the class is then Success
+// (nothing has failed so far), and the caller classifies again at EOF.
 //
 // A response without grpc-status and an HTTP status other than 200 (e.g.
 // a 503 from an intermediary) is classified by the code a gRPC client
 // reports for it (HTTPToGRPC: 429/502/503/504 are UNAVAILABLE).
-func (c *GRPCClassifier) Classify(resp *http.Response, final bool) Class {
+func (c *GRPCClassifier) ClassifyResponse(resp *http.Response, final bool) Class {
 	code, ok := GRPCStatus(resp)
 	if !ok {
 		switch {
@@ -233,8 +234,51 @@ func (c *GRPCClassifier) RouterClassifier() router.Classifier {
 		if err != nil {
 			return false
 		}
-		return c.Classify(resp, false) == Success
+		return c.ClassifyResponse(resp, false) == Success
 	}
+}
+
+// Classify implements middleware.Classifier (the retry and classification
+// filters): called when the response headers arrive, it sees the status
+// of trailers-only responses, and of responses whose trailers are
+// already in (read to EOF). A response with l5d-retryable: true (an
+// upstream linkerd that never sent the request) is retryable, as for the
+// HTTP classifiers, except with neverRetryable.
+func (c *GRPCClassifier) Classify(_ *http.Request, resp *http.Response, err error) middleware.Class {
+	var cl Class
+	if err != nil {
+		cl = c.ClassifyError(err)
+	} else {
+		_, known := GRPCStatus(resp)
+		cl = c.ClassifyResponse(resp, known)
+		if cl == Failure && c.Kind != KindGRPCNeverRetryable && resp.Header.Get(middleware.HeaderRetryable) == "true" {
+			cl = RetryableFailure
+		}
+	}
+	return middleware.Class{Success: cl == Success, Retryable: cl == RetryableFailure}
+}
+
+// NewClassifier returns the h2 response classifier of kind: the
+// io.l5d.h2.grpc.* kinds (successCodes, retryableCodes as for
+// NewGRPCClassifier), or the io.l5d.h2.* twins of the HTTP classifiers
+// (io.l5d.h2.retryableRead5XX is io.l5d.http.retryableRead5XX...). An
+// empty kind is io.l5d.h2.nonRetryable5XX, the h2 default.
+func NewClassifier(kind string, successCodes, retryableCodes []int) (middleware.Classifier, error) {
+	if kind == "" {
+		kind = "io.l5d.h2.nonRetryable5XX"
+	}
+	if strings.HasPrefix(kind, "io.l5d.h2.grpc.") {
+		return NewGRPCClassifier(kind, successCodes, retryableCodes)
+	}
+	rest, ok := strings.CutPrefix(kind, "io.l5d.h2.")
+	if !ok {
+		return nil, fmt.Errorf("unknown h2 response classifier kind %q", kind)
+	}
+	c, err := middleware.NewClassifier("io.l5d.http." + rest)
+	if err != nil {
+		return nil, fmt.Errorf("unknown h2 response classifier kind %q", kind)
+	}
+	return c, nil
 }
 
 // ObserveStatus calls fn once with the response's final gRPC status when
@@ -406,3 +450,5 @@ func ParseGRPCTimeout(v string) (time.Duration, bool) {
 	}
 	return time.Duration(n) * unit, true
 }
+
+var _ middleware.Classifier = (*GRPCClassifier)(nil)

@@ -116,6 +116,23 @@ func TestH2DropsConnectionHeadersFromHTTP1Callers(t *testing.T) {
 	if v := resp.Header.Get("X-Got-Te"); v != "trailers" {
 		t.Errorf("te = %q, want exactly \"trailers\"", v)
 	}
+
+	// A chunked HTTP/1.1 body is streamed to the endpoint as DATA frames.
+	c2, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	fmt.Fprint(c2, "POST / HTTP/1.1\r\nHost: echo\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+	resp, err = http.ReadResponse(bufio.NewReader(c2), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || string(body) != "hello world" || resp.Header.Get("X-Got-Transfer-Encoding") != "" {
+		t.Fatalf("chunked request: %d %q (endpoint saw transfer-encoding %q)", resp.StatusCode, body, resp.Header.Get("X-Got-Transfer-Encoding"))
+	}
 }
 
 func TestH2ErrorsAreLinkerdErrors(t *testing.T) {

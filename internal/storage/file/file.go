@@ -72,8 +72,15 @@ func Open(dir string) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("file storage: empty directory path")
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("file storage: %w", err)
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("file storage: %w", err)
+		}
+		// Make the new directory's own entry durable, or a crash could lose
+		// the directory with every write acknowledged in it.
+		if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+			return nil, fmt.Errorf("file storage: syncing the parent of %s: %w", dir, err)
+		}
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
