@@ -46,3 +46,14 @@ want_go() { # want_go COMMAND MODULE@VERSION
 # h2spec: HTTP/2 conformance of the h2 router server (internal/proxy/h2).
 # Pinned: the test compares with Go's own score under this version.
 want_go h2spec github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
+
+# grpc-go's interop client (internal/proxy/h2): its binary is named
+# "client", so it is installed into a scratch GOBIN and renamed.
+if ! have grpc-interop-client && [ ! -x "$gobin/grpc-interop-client" ]; then
+	echo "test-deps: go install google.golang.org/grpc/interop/client@v1.85.0 (as grpc-interop-client)"
+	tmpbin="$(mktemp -d)"
+	GOBIN="$tmpbin" go install google.golang.org/grpc/interop/client@v1.85.0
+	mkdir -p "$gobin"
+	mv "$tmpbin/client" "$gobin/grpc-interop-client"
+	rmdir "$tmpbin"
+fi

@@ -24,8 +24,8 @@ type Conn struct {
 	// used instead of Host/Port.
 	Kubeconfig string
 	// Token, when set with Host/Port, is sent as a bearer token. Not a
-	// Linkerd key; tests use it against an authenticating API server over
-	// plain HTTP is not possible, so Token goes with TLSInsecure.
+	// config key: tests use it (with Scheme https and TLSInsecure) to reach
+	// their API server directly.
 	Token string
 	// Scheme is "http" (default) or "https" for Host/Port.
 	Scheme string

@@ -93,7 +93,7 @@ func (c *Controller) serveView(w http.ResponseWriter, r *http.Request, ns string
 		}
 		return
 	}
-	c.streams.Inc()
+	defer c.streaming()()
 	d := newDocWriter(w)
 	d.start(nonEmpty(contentType, api.MediaJSON))
 	for {

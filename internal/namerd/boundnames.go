@@ -26,7 +26,7 @@ func (c *Controller) boundNames(w http.ResponseWriter, r *http.Request) {
 		return b, err == nil
 	}
 	if watching(r) {
-		c.streams.Inc()
+		defer c.streaming()()
 		d := newDocWriter(w)
 		d.start(api.MediaJSON)
 		streamValue(r.Context(), d, v, render)

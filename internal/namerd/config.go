@@ -63,10 +63,10 @@ type AdminConfig struct {
 	// ShutdownGraceMs bounds the drain after POST /admin/shutdown or a signal.
 	ShutdownGraceMs int `yaml:"shutdownGraceMs"`
 	// WorkerThreads is a JVM setting, accepted and ignored.
-	WorkerThreads int `yaml:"workerThreads"`
-	TLS           any `yaml:"tls" config:"unsupported"`
-	Security      any `yaml:"security" config:"unsupported"`
-	SocketOptions any `yaml:"socketOptions" config:"unsupported"`
+	WorkerThreads int        `yaml:"workerThreads"`
+	TLS           *ServerTLS `yaml:"tls"`
+	Security      any        `yaml:"security" config:"unsupported"`
+	SocketOptions any        `yaml:"socketOptions" config:"unsupported"`
 }
 
 // Defaults of namerd's listeners.
@@ -112,10 +112,10 @@ type InterfaceConfig interface {
 
 // InterfaceCommon holds the keys every interface accepts.
 type InterfaceCommon struct {
-	IP            string `yaml:"ip"`
-	Port          int    `yaml:"port"`
-	TLS           any    `yaml:"tls" config:"unsupported"`
-	SocketOptions any    `yaml:"socketOptions" config:"unsupported"`
+	IP            string     `yaml:"ip"`
+	Port          int        `yaml:"port"`
+	TLS           *ServerTLS `yaml:"tls"`
+	SocketOptions any        `yaml:"socketOptions" config:"unsupported"`
 }
 
 // Common implements InterfaceConfig.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/namerd/api"
@@ -25,6 +26,7 @@ type Controller struct {
 
 	requests *telemetry.Counter
 	streams  *telemetry.Counter
+	open     atomic.Int64 // streams being served
 }
 
 // NewController returns the HTTP API over store, resolving names with
@@ -34,7 +36,7 @@ func NewController(store storage.Store, namers []naming.MountedNamer, scope tele
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Controller{
+	c := &Controller{
 		store:    store,
 		interp:   naming.NewInterpreter(namers),
 		namers:   namers,
@@ -42,6 +44,16 @@ func NewController(store storage.Store, namers []naming.MountedNamer, scope tele
 		requests: scope.Counter("requests"),
 		streams:  scope.Counter("streams"),
 	}
+	scope.Gauge("open_streams", func() float64 { return float64(c.open.Load()) })
+	return c
+}
+
+// streaming counts a watch response for the metrics; call the result when
+// it ends.
+func (c *Controller) streaming() (done func()) {
+	c.streams.Inc()
+	c.open.Add(1)
+	return func() { c.open.Add(-1) }
 }
 
 // Interpreter returns the interpreter the controller binds with.

@@ -27,7 +27,7 @@ func (c *Controller) listDtabs(w http.ResponseWriter, r *http.Request) {
 		return b, err == nil
 	}
 	if watching(r) {
-		c.streams.Inc()
+		defer c.streaming()()
 		d := newDocWriter(w)
 		d.start(api.MediaJSON)
 		streamValue(r.Context(), d, c.store.ObserveList(), render)
@@ -115,7 +115,7 @@ func (c *Controller) getDtab(w http.ResponseWriter, r *http.Request, ns string) 
 		return []byte(v.Dtab.String())
 	}
 	if watching(r) {
-		c.streams.Inc()
+		defer c.streaming()()
 		d := newDocWriter(w)
 		d.start(media)
 		streamValue(r.Context(), d, c.store.Observe(ns), func(o storage.Observation) ([]byte, bool) {

@@ -2,6 +2,7 @@ package namerd
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/storage"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
+	"github.com/linnet-mesh/linnet/internal/tlsconf"
 )
 
 // Options are the process-level settings of Start.
@@ -116,7 +118,7 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 			if p.controller == nil {
 				p.controller = NewController(store, namers, root.Scope("interface", HTTPControllerKind), o.Logger.With("interface", HTTPControllerKind))
 			}
-			l, lerr := listen(ctx, fmt.Sprintf("interfaces[%d] (%s)", i, ifc.Kind), c.Addr(), p.controller)
+			l, lerr := listen(ctx, fmt.Sprintf("interfaces[%d] (%s)", i, ifc.Kind), c.Addr(), c.TLS, p.controller, o.Logger)
 			if lerr != nil {
 				return nil, lerr
 			}
@@ -134,14 +136,14 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 		Registry:  p.reg,
 		Config:    configJSON(o.Text),
 		Shutdown:  func() { _ = p.Stop() },
-		Dashboard: NewUI(store, p.controller, o.Logger),
+		Dashboard: NewUI(store, o.Logger),
 		Logger:    o.Logger,
 	})
 	adm.Handle("/dtab/delegator.json", DelegatorHandler(p.controller))
 	for _, h := range adminHandlers {
 		adm.Handle(h.Path, h.Handler)
 	}
-	l, lerr := listen(ctx, "admin", cfg.Admin.Addr(), adm)
+	l, lerr := listen(ctx, "admin", cfg.Admin.Addr(), cfg.Admin.TLS, adm, o.Logger)
 	if lerr != nil {
 		return nil, lerr
 	}
@@ -153,18 +155,30 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 	return p, nil
 }
 
-// listen binds addr. Requests get contexts derived from ctx, so that Stop
-// ends streaming responses instead of waiting for them.
-func listen(ctx context.Context, name, addr string, h http.Handler) (*listener, error) {
+// listen binds addr, with TLS when tc enables it (certificates are
+// reloaded when their files change). Requests get contexts derived from
+// ctx, so that Stop ends streaming responses instead of waiting for them.
+func listen(ctx context.Context, name, addr string, tc *ServerTLS, h http.Handler, log *slog.Logger) (*listener, error) {
+	ts, err := tc.server()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if ts != nil {
+		ln = tls.NewListener(ln, ts.Config())
+		go tlsconf.Watch(ctx, ts, 10*time.Second, func(err error) {
+			log.Warn("reloading TLS certificates failed; keeping the previous ones", "listener", name, "err", err)
+		})
 	}
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(log.With("listener", name).Handler(), slog.LevelWarn),
 	}
 	return &listener{name: name, ln: ln, srv: srv}, nil
 }

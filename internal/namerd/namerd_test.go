@@ -128,6 +128,9 @@ func TestProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if code, body := get(t, adm+"/admin/metrics.json"); code != 200 || !strings.Contains(body, `"interface/io.l5d.httpController/open_streams":1`) {
+		t.Fatalf("open stream gauge: %d %s", code, body)
+	}
 	start := time.Now()
 	if err := p.Stop(); err != nil {
 		t.Fatalf("Stop: %v", err)

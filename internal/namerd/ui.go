@@ -34,7 +34,7 @@ type UI struct {
 }
 
 // NewUI returns the page handler, mounted at "/" of the admin server.
-func NewUI(store storage.Store, _ *Controller, log *slog.Logger) *UI {
+func NewUI(store storage.Store, log *slog.Logger) *UI {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

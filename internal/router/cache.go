@@ -110,12 +110,3 @@ func (c *cache[V]) len() int {
 	defer c.mu.RUnlock()
 	return len(c.m)
 }
-
-// each calls f for every entry (under the read lock).
-func (c *cache[V]) each(f func(key string, v V)) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	for k, e := range c.m {
-		f(k, e.v)
-	}
-}

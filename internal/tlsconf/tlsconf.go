@@ -141,9 +141,10 @@ type ClientOptions struct {
 
 // Client is a client TLS configuration whose files can be reloaded.
 type Client struct {
-	o   ClientOptions
-	cur atomic.Pointer[clientMaterial]
-	mu  sync.Mutex
+	o       ClientOptions
+	cur     atomic.Pointer[clientMaterial]
+	mu      sync.Mutex
+	configs sync.Map // server name → *tls.Config
 }
 
 type clientMaterial struct {
@@ -224,12 +225,22 @@ func (c *Client) ServerName(vars map[string]string) (string, error) {
 // Config returns a client configuration for one destination: the
 // commonName with vars substituted is the SNI and the verified name.
 // Trust roots and the client certificate are resolved on every handshake,
-// so the config stays valid across reloads.
+// so the config stays valid across reloads. Calls that yield the same
+// name return the same *tls.Config (transports pool connections by it);
+// it is shared and must not be modified.
 func (c *Client) Config(vars map[string]string) (*tls.Config, error) {
 	name, err := c.ServerName(vars)
 	if err != nil {
 		return nil, fmt.Errorf("tls: commonName: %w", err)
 	}
+	if v, ok := c.configs.Load(name); ok {
+		return v.(*tls.Config), nil
+	}
+	v, _ := c.configs.LoadOrStore(name, c.newConfig(name))
+	return v.(*tls.Config), nil
+}
+
+func (c *Client) newConfig(name string) *tls.Config {
 	m := c.cur.Load()
 	cfg := &tls.Config{
 		ServerName: name,
@@ -245,7 +256,7 @@ func (c *Client) Config(vars map[string]string) (*tls.Config, error) {
 	}
 	if c.o.DisableValidation {
 		cfg.InsecureSkipVerify = true
-		return cfg, nil
+		return cfg
 	}
 	// crypto/tls can only verify against a pool fixed in the config. To
 	// follow reloads, verification is done here, exactly as crypto/tls
@@ -255,7 +266,7 @@ func (c *Client) Config(vars map[string]string) (*tls.Config, error) {
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 		return verifyServer(cs, c.cur.Load().roots, name)
 	}
-	return cfg, nil
+	return cfg
 }
 
 // verifyServer checks the server's chain against roots (nil: system

@@ -2,12 +2,14 @@ package tlsconf
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/linnet-mesh/linnet/internal/tlsconf/tlstest"
 )
@@ -295,5 +297,69 @@ func TestExpand(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("Expand(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
+	}
+}
+
+func TestWatchReloadsChangedFiles(t *testing.T) {
+	ca1 := tlstest.NewCA(t, "one")
+	ca2 := tlstest.NewCA(t, "two")
+	p1 := ca1.Issue("srv1", "hello.linkerd.io")
+	p2 := ca2.Issue("srv2", "hello.linkerd.io")
+	dir := t.TempDir()
+	certPath, keyPath := dir+"/cert.pem", dir+"/key.pem"
+	cp := func(src, dst string) {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cp(p1.CertPath, certPath)
+	cp(p1.KeyPath, keyPath)
+	s, err := NewServer(ServerOptions{CertPath: certPath, KeyPath: keyPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	// A poll may fall between the two writes below and fail (key and
+	// certificate do not match yet); the next change must then succeed.
+	go func() { Watch(ctx, s, 10*time.Millisecond, nil); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	c2, _ := NewClient(ClientOptions{CommonName: "hello.linkerd.io", TrustCerts: []string{ca2.CertPath}})
+	cfg2, _ := c2.Config(nil)
+	cp(p2.CertPath, certPath)
+	cp(p2.KeyPath, keyPath)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := handshake(t, s.Config(), cfg2); err == nil {
+			return // the new certificate is served
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the rotated certificate was not picked up within 5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestClientConfigSharedPerName(t *testing.T) {
+	c, err := NewClient(ClientOptions{CommonName: "{service}.linkerd.io"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1, _ := c.Config(map[string]string{"service": "a"})
+	a2, _ := c.Config(map[string]string{"service": "a", "other": "x"})
+	b, _ := c.Config(map[string]string{"service": "b"})
+	if a1 != a2 {
+		t.Error("two configs for a.linkerd.io: connections could not be shared")
+	}
+	if a1 == b || b.ServerName != "b.linkerd.io" {
+		t.Errorf("b's config = %p %q, want its own for b.linkerd.io", b, b.ServerName)
+	}
+	if _, err := c.Config(nil); err == nil || !strings.Contains(err.Error(), "{service}") {
+		t.Errorf("Config without the variable: %v, want an error naming {service}", err)
 	}
 }

@@ -57,9 +57,18 @@ type netns struct {
 	name, subnet string // subnet "10.213.N"
 }
 
+// privileged returns the command for args, through `sudo -n` when the
+// test does not run as root (CI runners have password-less sudo).
+func privileged(args ...string) *exec.Cmd {
+	if os.Geteuid() != 0 {
+		args = append([]string{"sudo", "-n", "--preserve-env=" + backendEnv}, args...)
+	}
+	return exec.Command(args[0], args[1:]...)
+}
+
 func run(t *testing.T, args ...string) {
 	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+	if out, err := privileged(args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
@@ -67,7 +76,9 @@ func run(t *testing.T, args ...string) {
 func newNetns(t *testing.T, hosts int) *netns {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Fatal("the traffic test creates a network namespace and needs root")
+		if err := exec.Command("sudo", "-n", "true").Run(); err != nil {
+			t.Fatal("the traffic test creates a network namespace: it needs root or password-less sudo")
+		}
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Fatal("ip (iproute2) not found; scripts/test-deps.sh installs it")
@@ -79,7 +90,7 @@ func newNetns(t *testing.T, hosts int) *netns {
 	}
 	hostIf, nsIf := fmt.Sprintf("lnh%d", id), fmt.Sprintf("lnn%d", id)
 	run(t, "ip", "netns", "add", n.name)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", n.name).Run() }) // also removes the veth pair
+	t.Cleanup(func() { _ = privileged("ip", "netns", "del", n.name).Run() }) // also removes the veth pair
 	run(t, "ip", "link", "add", hostIf, "type", "veth", "peer", "name", nsIf)
 	run(t, "ip", "link", "set", nsIf, "netns", n.name)
 	run(t, "ip", "addr", "add", n.subnet+".1/24", "dev", hostIf)
@@ -99,7 +110,7 @@ func (n *netns) serve(t *testing.T, addrs ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", n.name, exe, "-test.run=^$")
+	cmd := privileged("ip", "netns", "exec", n.name, exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), backendEnv+"="+strings.Join(addrs, ","))
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
@@ -108,9 +119,17 @@ func (n *netns) serve(t *testing.T, addrs ...string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		// Closing stdin ends the backends (also through sudo, which cannot
+		// relay SIGKILL); the kill is for a backend that hangs.
 		_ = stdin.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
 	})
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil || strings.TrimSpace(line) != "ready" {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(k8stest.Main(m)) }
+
+var k8sNamespaces atomic.Int64
 
 // The real binary as namerd with io.l5d.k8s storage (through a kubectl
 // proxy, as namerd.yml configures it) passes namerctl's exchanges against a
@@ -30,7 +33,7 @@ func TestK8sStoreNamerctlExchanges(t *testing.T) {
 	if out, err := srv.Kubectl(ctx, nil, "wait", "--for=condition=established", "--timeout=30s", "crd/dtabs.l5d.io"); err != nil {
 		t.Fatalf("kubectl wait: %v\n%s", err, out)
 	}
-	ns := fmt.Sprintf("namerd-e2e-%d", os.Getpid())
+	ns := fmt.Sprintf("namerd-e2e-%d-%d", os.Getpid(), k8sNamespaces.Add(1))
 	if out, err := srv.Kubectl(ctx, nil, "create", "namespace", ns); err != nil {
 		t.Fatalf("kubectl create namespace: %v\n%s", err, out)
 	}

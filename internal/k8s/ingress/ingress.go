@@ -160,15 +160,29 @@ func (id *Identifier) awaitSync(ctx context.Context) error {
 		return nil
 	default:
 	}
+	if err := id.cluster.IngressesError(); err != nil {
+		// Fail fast while the API is unreachable.
+		return proxy.Unidentified("ingresses not listed: %v", err)
+	}
 	t := time.NewTimer(time.Duration(id.cfg.SyncTimeoutMs) * time.Millisecond)
 	defer t.Stop()
-	select {
-	case <-id.cluster.IngressesSynced():
-		return nil
-	case <-t.C:
-		return proxy.Unidentified("ingresses not yet listed from the Kubernetes API (%s)", id.cluster.Conn())
-	case <-ctx.Done():
-		return proxy.Unidentified("request ended while waiting for the ingress listing")
+	// A failure to reach the API is noticed within a tick, not at the
+	// deadline.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-id.cluster.IngressesSynced():
+			return nil
+		case <-tick.C:
+			if err := id.cluster.IngressesError(); err != nil {
+				return proxy.Unidentified("ingresses not listed: %v", err)
+			}
+		case <-t.C:
+			return proxy.Unidentified("ingresses not yet listed from the Kubernetes API (%s)", id.cluster.Conn())
+		case <-ctx.Done():
+			return proxy.Unidentified("request ended while waiting for the ingress listing")
+		}
 	}
 }
 

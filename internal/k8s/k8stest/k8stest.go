@@ -63,6 +63,8 @@ type Server struct {
 	proxy           *http.Server
 	proxyPort       int
 	proxyErr        error
+	kubectlOnce     sync.Once
+	kubectlErr      error
 	reqMu           sync.Mutex
 	requests        []string
 }
@@ -127,17 +129,17 @@ func (s *Server) ProxyConn(t testing.TB) k8s.Conn {
 	t.Helper()
 	s.proxyOnce.Do(func() {
 		target, _ := url.Parse("https://127.0.0.1:" + strconv.Itoa(s.Port))
-		rp := httputil.NewSingleHostReverseProxy(target)
-		// Watches stream: flush every write.
-		rp.FlushInterval = -1
-		rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // test server, self-signed
-		inner := rp.Director
-		rp.Director = func(r *http.Request) {
-			s.reqMu.Lock()
-			s.requests = append(s.requests, r.URL.RequestURI())
-			s.reqMu.Unlock()
-			inner(r)
-			r.Header.Set("Authorization", "Bearer "+Token)
+		rp := &httputil.ReverseProxy{
+			Rewrite: func(r *httputil.ProxyRequest) {
+				s.reqMu.Lock()
+				s.requests = append(s.requests, r.In.URL.RequestURI())
+				s.reqMu.Unlock()
+				r.SetURL(target)
+				r.Out.Header.Set("Authorization", "Bearer "+Token)
+			},
+			// Watches stream: flush every write.
+			FlushInterval: -1,
+			Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // test server, self-signed
 		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -156,7 +158,12 @@ func (s *Server) ProxyConn(t testing.TB) k8s.Conn {
 
 // Kubectl runs the built kubectl against the server with args and returns
 // its combined output.
+// It waits for kubectl to be built first, if needed.
 func (s *Server) Kubectl(ctx context.Context, stdin []byte, args ...string) (string, error) {
+	s.kubectlOnce.Do(func() { s.kubectlErr = waitBinaries(s.BinDir, "kubectl") })
+	if s.kubectlErr != nil {
+		return "", s.kubectlErr
+	}
 	cmd := exec.CommandContext(ctx, filepath.Join(s.BinDir, "kubectl"), append([]string{"--kubeconfig", s.Kubeconfig}, args...)...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
@@ -196,8 +203,9 @@ func BinDir() string {
 	return filepath.Join(base, "linnet", "k8s", Version)
 }
 
-// waitBinaries waits for kube-apiserver and kubectl to be built.
-func waitBinaries(dir string) error {
+// waitBinaries waits for the named binaries to be built (the build script
+// makes kube-apiserver first, so API tests need not wait for kubectl).
+func waitBinaries(dir string, names ...string) error {
 	wait := 11 * time.Minute
 	if v := os.Getenv("LINNET_K8S_WAIT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -209,20 +217,25 @@ func waitBinaries(dir string) error {
 	deadline := time.Now().Add(wait)
 	logPath := filepath.Join(dir, "build.log")
 	for {
-		_, e1 := os.Stat(filepath.Join(dir, "kube-apiserver"))
-		_, e2 := os.Stat(filepath.Join(dir, "kubectl"))
-		if e1 == nil && e2 == nil {
+		missing := ""
+		for _, n := range names {
+			if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+				missing = n
+				break
+			}
+		}
+		if missing == "" {
 			return nil
 		}
 		log, lerr := os.ReadFile(logPath)
 		if lerr != nil {
-			return fmt.Errorf("%s/kube-apiserver is missing and no build is running (no %s); run scripts/k8s-apiserver.sh", dir, logPath)
+			return fmt.Errorf("%s/%s is missing and no build is running (no %s); run scripts/k8s-apiserver.sh", dir, missing, logPath)
 		}
 		if bytes.Contains(log, []byte("k8s-apiserver: FAILED")) {
 			return fmt.Errorf("building kube-apiserver failed; %s says:\n%s", logPath, tail(log, 2000))
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("kube-apiserver not built after %v (LINNET_K8S_WAIT); %s says:\n%s", wait, logPath, tail(log, 2000))
+			return fmt.Errorf("%s not built after %v (LINNET_K8S_WAIT); %s says:\n%s", missing, wait, logPath, tail(log, 2000))
 		}
 		time.Sleep(2 * time.Second)
 	}
@@ -250,7 +263,7 @@ func start() (*Server, error) {
 		return nil, errors.New("etcd not found in PATH (Debian package etcd-server; scripts/test-deps.sh installs it)")
 	}
 	bin := BinDir()
-	if err := waitBinaries(bin); err != nil {
+	if err := waitBinaries(bin, "kube-apiserver"); err != nil {
 		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "linnet-k8stest-")

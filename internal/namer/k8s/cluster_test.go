@@ -294,6 +294,10 @@ func TestNamerFollowsChanges(t *testing.T) {
 	bn = leafBound(t, await(t, "re-created (numeric targetPort)", byNumber, treeIs("/#/io.l5d.k8s/"+ns+"/80/world")))
 	await(t, "re-created (numeric targetPort)", bn.Addr, addrIs("bound[10.1.2.1:8080@node-f]"))
 
+	if u := n.updates.Value(); u < 3 {
+		t.Errorf("updates counter %d after a dozen published changes", u)
+	}
+
 	// Too short a path is negative at once.
 	if got := n.Lookup(dtab.Path{ns, "web"}).Get(); !treeIs("neg")(got) {
 		t.Errorf("short path: %+v", got)
@@ -368,15 +372,7 @@ func TestEndpointsAPI(t *testing.T) {
 	}
 	v := n.Lookup(dtab.Path{a.ns, "http", "legacy"})
 	await(t, "absent", v, treeIs("neg"))
-	node := "node-a"
-	e := &corev1.Endpoints{
-		ObjectMeta: metav1.ObjectMeta{Name: "legacy", Namespace: a.ns},
-		Subsets: []corev1.EndpointSubset{{
-			Addresses:         []corev1.EndpointAddress{{IP: "10.4.0.1", NodeName: &node}},
-			NotReadyAddresses: []corev1.EndpointAddress{{IP: "10.4.0.2"}},
-			Ports:             []corev1.EndpointPort{{Name: "http", Port: 9000, Protocol: corev1.ProtocolTCP}},
-		}},
-	}
+	e := legacyEndpoints(a.ns)
 	if _, err := a.core.Endpoints(a.ns).Create(a.ctx, e, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -146,7 +146,9 @@ func (c *Config) newNamer(env naming.Env, m mode, ns string) (*Namer, error) {
 	if logger == nil {
 		logger = cl.Logger()
 	}
-	return newNamer(m, prefix, c.LabelSelector, ns, cl, logger), nil
+	n := newNamer(m, prefix, c.LabelSelector, ns, cl, logger)
+	n.instrument(env.Scope)
+	return n, nil
 }
 
 // NSConfig is the io.l5d.k8s.ns namer block: names are /<port>/<svc> in

@@ -8,6 +8,7 @@ import (
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	kapi "github.com/linnet-mesh/linnet/internal/k8s"
 	"github.com/linnet-mesh/linnet/internal/naming"
+	"github.com/linnet-mesh/linnet/internal/telemetry"
 	"github.com/linnet-mesh/linnet/internal/watch"
 )
 
@@ -35,6 +36,9 @@ type Namer struct {
 	update  sync.Mutex
 	mu      sync.Mutex
 	entries map[key]*entry
+
+	// Metrics (under the namer's scope, namer/<prefix>/...).
+	updates *telemetry.Counter // address sets published
 }
 
 // entry is the shared state of one watched name; it lives while refs > 0.
@@ -49,7 +53,19 @@ type entry struct {
 }
 
 func newNamer(m mode, prefix dtab.Path, selector, ns string, c *kapi.Cluster, logger *slog.Logger) *Namer {
-	return &Namer{mode: m, prefix: prefix, selector: selector, ns: ns, cluster: c, logger: logger, entries: map[key]*entry{}}
+	return &Namer{mode: m, prefix: prefix, selector: selector, ns: ns, cluster: c, logger: logger,
+		entries: map[key]*entry{}, updates: new(telemetry.Counter)}
+}
+
+// instrument registers the namer's metrics: watched (names with
+// subscribers) and updates (address-set changes published).
+func (n *Namer) instrument(scope telemetry.Scope) {
+	n.updates = scope.Counter("updates")
+	scope.Gauge("watched", func() float64 {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return float64(len(n.entries))
+	})
 }
 
 var negLookup = watch.Const[watch.Activity[dtab.Tree[naming.Name]]]{V: watch.OkActivity(dtab.NegTree[naming.Name]())}
@@ -116,6 +132,9 @@ func (n *Namer) compute(k key) result {
 	select {
 	case <-n.cluster.EndpointsSynced():
 	default:
+		if err := n.cluster.EndpointsError(); err != nil {
+			return result{err: err}
+		}
 		return result{pending: true}
 	}
 	svc, svcOK := n.cluster.Service(k.ns, k.svc)
@@ -155,6 +174,7 @@ func (n *Namer) onChange(sk kapi.ServiceKey) {
 			// its addresses right away.
 			e.addr.Set(r.addr())
 			e.state.Set(r)
+			n.updates.Inc()
 		}
 	}
 }
@@ -215,6 +235,8 @@ func (n *Namer) bound(e *entry, residual dtab.Path) *naming.Bound {
 
 func (n *Namer) tree(e *entry, residual dtab.Path, r result) watch.Activity[dtab.Tree[naming.Name]] {
 	switch {
+	case r.err != nil:
+		return watch.FailedActivity[dtab.Tree[naming.Name]](r.err)
 	case r.pending:
 		return watch.PendingActivity[dtab.Tree[naming.Name]]()
 	case !r.exists:
@@ -246,7 +268,7 @@ func (v *lookupValue) Subscribe(f func(watch.Activity[dtab.Tree[naming.Name]])) 
 	cancel := e.state.Subscribe(func(r result) {
 		// The tree only changes with pending/exists; address changes travel
 		// through the bound name's Addr.
-		if last != nil && last.pending == r.pending && last.exists == r.exists {
+		if last != nil && last.pending == r.pending && last.exists == r.exists && sameErr(last.err, r.err) {
 			return
 		}
 		last = &r
@@ -289,4 +311,11 @@ func (v *addrValue) Subscribe(f func(naming.Addr)) func() {
 func (n *Namer) watchAddr(ns, port, svc string) watch.Value[naming.Addr] {
 	k := key{ns: strings.ToLower(ns), port: strings.ToLower(port), svc: strings.ToLower(svc)}
 	return &addrValue{n: n, k: k, id: n.prefix.Concat(idPath(k, modeK8s))}
+}
+
+func sameErr(a, b error) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Error() == b.Error()
 }

@@ -23,13 +23,17 @@ type key struct {
 
 // result is what a key resolves to right now.
 type result struct {
+	err     error // the name cannot be known (the API is unreachable)
 	pending bool
 	exists  bool // false: negative
 	addrs   []naming.Address
 }
 
 func (r result) equal(o result) bool {
-	if r.pending != o.pending || r.exists != o.exists || len(r.addrs) != len(o.addrs) {
+	if r.pending != o.pending || r.exists != o.exists || len(r.addrs) != len(o.addrs) || (r.err == nil) != (o.err == nil) {
+		return false
+	}
+	if r.err != nil && r.err.Error() != o.err.Error() {
 		return false
 	}
 	for i := range r.addrs {
@@ -43,6 +47,8 @@ func (r result) equal(o result) bool {
 
 func (r result) addr() naming.Addr {
 	switch {
+	case r.err != nil:
+		return naming.Addr{State: naming.AddrFailed, Err: r.err}
 	case r.pending:
 		return naming.Addr{State: naming.AddrPending}
 	case !r.exists:

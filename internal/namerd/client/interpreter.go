@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/namerd/api"
 	"github.com/linnet-mesh/linnet/internal/naming"
+	"github.com/linnet-mesh/linnet/internal/tlsconf"
 	"github.com/linnet-mesh/linnet/internal/watch"
 )
 
@@ -45,9 +47,63 @@ type InterpreterConfig struct {
 	// Namespace is the namerd dtab namespace (default "default").
 	Namespace string      `yaml:"namespace"`
 	Retry     RetryConfig `yaml:"retry"`
-	TLS       any         `yaml:"tls" config:"unsupported"`
+	// TLS secures the connections to namerd.
+	TLS *ClientTLS `yaml:"tls"`
 
 	dst dtab.Path
+}
+
+// ClientTLS is the interpreter's `tls` block (Linkerd's client TLS keys).
+type ClientTLS struct {
+	Enabled           bool     `yaml:"enabled"`
+	CommonName        string   `yaml:"commonName"`
+	TrustCertsBundle  string   `yaml:"trustCertsBundle"`
+	TrustCerts        []string `yaml:"trustCerts"`
+	DisableValidation bool     `yaml:"disableValidation"`
+	ClientAuth        *struct {
+		CertPath              string `yaml:"certPath" config:"required"`
+		KeyPath               string `yaml:"keyPath" config:"required"`
+		IntermediateCertsPath string `yaml:"intermediateCertsPath"`
+	} `yaml:"clientAuth"`
+	Protocols []string `yaml:"protocols"`
+}
+
+// SetDefaults implements config.Defaulter.
+func (t *ClientTLS) SetDefaults() { t.Enabled = true }
+
+// Validate implements config.Validator.
+func (t *ClientTLS) Validate() error {
+	if t.Enabled && t.CommonName == "" && !t.DisableValidation {
+		return config.FieldError("commonName", "TLS to namerd needs `commonName` (the name namerd's certificate carries) unless disableValidation is true")
+	}
+	return nil
+}
+
+// config builds the client TLS configuration, or nil when TLS is off.
+// Certificate files are re-read when they change, until ctx ends.
+func (t *ClientTLS) config(ctx context.Context, log *slog.Logger) (*tls.Config, error) {
+	if t == nil || !t.Enabled {
+		return nil, nil
+	}
+	o := tlsconf.ClientOptions{
+		CommonName:        t.CommonName,
+		TrustCertsBundle:  t.TrustCertsBundle,
+		TrustCerts:        t.TrustCerts,
+		DisableValidation: t.DisableValidation,
+		Protocols:         t.Protocols,
+		Logger:            log,
+	}
+	if a := t.ClientAuth; a != nil {
+		o.ClientCertPath, o.ClientKeyPath, o.ClientIntermediateCertsPath = a.CertPath, a.KeyPath, a.IntermediateCertsPath
+	}
+	c, err := tlsconf.NewClient(o)
+	if err != nil {
+		return nil, err
+	}
+	go tlsconf.Watch(ctx, c, 10*time.Second, func(err error) {
+		log.Warn("reloading TLS files for namerd failed; keeping the previous ones", "err", err)
+	})
+	return c.Config(nil)
 }
 
 // RetryConfig is the reconnect backoff: jittered, doubling from
@@ -100,9 +156,14 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 	// namerd's own address is resolved like any name, with the router's
 	// namers and the /$/ system namers.
 	addr := naming.NewInterpreter(env.Namers).Bind(nil, c.dst)
+	tc, err := c.TLS.config(ctx, log)
+	if err != nil {
+		return nil, fmt.Errorf("interpreter.tls: %w", err)
+	}
 	return NewInterpreter(ctx, InterpreterOptions{
 		Namespace: c.Namespace,
-		Dial:      dialBound(addr),
+		Dial:      dialBound(ctx, addr),
+		TLS:       tc,
 		RetryBase: seconds(c.Retry.BaseSeconds),
 		RetryMax:  seconds(c.Retry.MaxSeconds),
 		Logger:    log.With("interpreter", InterpreterKind, "namespace", c.Namespace),
@@ -112,14 +173,38 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // dialBound dials one of the current addresses of a binding (a random
-// one, so several namerd replicas share the routers).
-func dialBound(b naming.Binding) func(ctx context.Context) (net.Conn, error) {
+// one, so several namerd replicas share the routers). The binding and the
+// address sets of its leaves stay watched until life ends.
+func dialBound(life context.Context, b naming.Binding) func(ctx context.Context) (net.Conn, error) {
 	var d net.Dialer
-	// Keep the binding (and its address sets) watched for the process's
-	// lifetime: this is the one name the interpreter always needs.
 	var mu sync.Mutex
 	var cur watch.Activity[naming.BoundTree]
-	b.Subscribe(func(a watch.Activity[naming.BoundTree]) { mu.Lock(); cur = a; mu.Unlock() })
+	var addrCancels []func()
+	cancel := b.Subscribe(func(a watch.Activity[naming.BoundTree]) {
+		// Watch the leaves' address sets too, so that they are resolved
+		// (and kept current) before the first dial.
+		var next []func()
+		if a.State == watch.Ok {
+			for _, l := range boundLeaves(a.Value, nil) {
+				next = append(next, l.Addr.Subscribe(func(naming.Addr) {}))
+			}
+		}
+		mu.Lock()
+		cur, addrCancels, next = a, next, addrCancels
+		mu.Unlock()
+		for _, c := range next {
+			c()
+		}
+	})
+	go func() {
+		<-life.Done()
+		cancel()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range addrCancels {
+			c()
+		}
+	}()
 	return func(ctx context.Context) (net.Conn, error) {
 		mu.Lock()
 		a := cur
@@ -140,12 +225,33 @@ func dialBound(b naming.Binding) func(ctx context.Context) (net.Conn, error) {
 	}
 }
 
+// boundLeaves appends the bound leaves of t to out.
+func boundLeaves(t naming.BoundTree, out []*naming.Bound) []*naming.Bound {
+	switch t.Kind {
+	case dtab.Leaf:
+		if t.Value != nil {
+			out = append(out, t.Value)
+		}
+	case dtab.Alt:
+		for _, c := range t.Alts {
+			out = boundLeaves(c, out)
+		}
+	case dtab.Union:
+		for _, b := range t.Branches {
+			out = boundLeaves(b.Tree, out)
+		}
+	}
+	return out
+}
+
 // InterpreterOptions configure NewInterpreter.
 type InterpreterOptions struct {
 	// Namespace is the namerd dtab namespace.
 	Namespace string
 	// Dial connects to namerd's HTTP API (one of its replicas).
 	Dial func(ctx context.Context) (net.Conn, error)
+	// TLS, when set, secures the connections (HTTPS).
+	TLS *tls.Config
 	// RetryBase and RetryMax bound the jittered reconnect backoff.
 	RetryBase, RetryMax time.Duration
 	Logger              *slog.Logger
@@ -188,9 +294,15 @@ func NewInterpreter(ctx context.Context, o InterpreterOptions) *Interpreter {
 		// never answers is treated as down. (Quiet streams are fine: TCP
 		// keep-alives of the dialer detect dead peers.)
 		ResponseHeaderTimeout: 30 * time.Second,
+		TLSClientConfig:       o.TLS,
 	}
-	// The host is a placeholder: Dial decides where connections go.
-	cli, _ := New("http://namerd", &http.Client{Transport: tr})
+	// The host is a placeholder: Dial decides where connections go (and
+	// the TLS config names the server).
+	scheme := "http"
+	if o.TLS != nil {
+		scheme = "https"
+	}
+	cli, _ := New(scheme+"://namerd", &http.Client{Transport: tr})
 	return &Interpreter{ctx: ctx, o: o, cli: cli, log: o.Logger, bind: map[string]*bindWatch{}, addr: map[string]*addrWatch{}}
 }
 

@@ -233,6 +233,18 @@ func TestInterpreterConfig(t *testing.T) {
 	f := followBinding(t, in.Bind(nil, dtab.MustParsePath("/svc/world")))
 	f.await(t, "/#/io.l5d.fs/v1@127.0.0.1:1001", 5*time.Second)
 
+	// dst by DNS name: resolved by /$/inet before the first dial.
+	text = fmt.Sprintf("interpreter:\n  kind: io.l5d.namerd.http\n  experimental: true\n  dst: /$/inet/localhost/%s\n  retry: {baseSeconds: 0.05, maxSeconds: 0.2}\n", port)
+	if err := config.Load([]byte(text), &c); err != nil {
+		t.Fatal(err)
+	}
+	in, err = c.Interpreter.Value.NewInterpreter(naming.InterpreterEnv{Env: naming.Env{Ctx: ctx}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f = followBinding(t, in.Bind(nil, dtab.MustParsePath("/svc/world")))
+	f.await(t, "/#/io.l5d.fs/v1@127.0.0.1:1001", 5*time.Second)
+
 	for _, bad := range []string{
 		"interpreter:\n  kind: io.l5d.namerd.http\n",
 		"interpreter:\n  kind: io.l5d.namerd.http\n  dst: nope\n",

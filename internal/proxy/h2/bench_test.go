@@ -43,13 +43,18 @@ func benchGet(b *testing.B, url string) {
 	})
 }
 
-// BenchmarkGRPCUnaryThroughProxy is one small unary gRPC call from a real
-// gRPC client through the proxy to a real gRPC server.
-func BenchmarkGRPCUnaryThroughProxy(b *testing.B) {
+// BenchmarkGRPCUnary is one small unary call from a real gRPC client to a
+// real gRPC server, directly and through the proxy.
+func BenchmarkGRPCUnary(b *testing.B) {
 	svc := newTestService()
 	backend := startGRPCBackend(b, svc)
+	b.Run("direct", func(b *testing.B) { benchUnary(b, backend) })
 	p := newTestProxy(b, map[string]string{testServiceName: backend}, proxyOpts{})
-	c := grpcClient(b, p.Addr, nil)
+	b.Run("proxied", func(b *testing.B) { benchUnary(b, p.Addr) })
+}
+
+func benchUnary(b *testing.B, addr string) {
+	c := grpcClient(b, addr, nil)
 	req := &testpb.SimpleRequest{ResponseSize: 64, Payload: payload(64)}
 	b.ReportAllocs()
 	b.ResetTimer()

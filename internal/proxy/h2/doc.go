@@ -11,6 +11,7 @@
 // end to end and bidirectional streams work); trailers are forwarded
 // after the body, including ones never announced (grpc-status);
 // connection-specific headers are dropped (RFC 9113 §8.2.2) and
-// "te: trailers" is kept. golang.org/x/net/http2 is imported here and
-// nowhere else.
+// "te: trailers" is kept. HTTP/2 itself is net/http's (server and
+// client); golang.org/x/net/http2 is imported here and nowhere else, for
+// the h2c Upgrade only.
 package h2

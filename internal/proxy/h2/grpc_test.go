@@ -79,6 +79,7 @@ func (s *testService) UnaryCall(ctx context.Context, in *testpb.SimpleRequest) (
 		_ = grpc.SetHeader(ctx, metadata.Pairs("x-echo", v[0]))
 		_ = grpc.SetTrailer(ctx, metadata.Pairs("x-echo-trailer", v[0]+"-trailer"))
 	}
+	echoInterop(md, func(h metadata.MD) { _ = grpc.SetHeader(ctx, h) }, func(t metadata.MD) { _ = grpc.SetTrailer(ctx, t) })
 	if st := in.GetResponseStatus(); st != nil && st.Code != 0 {
 		return nil, status.Error(codes.Code(st.Code), st.Message)
 	}
@@ -117,6 +118,8 @@ func (s *testService) StreamingInputCall(stream testpb.TestService_StreamingInpu
 }
 
 func (s *testService) FullDuplexCall(stream testpb.TestService_FullDuplexCallServer) error {
+	md, _ := metadata.FromIncomingContext(stream.Context())
+	echoInterop(md, func(h metadata.MD) { _ = stream.SetHeader(h) }, stream.SetTrailer)
 	for {
 		m, err := stream.Recv()
 		if err == io.EOF {
@@ -133,6 +136,18 @@ func (s *testService) FullDuplexCall(stream testpb.TestService_FullDuplexCallSer
 				return err
 			}
 		}
+	}
+}
+
+// echoInterop echoes the interop custom_metadata keys as the interop
+// server does: x-grpc-test-echo-initial as a header,
+// x-grpc-test-echo-trailing-bin as a trailer.
+func echoInterop(md metadata.MD, header, trailer func(metadata.MD)) {
+	if v := md.Get("x-grpc-test-echo-initial"); len(v) > 0 {
+		header(metadata.Pairs("x-grpc-test-echo-initial", v[0]))
+	}
+	if v := md.Get("x-grpc-test-echo-trailing-bin"); len(v) > 0 {
+		trailer(metadata.Pairs("x-grpc-test-echo-trailing-bin", v[0]))
 	}
 }
 

@@ -253,6 +253,7 @@ func TestH2OverTLSWithALPN(t *testing.T) {
 func TestTransportErrorsAreTyped(t *testing.T) {
 	// Refused connection: a dial error, the router's ConnectError.
 	tr := NewTransport(TransportOptions{ConnectTimeout: time.Second})
+	defer tr.CloseIdleConnections()
 	req, _ := http.NewRequest("GET", "http://"+freeAddr(t)+"/", nil)
 	_, err := tr.RoundTrip(req)
 	if !IsUnsent(err) {
@@ -285,6 +286,7 @@ func TestTransportErrorsAreTyped(t *testing.T) {
 	cli, _ := tlsconf.NewClient(tlsconf.ClientOptions{CommonName: "ep.linkerd.io", TrustCerts: []string{other.CertPath}})
 	cfg, _ := cli.Config(nil)
 	tr = NewTransport(TransportOptions{TLS: cfg})
+	defer tr.CloseIdleConnections()
 	req, _ = http.NewRequest("GET", "http://"+ln.Addr().String()+"/", nil)
 	_, err = tr.RoundTrip(req)
 	if !IsUnsent(err) || !strings.Contains(err.Error(), "TLS handshake") {
@@ -293,6 +295,7 @@ func TestTransportErrorsAreTyped(t *testing.T) {
 	// A refused stream is retryable: a real HTTP/2 peer refuses it.
 	refuser := startRefusingPeer(t)
 	tr = NewTransport(TransportOptions{})
+	defer tr.CloseIdleConnections()
 	pr, pw := io.Pipe() // a body net/http cannot replay by itself
 	defer pw.Close()
 	req, _ = http.NewRequest("POST", "http://"+refuser+"/", pr)

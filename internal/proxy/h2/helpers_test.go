@@ -36,6 +36,7 @@ type proxyOpts struct {
 	clear     bool
 	serverTLS *tls.Config // nil: h2c
 	clientTLS *tls.Config // nil: h2c to endpoints
+	tlsFor    func(*http.Request) (*tls.Config, error)
 }
 
 func loopbackAddr(t testing.TB, hostport string) naming.Address {
@@ -72,7 +73,7 @@ func newTestProxy(t testing.TB, endpoints map[string]string, o proxyOpts) *testP
 		BindingTimeout: 2 * time.Second,
 		Scope:          scope,
 		NewTransport: func(string) router.Transport {
-			return NewTransport(TransportOptions{TLS: o.clientTLS})
+			return NewTransport(TransportOptions{TLS: o.clientTLS, TLSFor: o.tlsFor})
 		},
 	})
 	ident := o.ident

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -59,6 +60,8 @@ func NewServer(h http.Handler, o ServerOptions) *Server {
 	if o.InitialStreamWindowBytes > 0 {
 		cfg.MaxReceiveBufferPerConnection = 16 * o.InitialStreamWindowBytes
 	}
+	// The protocols are completed below; the server reads them when it
+	// starts serving.
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	srv := &http.Server{
@@ -81,7 +84,7 @@ func NewServer(h http.Handler, o ServerOptions) *Server {
 			// {"h2", "http/1.1"} avoids the per-handshake clone.
 			s.tls.GetConfigForClient = func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
 				c, err := get(hi)
-				if err != nil || c == nil || containsString(c.NextProtos, nextProtoH2) {
+				if err != nil || c == nil || slices.Contains(c.NextProtos, nextProtoH2) {
 					return c, err
 				}
 				c = c.Clone()
@@ -94,34 +97,36 @@ func NewServer(h http.Handler, o ServerOptions) *Server {
 		protos.SetUnencryptedHTTP2(true)
 		srv.Handler = newUpgrader(srv, h, o)
 	}
-	srv.Protocols = &protos
 	return s
 }
 
 // appendMissing returns ps with each of add that it lacks appended, in a
 // new slice.
 func appendMissing(ps []string, add ...string) []string {
-	out := append([]string(nil), ps...)
+	out := slices.Clone(ps)
 	for _, a := range add {
-		found := false
-		for _, p := range out {
-			found = found || p == a
-		}
-		if !found {
+		if !slices.Contains(out, a) {
 			out = append(out, a)
 		}
 	}
 	return out
 }
 
+// WrapListener returns ln as HTTP serves from it: wrapped in TLS when
+// configured. s.HTTP.Serve(s.WrapListener(ln)) is Serve(ln), for callers
+// that keep the *http.Server and its listener side by side.
+func (s *Server) WrapListener(ln net.Listener) net.Listener {
+	if s.tls != nil {
+		return tls.NewListener(ln, s.tls)
+	}
+	return ln
+}
+
 // Serve accepts connections on ln (wrapped in TLS when configured) until
 // the server is shut down. The tls.Config is consulted per handshake, so
 // a tlsconf.Server reload applies to new connections.
 func (s *Server) Serve(ln net.Listener) error {
-	if s.tls != nil {
-		ln = tls.NewListener(ln, s.tls)
-	}
-	return s.HTTP.Serve(ln)
+	return s.HTTP.Serve(s.WrapListener(ln))
 }
 
 // Shutdown stops accepting and waits for in-flight streams (GOAWAY is sent

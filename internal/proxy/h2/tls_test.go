@@ -1,8 +1,11 @@
 package h2
 
 import (
+	"crypto/tls"
 	"io"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +14,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/proxy"
 	"github.com/linnet-mesh/linnet/internal/tlsconf"
 	"github.com/linnet-mesh/linnet/internal/tlsconf/tlstest"
 )
@@ -123,5 +128,70 @@ func TestTLSBetweenRoutersRejectsWrongName(t *testing.T) {
 	case <-svc.seen:
 		t.Error("the endpoint was called despite the failed handshake")
 	default:
+	}
+}
+
+// TestClientTLSPerBoundName: two bound names reach one endpoint under
+// different TLS names (commonName "{service}.linkerd.io"), as in the
+// linker-to-linker setup where every service goes to the node's incoming
+// router. Each request must be sent with its own SNI and verified name,
+// on connections pooled per name.
+func TestClientTLSPerBoundName(t *testing.T) {
+	ca := tlstest.NewCA(t, "mesh")
+	var certs []tls.Certificate
+	for _, n := range []string{"hello", "world"} {
+		p := ca.Issue(n, n+".linkerd.io")
+		c, err := tls.LoadX509KeyPair(p.CertPath, p.KeyPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs = append(certs, c)
+	}
+	// One endpoint; net/http picks the certificate matching the SNI.
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: certs, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var protos http.Protocols
+	protos.SetHTTP2(true)
+	srv := &http.Server{Protocols: &protos, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.TLS.ServerName)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	cli, err := tlsconf.NewClient(tlsconf.ClientOptions{CommonName: "{service}.linkerd.io", TrustCerts: []string{ca.CertPath}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]int{}
+	var mu sync.Mutex
+	tlsFor := TLSByClient(func(bound string) (*tls.Config, error) {
+		mu.Lock()
+		calls[bound]++
+		mu.Unlock()
+		svc := bound[strings.LastIndexByte(bound, '/')+1:]
+		return cli.Config(map[string]string{"service": svc})
+	})
+	ident, _ := (&HeaderTokenConfig{Header: ":authority"}).NewIdentifier(proxy.IdentifierEnv{DstPrefix: dtab.Path{"svc"}})
+	p := newTestProxy(t, map[string]string{"hello": ln.Addr().String(), "world": ln.Addr().String()},
+		proxyOpts{ident: ident, tlsFor: tlsFor})
+	for range 3 {
+		for _, svc := range []string{"hello", "world"} {
+			req, _ := http.NewRequest("GET", "http://"+p.Addr+"/", nil)
+			req.Host = svc
+			resp, err := h2cClient().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || string(body) != svc+".linkerd.io" {
+				t.Fatalf("%s: %d %q, want the endpoint to see SNI %s.linkerd.io", svc, resp.StatusCode, body, svc)
+			}
+		}
+	}
+	if calls["/#/test/hello"] != 1 || calls["/#/test/world"] != 1 {
+		t.Errorf("TLS chosen per bound name %v times, want once each", calls)
 	}
 }

@@ -8,7 +8,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/linnet-mesh/linnet/internal/proxy"
 )
 
 // TransportOptions configures the client-tier transport of one endpoint.
@@ -16,6 +19,14 @@ type TransportOptions struct {
 	// TLS, when set, makes the transport speak h2 over TLS (ALPN "h2" is
 	// added to NextProtos); nil means h2c with prior knowledge.
 	TLS *tls.Config
+	// TLSFor, when set, replaces TLS: it chooses the TLS configuration of
+	// each request (nil: h2c). Linkerd's client TLS belongs to the bound
+	// name, not to the endpoint: with a per-service commonName
+	// ("{service}.linkerd.io") several bound names reach one endpoint
+	// (e.g. a node's incoming router) under different names. Connections
+	// are pooled per distinct *tls.Config, so TLSFor must return the same
+	// pointer for the same configuration; TLSByClient does.
+	TLSFor func(req *http.Request) (*tls.Config, error)
 	// ConnectTimeout bounds dialing and the TLS handshake (default 3s).
 	ConnectTimeout time.Duration
 	// IdleTimeout closes a connection idle this long (default 60s).
@@ -51,8 +62,11 @@ type TransportOptions struct {
 // endpoint refused before processing it (REFUSED_STREAM, when net/http
 // could not replay the body itself) is an *UnsentError, retryable.
 type Transport struct {
-	t   *http.Transport
-	tls bool
+	o      TransportOptions
+	single *http.Transport // without TLSFor
+
+	mu    sync.Mutex
+	byTLS map[*tls.Config]*http.Transport // with TLSFor; nil key: h2c
 }
 
 // NewTransport returns the transport of one endpoint.
@@ -69,6 +83,18 @@ func NewTransport(o TransportOptions) *Transport {
 	if o.PingTimeout <= 0 {
 		o.PingTimeout = 10 * time.Second
 	}
+	t := &Transport{o: o}
+	if o.TLSFor == nil {
+		t.single = newHTTPTransport(o, o.TLS)
+	} else {
+		t.byTLS = map[*tls.Config]*http.Transport{}
+	}
+	return t
+}
+
+// newHTTPTransport returns a pool speaking HTTP/2 only: over TLS with
+// tlsConf, else h2c.
+func newHTTPTransport(o TransportOptions, tlsConf *tls.Config) *http.Transport {
 	d := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
 	var protos http.Protocols
 	t := &http.Transport{
@@ -87,18 +113,58 @@ func NewTransport(o TransportOptions) *Transport {
 			MaxReceiveBufferPerStream: o.InitialStreamWindowBytes,
 		},
 	}
-	if o.TLS == nil {
+	if tlsConf == nil {
 		protos.SetUnencryptedHTTP2(true)
-	} else {
-		protos.SetHTTP2(true)
-		cfg := o.TLS.Clone()
-		cfg.NextProtos = []string{nextProtoH2}
-		t.TLSClientConfig = cfg
-		t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return dialTLS(ctx, d, network, addr, cfg, o.ConnectTimeout)
-		}
+		return t
 	}
-	return &Transport{t: t, tls: o.TLS != nil}
+	protos.SetHTTP2(true)
+	cfg := tlsConf.Clone()
+	cfg.NextProtos = []string{nextProtoH2}
+	t.TLSClientConfig = cfg
+	t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dialTLS(ctx, d, network, addr, cfg, o.ConnectTimeout)
+	}
+	return t
+}
+
+// pool returns the connection pool of req and whether it speaks TLS.
+func (t *Transport) pool(req *http.Request) (*http.Transport, bool, error) {
+	if t.single != nil {
+		return t.single, t.o.TLS != nil, nil
+	}
+	cfg, err := t.o.TLSFor(req)
+	if err != nil {
+		return nil, false, fmt.Errorf("client TLS for %s: %w", req.Header.Get(proxy.HeaderDstClient), err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.byTLS[cfg]
+	if !ok {
+		p = newHTTPTransport(t.o, cfg)
+		t.byTLS[cfg] = p
+	}
+	return p, cfg != nil, nil
+}
+
+// TLSByClient returns a TLSFor that chooses a request's TLS
+// configuration by its bound name, the l5d-dst-client header the router's
+// bound tier sets: forClient is called once per bound name (nil, nil for
+// no TLS), and its answer is reused, so that every request of a bound
+// name shares its connections.
+func TLSByClient(forClient func(bound string) (*tls.Config, error)) func(*http.Request) (*tls.Config, error) {
+	var cache sync.Map // bound name → *tls.Config
+	return func(req *http.Request) (*tls.Config, error) {
+		id := req.Header.Get(proxy.HeaderDstClient)
+		if v, ok := cache.Load(id); ok {
+			return v.(*tls.Config), nil
+		}
+		cfg, err := forClient(id)
+		if err != nil {
+			return nil, err
+		}
+		v, _ := cache.LoadOrStore(id, cfg)
+		return v.(*tls.Config), nil
+	}
 }
 
 const nextProtoH2 = "h2"
@@ -134,7 +200,11 @@ func dialTLS(ctx context.Context, d *net.Dialer, network, addr string, cfg *tls.
 
 // RoundTrip sends req to the endpoint named by req.URL.Host.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.tls && req.URL.Scheme != "https" {
+	p, useTLS, err := t.pool(req)
+	if err != nil {
+		return nil, err
+	}
+	if useTLS && req.URL.Scheme != "https" {
 		// :scheme says how the request reached the endpoint.
 		u := *req.URL
 		u.Scheme = "https"
@@ -142,7 +212,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		r2.URL = &u
 		req = &r2
 	}
-	resp, err := t.t.RoundTrip(req)
+	resp, err := p.RoundTrip(req)
 	if err != nil {
 		return nil, classifyTransportError(err)
 	}
@@ -150,7 +220,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // CloseIdleConnections implements router.Transport.
-func (t *Transport) CloseIdleConnections() { t.t.CloseIdleConnections() }
+func (t *Transport) CloseIdleConnections() {
+	if t.single != nil {
+		t.single.CloseIdleConnections()
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range t.byTLS {
+		p.CloseIdleConnections()
+	}
+}
 
 // UnsentError says the endpoint did not process the request (it refused
 // the stream, or the connection went away before the stream was
@@ -205,13 +285,4 @@ func classifyTransportError(err error) error {
 		return &UnsentError{Err: err}
 	}
 	return &StreamResetError{Code: code, Err: err}
-}
-
-func containsString(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

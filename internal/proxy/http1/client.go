@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -49,12 +48,11 @@ func NewClient(addr string, o TransportOptions) *Client {
 }
 
 type clientConn struct {
-	c       net.Conn
-	br      *bufio.Reader
-	bw      *bufio.Writer
-	idleAt  time.Time
-	reused  bool
-	pending atomic.Bool // a response body is being read
+	c      net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	idleAt time.Time
+	reused bool
 }
 
 var (

@@ -1,6 +1,8 @@
 package etcd
 
 import (
+	"crypto/tls"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/storage"
+	"github.com/linnet-mesh/linnet/internal/tlsconf"
 )
 
 // Kind is the config kind of this store.
@@ -30,8 +33,8 @@ type Config struct {
 	Host           string `yaml:"host"`
 	Port           int    `yaml:"port"`
 	PathPrefix     string `yaml:"pathPrefix"`
-	// TLS to etcd is a namerd option this version does not implement yet.
-	TLS any `yaml:"tls" config:"unsupported"`
+	// TLS secures the connection to etcd (Linkerd's client TLS keys).
+	TLS *ClientTLS `yaml:"tls"`
 	// RequestTimeoutMs bounds each etcd request (Linnet extension).
 	RequestTimeoutMs int `yaml:"requestTimeoutMs"`
 }
@@ -58,10 +61,61 @@ func (c *Config) Validate() error {
 
 // NewStore implements storage.Config.
 func (c *Config) NewStore(env storage.Env) (storage.Store, error) {
+	tc, err := c.TLS.config()
+	if err != nil {
+		return nil, fmt.Errorf("%s: tls: %w", Kind, err)
+	}
 	return Open(Options{
 		Endpoints:      []string{net.JoinHostPort(c.Host, strconv.Itoa(c.Port))},
 		PathPrefix:     c.PathPrefix,
 		RequestTimeout: time.Duration(c.RequestTimeoutMs) * time.Millisecond,
+		TLS:            tc,
 		Logger:         env.Logger,
 	})
+}
+
+// ClientTLS is the `tls` block of io.l5d.etcd.
+type ClientTLS struct {
+	Enabled           bool     `yaml:"enabled"`
+	CommonName        string   `yaml:"commonName"`
+	TrustCertsBundle  string   `yaml:"trustCertsBundle"`
+	TrustCerts        []string `yaml:"trustCerts"`
+	DisableValidation bool     `yaml:"disableValidation"`
+	ClientAuth        *struct {
+		CertPath string `yaml:"certPath" config:"required"`
+		KeyPath  string `yaml:"keyPath" config:"required"`
+	} `yaml:"clientAuth"`
+	Protocols []string `yaml:"protocols"`
+}
+
+// SetDefaults implements config.Defaulter.
+func (t *ClientTLS) SetDefaults() { t.Enabled = true }
+
+// Validate implements config.Validator.
+func (t *ClientTLS) Validate() error {
+	if t.Enabled && t.CommonName == "" && !t.DisableValidation {
+		return config.FieldError("commonName", "TLS to etcd needs `commonName` (the name etcd's certificate carries) unless disableValidation is true")
+	}
+	return nil
+}
+
+func (t *ClientTLS) config() (*tls.Config, error) {
+	if t == nil || !t.Enabled {
+		return nil, nil
+	}
+	o := tlsconf.ClientOptions{
+		CommonName:        t.CommonName,
+		TrustCertsBundle:  t.TrustCertsBundle,
+		TrustCerts:        t.TrustCerts,
+		DisableValidation: t.DisableValidation,
+		Protocols:         t.Protocols,
+	}
+	if a := t.ClientAuth; a != nil {
+		o.ClientCertPath, o.ClientKeyPath = a.CertPath, a.KeyPath
+	}
+	c, err := tlsconf.NewClient(o)
+	if err != nil {
+		return nil, err
+	}
+	return c.Config(nil)
 }

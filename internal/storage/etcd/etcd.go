@@ -17,6 +17,7 @@ package etcd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,7 +46,9 @@ type Options struct {
 	RequestTimeout time.Duration
 	// DialTimeout bounds establishing the first connection (default 5s).
 	DialTimeout time.Duration
-	Logger      *slog.Logger
+	// TLS, when set, secures the connections to etcd.
+	TLS    *tls.Config
+	Logger *slog.Logger
 }
 
 // Store is an etcd-backed storage.Store.
@@ -82,6 +85,7 @@ func Open(o Options) (*Store, error) {
 		DialTimeout:          o.DialTimeout,
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
+		TLS:                  o.TLS,
 		Logger:               zap.NewNop(),
 	})
 	if err != nil {

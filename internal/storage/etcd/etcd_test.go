@@ -18,6 +18,7 @@ import (
 	"github.com/linnet-mesh/linnet/internal/storage"
 	"github.com/linnet-mesh/linnet/internal/storage/etcd/etcdtest"
 	"github.com/linnet-mesh/linnet/internal/storage/storagetest"
+	"github.com/linnet-mesh/linnet/internal/tlsconf/tlstest"
 	"github.com/linnet-mesh/linnet/internal/watch"
 )
 
@@ -234,7 +235,59 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("bad port: %v", err)
 	}
 	err = config.Load([]byte("storage:\n  kind: io.l5d.etcd\n  tls: {}\n"), &c)
-	if err == nil || !strings.Contains(err.Error(), config.UnsupportedSuffix) {
-		t.Fatalf("tls: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "storage.tls.commonName") {
+		t.Fatalf("tls without commonName: %v", err)
+	}
+}
+
+// io.l5d.etcd over TLS with client certificates, configured as namerd.yaml
+// would; a client trusting another CA is refused.
+func TestTLS(t *testing.T) {
+	ca := tlstest.NewCA(t, "etcd")
+	server := ca.Issue("etcd-server", "etcd.test", "127.0.0.1")
+	client := ca.Issue("namerd-client", "namerd.test")
+	srv := etcdtest.StartTLS(t, &etcdtest.TLS{
+		CertPath: server.CertPath, KeyPath: server.KeyPath, CAPath: ca.CertPath,
+		ClientCAPath: ca.CertPath, ClientCertPath: client.CertPath, ClientKeyPath: client.KeyPath,
+	})
+	host, port, _ := strings.Cut(srv.Endpoint(), ":")
+	load := func(trust, cert, key string) storage.Store {
+		var c struct {
+			Storage config.Kinded[storage.Config] `yaml:"storage"`
+		}
+		text := fmt.Sprintf(`storage:
+  kind: io.l5d.etcd
+  experimental: true
+  host: %s
+  port: %s
+  pathPrefix: %s
+  requestTimeoutMs: 2000
+  tls:
+    commonName: etcd.test
+    trustCerts: [%s]
+    clientAuth: {certPath: %s, keyPath: %s}
+`, host, port, freshPrefix(), trust, cert, key)
+		if err := config.Load([]byte(text), &c); err != nil {
+			t.Fatal(err)
+		}
+		s, err := c.Storage.Value.NewStore(storage.Env{Ctx: context.Background()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	ctx := context.Background()
+	s := load(ca.CertPath, client.CertPath, client.KeyPath)
+	if err := s.Create(ctx, "ns", storagetest.Simple); err != nil {
+		t.Fatalf("Create over TLS: %v", err)
+	}
+	if v, err := s.Get(ctx, "ns"); err != nil || !v.Dtab.Equal(storagetest.Simple) {
+		t.Fatalf("Get over TLS: %v %v", v, err)
+	}
+
+	other := tlstest.NewCA(t, "other")
+	if err := load(other.CertPath, client.CertPath, client.KeyPath).Put(ctx, "ns", storagetest.Other); err == nil {
+		t.Fatal("a client trusting another CA wrote to etcd")
 	}
 }

@@ -7,6 +7,8 @@ package etcdtest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -28,9 +30,24 @@ type Server struct {
 	clientPort int
 	peerPort   int
 
+	tls *TLS
+
 	mu  sync.Mutex
 	cmd *exec.Cmd
 	log *bytes.Buffer
+}
+
+// TLS makes etcd serve clients over TLS with this certificate; with
+// ClientCAPath set it also requires client certificates signed by that CA.
+type TLS struct {
+	CertPath, KeyPath string
+	// CAPath verifies etcd's certificate in the health check.
+	CAPath string
+	// ClientCAPath, when set, turns on client certificate authentication.
+	ClientCAPath string
+	// ClientCertPath and ClientKeyPath are what the health check presents
+	// when client certificates are required.
+	ClientCertPath, ClientKeyPath string
 }
 
 // Binary returns the etcd binary: $LINNET_ETCD, or etcd on PATH.
@@ -46,13 +63,16 @@ func Binary() (string, error) {
 }
 
 // Start starts etcd and waits until it serves requests.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return StartTLS(t, nil) }
+
+// StartTLS is Start with TLS for clients (nil: plain HTTP).
+func StartTLS(t testing.TB, tc *TLS) *Server {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), clientPort: freePort(t), peerPort: freePort(t)}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), clientPort: freePort(t), peerPort: freePort(t), tls: tc}
 	t.Cleanup(s.Stop)
 	s.Restart()
 	return s
@@ -66,18 +86,29 @@ func (s *Server) Endpoint() string { return net.JoinHostPort("127.0.0.1", strcon
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
-	client := "http://" + s.Endpoint()
+	scheme := "http://"
+	hc := http.DefaultClient
+	var extra []string
+	if tc := s.tls; tc != nil {
+		scheme = "https://"
+		extra = append(extra, "--cert-file", tc.CertPath, "--key-file", tc.KeyPath)
+		if tc.ClientCAPath != "" {
+			extra = append(extra, "--client-cert-auth", "--trusted-ca-file", tc.ClientCAPath)
+		}
+		hc = s.healthClient()
+	}
+	client := scheme + s.Endpoint()
 	peer := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.peerPort))
-	cmd := exec.Command(s.bin,
+	cmd := exec.Command(s.bin, append([]string{
 		"--name", "linnet-test",
 		"--data-dir", filepath.Join(s.dir, "data"),
 		"--listen-client-urls", client,
 		"--advertise-client-urls", client,
 		"--listen-peer-urls", peer,
 		"--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "linnet-test="+peer,
+		"--initial-cluster", "linnet-test=" + peer,
 		"--log-level", "warn",
-	)
+	}, extra...)...)
 	log := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -90,7 +121,7 @@ func (s *Server) Restart() {
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, client+"/health", nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := hc.Do(req)
 		cancel()
 		if err == nil {
 			resp.Body.Close()
@@ -127,6 +158,24 @@ func (s *Server) signal(sig syscall.Signal) {
 		_ = cmd.Process.Kill()
 		<-done
 	}
+}
+
+// healthClient trusts the test CA and presents the client certificate.
+func (s *Server) healthClient() *http.Client {
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(s.tls.CAPath)
+	if err != nil || !pool.AppendCertsFromPEM(pem) {
+		s.t.Fatalf("etcdtest: CA %s: %v", s.tls.CAPath, err)
+	}
+	cfg := &tls.Config{RootCAs: pool}
+	if s.tls.ClientCertPath != "" {
+		cert, err := tls.LoadX509KeyPair(s.tls.ClientCertPath, s.tls.ClientKeyPath)
+		if err != nil {
+			s.t.Fatalf("etcdtest: client certificate: %v", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
 }
 
 func freePort(t testing.TB) int {
