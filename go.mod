@@ -3,6 +3,7 @@ module github.com/linnet-mesh/linnet
 go 1.26.0
 
 require (
+	github.com/apache/thrift v0.22.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/chromedp/cdproto v0.159.0 // indirect

@@ -59,12 +59,12 @@ type listener struct {
 
 // Start builds everything cfg describes and starts serving. Stop (or
 // POST /admin/shutdown) drains it; Done is closed when it has stopped.
-func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) {
+func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	p = &Process{
+	p := &Process{
 		log:    o.Logger,
 		cancel: cancel,
 		reg:    telemetry.NewRegistry(),
@@ -172,6 +172,13 @@ func (rs recorderList) Record(r telemetry.RequestRecord) {
 func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []naming.MountedNamer, env naming.Env, rec telemetry.RequestRecorder) (*router.Router, admin.RouterInfo, error) {
 	label := hr.Label
 	log := p.log.With("router", label)
+	warnings, err := checkHTTPRouter(hr)
+	if err != nil {
+		return nil, admin.RouterInfo{}, err
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
 	ienv := naming.InterpreterEnv{Env: env, Namers: namers, Label: label}
 	ienv.Logger = log
 	interp, err := hr.Interpreter.Value.NewInterpreter(ienv)

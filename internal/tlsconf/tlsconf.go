@@ -1,6 +1,7 @@
 package tlsconf
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -37,9 +38,10 @@ type ServerOptions struct {
 
 // Server is a server TLS configuration whose files can be reloaded.
 type Server struct {
-	o   ServerOptions
-	cur atomic.Pointer[tls.Config]
-	mu  sync.Mutex // serialises Reload
+	o      ServerOptions
+	cur    atomic.Pointer[tls.Config]
+	digest atomic.Pointer[[sha256.Size]byte] // of the files cur came from
+	mu     sync.Mutex                        // serialises Reload
 }
 
 // NewServer reads the files of o and returns the server configuration.
@@ -65,6 +67,10 @@ func NewServer(o ServerOptions) (*Server, error) {
 func (s *Server) Reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Taken before reading: a write racing with this load leaves a stale
+	// digest, so Watch loads again, rather than a fresh one over stale
+	// material.
+	d := digest(s.files())
 	minV, maxV, err := versions(s.o.Protocols)
 	if err != nil {
 		return err
@@ -91,6 +97,7 @@ func (s *Server) Reload() error {
 		}
 	}
 	s.cur.Store(c)
+	s.digest.Store(&d)
 	return nil
 }
 
@@ -143,6 +150,7 @@ type ClientOptions struct {
 type Client struct {
 	o       ClientOptions
 	cur     atomic.Pointer[clientMaterial]
+	digest  atomic.Pointer[[sha256.Size]byte] // of the files cur came from
 	mu      sync.Mutex
 	configs sync.Map // server name → *tls.Config
 }
@@ -188,6 +196,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 func (c *Client) Reload() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	d := digest(c.files()) // before reading, as in Server.Reload
 	minV, maxV, err := versions(c.o.Protocols)
 	if err != nil {
 		return err
@@ -214,6 +223,7 @@ func (c *Client) Reload() error {
 		m.cert = &cert
 	}
 	c.cur.Store(m)
+	c.digest.Store(&d)
 	return nil
 }
 

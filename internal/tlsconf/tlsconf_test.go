@@ -363,3 +363,48 @@ func TestClientConfigSharedPerName(t *testing.T) {
 		t.Errorf("Config without the variable: %v, want an error naming {service}", err)
 	}
 }
+
+func TestWatchReportsABrokenRotationOnce(t *testing.T) {
+	ca := tlstest.NewCA(t, "one")
+	p := ca.Issue("srv", "hello.linkerd.io")
+	dir := t.TempDir()
+	certPath, keyPath := dir+"/cert.pem", dir+"/key.pem"
+	good, _ := os.ReadFile(p.KeyPath)
+	cert, _ := os.ReadFile(p.CertPath)
+	if err := os.WriteFile(certPath, cert, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(ServerOptions{CertPath: certPath, KeyPath: keyPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { Watch(ctx, s, 5*time.Millisecond, func(err error) { errs <- err }); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	if err := os.WriteFile(keyPath, []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		if !strings.Contains(err.Error(), keyPath) {
+			t.Errorf("reload error %v does not name %s", err, keyPath)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a broken key was not reported")
+	}
+	time.Sleep(50 * time.Millisecond) // ten more polls of the same content
+	if n := len(errs); n != 0 {
+		t.Errorf("the same broken content was reported %d more times", n)
+	}
+	c, _ := NewClient(ClientOptions{CommonName: "hello.linkerd.io", TrustCerts: []string{ca.CertPath}})
+	cfg, _ := c.Config(nil)
+	if _, err := handshake(t, s.Config(), cfg); err != nil {
+		t.Fatalf("the broken rotation replaced the working material: %v", err)
+	}
+}

@@ -12,7 +12,12 @@ import (
 type Reloader interface {
 	Reload() error
 	files() []string
+	// loaded is the digest of the files as of the last successful load.
+	loaded() [sha256.Size]byte
 }
+
+func (s *Server) loaded() [sha256.Size]byte { return *s.digest.Load() }
+func (c *Client) loaded() [sha256.Size]byte { return *c.digest.Load() }
 
 func (s *Server) files() []string {
 	return nonEmpty(s.o.CertPath, s.o.KeyPath, s.o.IntermediateCertsPath, s.o.CACertPath)
@@ -40,7 +45,7 @@ func nonEmpty(ps ...string) []string {
 // if not nil, receives failed reloads; the previous material stays in
 // use.
 func Watch(ctx context.Context, r Reloader, interval time.Duration, onErr func(error)) {
-	last := digest(r.files())
+	var failed [sha256.Size]byte // contents whose reload failed, not retried
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -50,12 +55,14 @@ func Watch(ctx context.Context, r Reloader, interval time.Duration, onErr func(e
 		case <-t.C:
 		}
 		now := digest(r.files())
-		if now == last {
+		if now == r.loaded() || now == failed {
 			continue
 		}
-		last = now
-		if err := r.Reload(); err != nil && onErr != nil {
-			onErr(err)
+		if err := r.Reload(); err != nil {
+			failed = now
+			if onErr != nil {
+				onErr(err)
+			}
 		}
 	}
 }

@@ -42,7 +42,7 @@ func TestNamerdOnKubernetes(t *testing.T) {
 	}
 	kubectl("", "apply", "-f", filepath.Join(dir, "dtab-crd.yaml"))
 	kubectl("", "wait", "--for=condition=established", "--timeout=30s", "crd/dtabs.l5d.io")
-	ns := fmt.Sprintf("namerd-%d", os.Getpid())
+	ns := fmt.Sprintf("namerd-%d-%d", os.Getpid(), runSeq.Add(1))
 	kubectl(fmt.Sprintf(`apiVersion: v1
 kind: Namespace
 metadata: {name: %[1]s}

@@ -194,7 +194,7 @@ func TestTrafficFollowsEndpoints(t *testing.T) {
 	a, b, c := n.subnet+".2", n.subnet+".3", n.subnet+".4"
 	n.serve(t, a+":7777", b+":7777", c+":7777")
 
-	ns := fmt.Sprintf("traffic-%d", os.Getpid())
+	ns := fmt.Sprintf("traffic-%d-%d", os.Getpid(), runSeq.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	svc := fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata: {name: %[1]s}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: world, namespace: %[1]s}\nspec:\n  ports: [{name: http, port: 80, targetPort: http}]\n", ns)
@@ -340,11 +340,12 @@ routers:
   label: ingress
   identifier:
     kind: io.l5d.ingress
+    namespace: %[3]s
     host: %[1]s
     port: %[2]d
   dtab: /svc => /#/io.l5d.k8s
   servers: [{ip: 127.0.0.1, port: %%d, clearContext: true}]
-`, pc.Host, pc.Port), "www.hello.world")
+`, pc.Host, pc.Port, ns), "www.hello.world")
 	for range 20 {
 		if body, err := ingressGet(); err != nil || body != b+":7777" {
 			t.Fatalf("through the ingress: %q %v", body, err)
@@ -416,6 +417,9 @@ func startRouter(t *testing.T, cfg, host string) func() (string, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// runSeq makes Kubernetes namespaces unique across repeated runs (-count).
+var runSeq atomic.Int64
 
 type writerFunc func([]byte) (int, error)
 

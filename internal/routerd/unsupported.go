@@ -1,0 +1,39 @@
+package routerd
+
+import (
+	"fmt"
+)
+
+// checkHTTPRouter refuses options of an http router that this version
+// accepts in the file but cannot honour where ignoring them would change
+// behaviour silently (client TLS would send plaintext to a TLS endpoint),
+// and returns warnings for options it ignores harmlessly.
+func checkHTTPRouter(hr *HTTPRouter) (warnings []string, err error) {
+	if t := hr.Client.Global.TLS; t != nil {
+		return nil, fmt.Errorf("client.tls: TLS to endpoints is not supported by this version yet")
+	}
+	if hr.HTTPAccessLog != "" {
+		warnings = append(warnings, "httpAccessLog is not supported by this version yet; no access log is written")
+	}
+	if hr.CompressionLevel > 0 {
+		warnings = append(warnings, "compressionLevel is ignored: responses are passed through uncompressed")
+	}
+	if hr.TracePropagator.Kind == "io.l5d.zipkin" {
+		warnings = append(warnings, "tracePropagator io.l5d.zipkin is not supported yet; l5d-ctx-trace headers are used")
+	}
+	if !hr.StreamingEnabled {
+		warnings = append(warnings, "streamingEnabled: false is ignored; bodies are always streamed")
+	}
+	for i, s := range hr.Servers {
+		if s.AddForwardedHeader != nil {
+			warnings = append(warnings, fmt.Sprintf("servers[%d].addForwardedHeader is not supported yet; no Forwarded header is added", i))
+		}
+		if s.TimestampHeader != "" {
+			warnings = append(warnings, fmt.Sprintf("servers[%d].timestampHeader is not supported yet", i))
+		}
+		if s.TimeoutMs > 0 {
+			warnings = append(warnings, fmt.Sprintf("servers[%d].timeoutMs is not supported yet; use service.totalTimeoutMs", i))
+		}
+	}
+	return warnings, nil
+}
