@@ -23,7 +23,7 @@ deps: ## install test dependencies that are missing (apt-get, go install)
 
 test: deps build ## install what is missing, then run the whole suite with -race
 	$(GO) vet $(PKGS)
-	LINNET_BIN=$(CURDIR)/$(BIN) $(GO) test -race -timeout 12m $(TESTFLAGS) $(PKGS)
+	LINNET_BIN=$(CURDIR)/$(BIN) LINNET_K8S_WAIT=$${LINNET_K8S_WAIT:-35m} $(GO) test -race -timeout 45m $(TESTFLAGS) $(PKGS)
 
 test-short: ## fast unit tests only (no external peers)
 	$(GO) test -race -short $(PKGS)
