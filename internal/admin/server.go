@@ -33,13 +33,16 @@ type Params struct {
 	Shutdown func()
 	// Dashboard, when set, is served at / (and /services).
 	Dashboard http.Handler
-	Logger    *slog.Logger
+	// Security, when set, restricts the paths served (admin.security).
+	Security *Security
+	Logger   *slog.Logger
 }
 
 // Server is the admin handler.
 type Server struct {
 	p     Params
 	mux   *http.ServeMux
+	h     http.Handler
 	mu    sync.Mutex
 	paths []string
 	once  sync.Once
@@ -51,6 +54,10 @@ func New(p Params) *Server {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{p: p, mux: http.NewServeMux()}
+	s.h = s.mux
+	if p.Security != nil {
+		s.h = p.Security.wrap(s.mux)
+	}
 	s.Handle("/admin/ping", http.HandlerFunc(ping))
 	s.Handle("/admin", http.HandlerFunc(s.index))
 	s.Handle("/admin/index.txt", http.HandlerFunc(s.index))
@@ -84,7 +91,7 @@ func (s *Server) Handle(path string, h http.Handler) {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
 
 func ping(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain")

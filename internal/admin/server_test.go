@@ -116,3 +116,31 @@ func TestDelegatorJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminSecurity(t *testing.T) {
+	t.Parallel()
+	sec, err := NewSecurity(true, false, false, []string{"/admin/ping"}, []string{"/delegator.*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(Params{Registry: telemetry.NewRegistry(), Security: sec}))
+	defer srv.Close()
+	for path, want := range map[string]int{
+		"/admin/metrics.json": 200, // UI: enabled
+		"/delegator":          404, // UI, but blacklisted
+		"/delegator.json":     404,
+		"/admin/ping":         200, // diagnostics: disabled, but whitelisted
+		"/admin/pprof/":       404, // diagnostics: disabled
+		"/admin/ping/x":       404, // the whitelist matches whole paths only
+	} {
+		if code, _ := fetch(t, "GET", srv.URL+path, "", ""); code != want {
+			t.Errorf("GET %s = %d; want %d", path, code, want)
+		}
+	}
+	if code, _ := fetch(t, "POST", srv.URL+"/admin/shutdown", "", ""); code != 404 {
+		t.Errorf("POST /admin/shutdown with control disabled = %d; want 404", code)
+	}
+	if _, err := NewSecurity(true, true, true, []string{"("}, nil); err == nil {
+		t.Error("bad regex accepted")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/linnet-mesh/linnet/internal/config"
+	"github.com/linnet-mesh/linnet/internal/namerd/thrift"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/storage"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
@@ -137,11 +138,33 @@ func (c *HTTPControllerConfig) SetDefaults() {
 	c.IP, c.Port = "127.0.0.1", DefaultControllerPort
 }
 
+// ThriftInterfaceConfig is io.l5d.thriftNameInterpreter: the ThriftMux
+// Namer service Linkerd's io.l5d.namerd interpreter uses.
+type ThriftInterfaceConfig struct {
+	InterfaceCommon        `yaml:",inline"`
+	thrift.InterfaceConfig `yaml:",inline"`
+}
+
+// SetDefaults implements config.Defaulter.
+func (c *ThriftInterfaceConfig) SetDefaults() {
+	c.IP, c.Port = "127.0.0.1", thrift.DefaultPort
+	c.InterfaceConfig.SetDefaults()
+}
+
+// Validate implements config.Validator.
+func (c *ThriftInterfaceConfig) Validate() error {
+	if err := c.InterfaceCommon.Validate(); err != nil {
+		return err
+	}
+	return c.InterfaceConfig.Validate()
+}
+
 // HTTPControllerKind is the kind of the HTTP control API.
 const HTTPControllerKind = "io.l5d.httpController"
 
 func init() {
 	config.Register[InterfaceConfig](HTTPControllerKind, func() InterfaceConfig { return new(HTTPControllerConfig) })
-	config.RegisterUnsupported[InterfaceConfig]("io.l5d.thriftNameInterpreter", "io.l5d.mesh", "io.l5d.destination")
+	config.Register[InterfaceConfig](thrift.InterfaceKind, func() InterfaceConfig { return new(ThriftInterfaceConfig) })
+	config.RegisterUnsupported[InterfaceConfig]("io.l5d.mesh", "io.l5d.destination")
 	config.RegisterUnsupported[storage.Config]("io.l5d.k8s", "io.l5d.zk", "io.l5d.consul")
 }

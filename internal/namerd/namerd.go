@@ -16,6 +16,7 @@ import (
 
 	"github.com/linnet-mesh/linnet/internal/admin"
 	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/namerd/thrift"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/storage"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
@@ -49,8 +50,16 @@ type Process struct {
 
 type listener struct {
 	name string
-	srv  *http.Server
+	srv  server
 	ln   net.Listener
+}
+
+// server is what a listener runs: an *http.Server, or the thrift
+// interface's server.
+type server interface {
+	Serve(net.Listener) error // returns http.ErrServerClosed after Shutdown
+	Shutdown(context.Context) error
+	Close() error
 }
 
 // Start opens the store, builds the namers and starts serving every
@@ -123,6 +132,23 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 				return nil, lerr
 			}
 			p.servers = append(p.servers, l)
+		case *ThriftInterfaceConfig:
+			if p.controller == nil {
+				p.controller = NewController(store, namers, root.Scope("interface", HTTPControllerKind), o.Logger.With("interface", HTTPControllerKind))
+			}
+			name := fmt.Sprintf("interfaces[%d] (%s)", i, ifc.Kind)
+			srv := thrift.NewServer(thrift.Options{
+				Store:       store,
+				Interpreter: p.controller.Interpreter(),
+				Config:      c.InterfaceConfig,
+				Logger:      o.Logger.With("interface", ifc.Kind),
+			})
+			l, lerr := listenServer(ctx, name, c.Addr(), c.TLS, srv, o.Logger)
+			if lerr != nil {
+				_ = srv.Close()
+				return nil, lerr
+			}
+			p.servers = append(p.servers, l)
 		default:
 			return nil, fmt.Errorf("interfaces[%d]: kind %s is not supported by this version", i, ifc.Kind)
 		}
@@ -159,6 +185,18 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 // reloaded when their files change). Requests get contexts derived from
 // ctx, so that Stop ends streaming responses instead of waiting for them.
 func listen(ctx context.Context, name, addr string, tc *ServerTLS, h http.Handler, log *slog.Logger) (*listener, error) {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(log.With("listener", name).Handler(), slog.LevelWarn),
+	}
+	return listenServer(ctx, name, addr, tc, srv, log)
+}
+
+// listenServer binds addr for srv, with TLS when tc enables it.
+func listenServer(ctx context.Context, name, addr string, tc *ServerTLS, srv server, log *slog.Logger) (*listener, error) {
 	ts, err := tc.server()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -172,13 +210,6 @@ func listen(ctx context.Context, name, addr string, tc *ServerTLS, h http.Handle
 		go tlsconf.Watch(ctx, ts, 10*time.Second, func(err error) {
 			log.Warn("reloading TLS certificates failed; keeping the previous ones", "listener", name, "err", err)
 		})
-	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-		ErrorLog:          slog.NewLogLogger(log.With("listener", name).Handler(), slog.LevelWarn),
 	}
 	return &listener{name: name, ln: ln, srv: srv}, nil
 }
@@ -245,6 +276,7 @@ func (p *Process) abort() {
 	for _, s := range append(p.servers, p.admin) {
 		if s != nil {
 			_ = s.ln.Close()
+			_ = s.srv.Close() // releases what a server started (the thrift interface's caches)
 		}
 	}
 	for i := len(p.closers) - 1; i >= 0; i-- {

@@ -145,7 +145,9 @@ func TestConfigErrors(t *testing.T) {
 		{"interfaces:\n- kind: io.l5d.httpController\n", "storage"},
 		{"storage: {kind: io.l5d.inMemory}\n", "interfaces"},
 		{"storage: {kind: io.l5d.inMemory}\ninterfaces: []\n", "at least one interface"},
-		{"storage: {kind: io.l5d.inMemory}\ninterfaces:\n- kind: io.l5d.thriftNameInterpreter\n", config.UnsupportedSuffix},
+		{"storage: {kind: io.l5d.inMemory}\ninterfaces:\n- kind: io.l5d.mesh\n", config.UnsupportedSuffix},
+		{"storage: {kind: io.l5d.inMemory}\ninterfaces:\n- kind: io.l5d.thriftNameInterpreter\n  retryBaseSecs: -1\n", "retryBaseSecs"},
+		{"storage: {kind: io.l5d.inMemory}\ninterfaces:\n- kind: io.l5d.thriftNameInterpreter\n  cache: {addrCacheInactive: -2}\n", "addrCacheInactive"},
 		{"storage: {kind: io.l5d.nope}\ninterfaces:\n- kind: io.l5d.httpController\n", "unknown kind"},
 		{"storage: {kind: io.l5d.inMemory}\ninterfaces:\n- kind: io.l5d.httpController\n  port: 9991\n", "already used by admin"},
 		{"storage: {kind: io.l5d.inMemory}\ninterfaces:\n- kind: io.l5d.httpController\n  ip: localhost\n", "interfaces[0].ip"},
@@ -162,6 +164,14 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if cfg.Admin.Addr() != "127.0.0.1:9991" || cfg.Interfaces[0].Value.Common().Addr() != "127.0.0.1:4180" {
 		t.Fatalf("defaults: admin %s, interface %s", cfg.Admin.Addr(), cfg.Interfaces[0].Value.Common().Addr())
+	}
+	if err := config.Load([]byte("storage: {kind: io.l5d.inMemory}\ninterfaces:\n- kind: io.l5d.thriftNameInterpreter\n  cache: {bindingCacheActive: 5}\n"), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	th, ok := cfg.Interfaces[0].Value.(*ThriftInterfaceConfig)
+	if !ok || th.Addr() != "127.0.0.1:4100" || th.RetryBaseSecs != 600 || th.RetryJitterSecs != 60 ||
+		th.Cache.BindingCacheActive != 5 || th.Cache.AddrCacheInactiveTTLSecs != 600 {
+		t.Fatalf("thrift interface defaults: %#v", cfg.Interfaces[0].Value)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	_ "github.com/linnet-mesh/linnet/internal/namer/k8s"            // io.l5d.k8s, .ns, .external, .daemonset, .localnode
 	_ "github.com/linnet-mesh/linnet/internal/namer/rewrite"        // io.l5d.rewrite
 	_ "github.com/linnet-mesh/linnet/internal/namerd/client"        // io.l5d.namerd.http
+	_ "github.com/linnet-mesh/linnet/internal/namerd/thrift"        // io.l5d.namerd
 	_ "github.com/linnet-mesh/linnet/internal/storage/etcd"         // io.l5d.etcd
 	_ "github.com/linnet-mesh/linnet/internal/storage/file"         // io.linnet.file
 	_ "github.com/linnet-mesh/linnet/internal/storage/k8s"          // io.l5d.k8s (namerd)

@@ -79,7 +79,7 @@ func Outcome(req *http.Request, resp *http.Response, err error, classify Classif
 func (r *Router) serviceStats(p *pathEntry) Middleware {
 	st := telemetry.NewRequestStats(telemetry.ServiceScope(r.p.Scope, p.nameStr))
 	p.stats = st
-	return statsModule(st, successOf(p.policy.Classifier))
+	return statsModule(st, p.success)
 }
 
 // clientStats is the bound tier's stats module.

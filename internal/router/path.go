@@ -32,6 +32,10 @@ type pathEntry struct {
 	closed bool
 	// keys caches the bound-tier key of each bound leaf seen.
 	keys sync.Map // *naming.Bound → string
+	// csStats are the client × service metrics
+	// (rt/<label>/client/<id>/service/<name>) of each bound entry used.
+	csStats sync.Map // *boundEntry → *telemetry.RequestStats
+	success Classifier
 }
 
 func (r *Router) newPathEntry(key string) *pathEntry {
@@ -50,6 +54,7 @@ func (p *pathEntry) init(dst Dst) {
 		if p.policy.Classifier == nil {
 			p.policy.Classifier = defaultClassifier
 		}
+		p.success = successOf(p.policy.Classifier)
 		p.svc = compose(pathStack, p, RoundTripperFunc(p.route))
 		full := make(dtab.Dtab, 0, len(p.r.p.Dtab)+len(dst.Local))
 		full = append(append(full, p.r.p.Dtab...), dst.Local...)
@@ -86,6 +91,10 @@ func (p *pathEntry) close() {
 	if p.stats != nil {
 		p.stats.Close()
 	}
+	p.csStats.Range(func(_, st any) bool {
+		st.(*telemetry.RequestStats).Close()
+		return true
+	})
 }
 
 // route is the bottom of the path stack: pick a bound name from the
@@ -118,7 +127,11 @@ func (p *pathEntry) route(req *http.Request) (*http.Response, error) {
 	} else if req.Header != nil {
 		delete(req.Header, hdrDstResidual)
 	}
+	cs := p.clientServiceStats(be)
+	t0 := cs.Start()
 	resp, err := be.svc.RoundTrip(req)
+	status, kind := Outcome(req, resp, err, p.success)
+	cs.End(t0, status, kind)
 	if nr, isNR := err.(*NoRouteError); isNR && nr.Name == nil {
 		nr.Name, nr.Base, nr.Local = p.name, p.r.p.Dtab, p.local
 	}
@@ -127,4 +140,22 @@ func (p *pathEntry) route(req *http.Request) (*http.Response, error) {
 
 func (p *pathEntry) noRoute(reason string, bound dtab.Path) *NoRouteError {
 	return &NoRouteError{Name: p.name, Base: p.r.p.Dtab, Local: p.local, Reason: reason, Bound: bound}
+}
+
+// clientServiceStats returns the client × service metrics of be for this
+// logical name.
+func (p *pathEntry) clientServiceStats(be *boundEntry) *telemetry.RequestStats {
+	if st, ok := p.csStats.Load(be); ok {
+		return st.(*telemetry.RequestStats)
+	}
+	// Created under the lock: NewRequestStats registers a gauge, which a
+	// losing duplicate would replace.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st, ok := p.csStats.Load(be); ok {
+		return st.(*telemetry.RequestStats)
+	}
+	st := telemetry.NewRequestStats(telemetry.ClientServiceScope(telemetry.ClientScope(p.r.p.Scope, be.id), p.nameStr))
+	p.csStats.Store(be, st)
+	return st
 }

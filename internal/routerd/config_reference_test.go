@@ -100,19 +100,9 @@ func classify(doc map[string]any) string {
 // version cannot run, the exact "not supported by this version" errors.
 // Every other linkerd config must load. Update it when support lands.
 var referenceRefusals = map[string][]string{
-	"handbook-linkerd/linkerd-namerd.yml#l5d-config/config.yaml": {
-		unsupported("routers[0].interpreter", "io.l5d.namerd", 16),
-		unsupported("routers[1].interpreter", "io.l5d.namerd", 34),
-		unsupported("routers[2].interpreter", "io.l5d.namerd", 46),
-	},
 	"handbook-linkerd/servicemesh.yml#l5d-config/config.yaml": {
 		// The h2 ingress router (the http one is supported).
 		unsupported("routers[7].identifier", "io.l5d.ingress", 226),
-	},
-	"linkerd-examples/k8s-daemonset/k8s/linkerd-namerd.yml#l5d-config/config.yaml": {
-		unsupported("routers[0].interpreter", "io.l5d.namerd", 17),
-		unsupported("routers[1].interpreter", "io.l5d.namerd", 35),
-		unsupported("routers[2].interpreter", "io.l5d.namerd", 47),
 	},
 }
 

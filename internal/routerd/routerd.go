@@ -53,8 +53,16 @@ type Process struct {
 
 type listener struct {
 	name string
-	srv  *http.Server
+	srv  server
 	ln   net.Listener
+}
+
+// server is what serves a listener: an *http.Server (admin) or an
+// *http1.Server (router servers).
+type server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
 }
 
 // Start builds everything cfg describes and starts serving. Stop (or
@@ -127,7 +135,21 @@ func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) 
 		infos = append(infos, info)
 	}
 
+	var sec *admin.Security
+	if as := cfg.Admin.Security; as != nil {
+		var white, black []string
+		for _, x := range as.PathWhitelist {
+			white = append(white, x.Text)
+		}
+		for _, x := range as.PathBlacklist {
+			black = append(black, x.Text)
+		}
+		if sec, err = admin.NewSecurity(as.UIEnabled, as.ControlEnabled, as.DiagnosticsEnabled, white, black); err != nil {
+			return nil, fmt.Errorf("admin.security: %w", err)
+		}
+	}
 	adm := admin.New(admin.Params{
+		Security:  sec,
 		Registry:  p.reg,
 		Config:    configJSON(o.Text),
 		Routers:   infos,
@@ -215,6 +237,13 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 		NewTransport:   pol.transport,
 	})
 	p.routers = append(p.routers, rt)
+	var alog *http1.AccessLog
+	if hr.HTTPAccessLog != "" {
+		if alog, err = http1.OpenAccessLog(hr.HTTPAccessLog, hr.HTTPAccessLogAppend); err != nil {
+			return nil, admin.RouterInfo{}, err
+		}
+		p.closers = append(p.closers, alog.Close)
+	}
 	for i := range hr.Servers {
 		s := &hr.Servers[i]
 		if s.TLS != nil {
@@ -235,19 +264,19 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 			Scope:                 telemetry.ServerScope(scope, s.IP, port),
 			Logger:                log,
 			Recorder:              rec,
+			AccessLog:             alog,
 			Label:                 label,
 			Addr:                  ln.Addr().String(),
 		})
 		p.servers = append(p.servers, &listener{
 			name: label + " " + ln.Addr().String(),
 			ln:   ln,
-			srv: &http.Server{
-				Handler:           h,
+			srv: http1.NewServer(h, &http.Server{
 				ReadHeaderTimeout: 30 * time.Second,
 				IdleTimeout:       10 * time.Minute,
 				MaxHeaderBytes:    (hr.MaxHeadersKB + hr.MaxInitialLineKB) << 10,
 				ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-			},
+			}, log),
 		})
 	}
 	return rt, admin.RouterInfo{Label: label, Dtab: hr.Dtab.Dtab, Interpreter: interp}, nil

@@ -83,3 +83,26 @@ routers:
 		t.Errorf("err = %v; want client.tls refused", err)
 	}
 }
+
+func TestAdminSecurityFromConfig(t *testing.T) {
+	p, err := startFrom(t, `
+admin:
+  port: 0
+  security:
+    controlEnabled: false
+routers:
+- protocol: http
+  servers: [{port: 0}]
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post("http://"+p.AdminAddr()+"/admin/shutdown", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Errorf("POST /admin/shutdown with controlEnabled: false = %d; want 404", resp.StatusCode)
+	}
+}

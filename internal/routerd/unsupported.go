@@ -12,8 +12,8 @@ func checkHTTPRouter(hr *HTTPRouter) (warnings []string, err error) {
 	if t := hr.Client.Global.TLS; t != nil {
 		return nil, fmt.Errorf("client.tls: TLS to endpoints is not supported by this version yet")
 	}
-	if hr.HTTPAccessLog != "" {
-		warnings = append(warnings, "httpAccessLog is not supported by this version yet; no access log is written")
+	if hr.HTTPAccessLog != "" && hr.HTTPAccessLogRollPolicy != "" && hr.HTTPAccessLogRollPolicy != "never" {
+		warnings = append(warnings, "httpAccessLogRollPolicy is not supported yet; the access log is never rolled (use logrotate with copytruncate)")
 	}
 	if hr.CompressionLevel > 0 {
 		warnings = append(warnings, "compressionLevel is ignored: responses are passed through uncompressed")

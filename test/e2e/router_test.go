@@ -370,6 +370,7 @@ func TestAdminEndpoints(t *testing.T) {
 		"rt/web/service/svc/hello/requests",
 		"rt/web/service/svc/hello/success",
 		fmt.Sprintf("rt/web/client/$/inet/127.0.0.1/%d/requests", hello),
+		fmt.Sprintf("rt/web/client/$/inet/127.0.0.1/%d/service/svc/hello/success", hello),
 	} {
 		if m[k] != 1 {
 			t.Errorf("metrics.json %s = %v; want 1", k, m[k])

@@ -68,12 +68,12 @@ func encodeAppException(name string, seq int32, typ int32, msg string) ([]byte, 
 // Call is a decoded request to the Namer service. Exactly one of the
 // request fields is set, per Method; an unknown method leaves all nil.
 type Call struct {
-	Method string
-	Seq    int32
-	Bind   *BindReq
-	Addr   *AddrReq
-	Dtab   *DtabReq
-	// Delegate requests are recognised but their argument is not decoded.
+	Method   string
+	Seq      int32
+	Bind     *BindReq
+	Addr     *AddrReq
+	Dtab     *DtabReq
+	Delegate *DelegateReq
 }
 
 // DecodeCall decodes a TBinaryProtocol CALL (or ONEWAY) message. It never
@@ -105,6 +105,9 @@ func DecodeCall(b []byte) (*Call, error) {
 		case MethodDtab:
 			c.Dtab = &DtabReq{}
 			return true, c.Dtab.read(d)
+		case MethodDelegate:
+			c.Delegate = &DelegateReq{}
+			return true, c.Delegate.read(d)
 		}
 		return false, nil
 	})
@@ -121,6 +124,8 @@ func DecodeCall(b []byte) (*Call, error) {
 		c.Addr = &AddrReq{}
 	case name == MethodDtab && c.Dtab == nil:
 		c.Dtab = &DtabReq{}
+	case name == MethodDelegate && c.Delegate == nil:
+		c.Delegate = &DelegateReq{}
 	}
 	return c, nil
 }

@@ -289,7 +289,7 @@ func (b *Bound) write(e *enc) {
 	e.boundNode(b.Tree.Root)
 	e.field(2, thrift.MAP)
 	e.keep(e.p.WriteMapBegin(e.ctx, thrift.I32, thrift.STRUCT, len(b.Tree.Nodes)))
-	for _, id := range sortedIDs(b.Tree.Nodes) {
+	for _, id := range sortedKeys(b.Tree.Nodes) {
 		e.keep(e.p.WriteI32(e.ctx, id))
 		e.boundNode(b.Tree.Nodes[id])
 	}
@@ -373,19 +373,6 @@ func (f *DelegationFailure) write(e *enc) {
 	e.begin()
 	e.str(1, f.Reason)
 	e.end()
-}
-
-func sortedIDs(m map[int32]BoundNode) []int32 {
-	ids := make([]int32, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	for i := 1; i < len(ids); i++ { // insertion sort: trees are small
-		for j := i; j > 0 && ids[j] < ids[j-1]; j-- {
-			ids[j], ids[j-1] = ids[j-1], ids[j]
-		}
-	}
-	return ids
 }
 
 // ---- decoding ----

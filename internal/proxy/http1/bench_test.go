@@ -2,6 +2,7 @@ package http1
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -86,12 +87,17 @@ func BenchmarkLoopbackRoundTrip(b *testing.B) {
 	})
 	defer rt.Close()
 	id, _ := (&HeaderTokenConfig{Header: "Host"}).NewIdentifier(proxy.IdentifierEnv{DstPrefix: dtab.Path{"svc"}})
-	srv := httptest.NewServer(NewHandler(HandlerParams{Router: rt, Identifier: id,
-		Scope: telemetry.ServerScope(telemetry.RouterScope(reg.Scope(), "b"), "127.0.0.1", 0)}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := NewServer(NewHandler(HandlerParams{Router: rt, Identifier: id,
+		Scope: telemetry.ServerScope(telemetry.RouterScope(reg.Scope(), "b"), "127.0.0.1", 0)}), &http.Server{}, nil)
+	go srv.Serve(ln)
 	defer srv.Close()
 	client := &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
 	defer client.CloseIdleConnections()
-	req, _ := http.NewRequest("GET", srv.URL+"/", nil)
+	req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/", nil)
 	req.Host = "hello"
 	b.ReportAllocs()
 	b.ResetTimer()

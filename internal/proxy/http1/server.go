@@ -36,7 +36,9 @@ type HandlerParams struct {
 	Recorder telemetry.RequestRecorder
 	// Label and Addr name the router and this server in records.
 	Label, Addr string
-	Logger      *slog.Logger
+	// AccessLog, when set, gets one line per request (httpAccessLog).
+	AccessLog *AccessLog
+	Logger    *slog.Logger
 }
 
 // Handler is the http.Handler of one router server.
@@ -76,17 +78,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status := proxy.MapError(r, err).Status
 		h.stats.End(t0, status, router.FailureKind(err))
 		h.record(t0, r, out, name, status)
-		h.fail(w, r, err)
+		n := h.fail(w, r, err)
+		h.accessLog(r, status, n, t0)
 		return
 	}
 	status, kind := router.Outcome(r, resp, nil, router.DefaultClassifier)
 	h.stats.End(t0, status, kind)
 	h.record(t0, r, out, name, status)
 	if resp.StatusCode == http.StatusSwitchingProtocols {
+		h.accessLog(r, status, 0, t0)
 		h.upgrade(w, r, resp)
 		return
 	}
-	h.respond(w, r, resp)
+	n := h.respond(w, r, resp)
+	h.accessLog(r, status, n, t0)
+}
+
+func (h *Handler) accessLog(r *http.Request, status int, n int64, t0 time.Time) {
+	if h.p.AccessLog != nil {
+		h.p.AccessLog.Log(r, status, n, t0)
+	}
 }
 
 // record reports one request to the recorder, if any.
@@ -153,16 +164,22 @@ type outbound struct {
 	url url.URL
 }
 
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+// fail writes the error response of err and returns its body size.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) int64 {
 	e := proxy.MapError(r, err)
 	if e.Status >= 500 {
 		h.p.Logger.Debug("request failed", "request", proxy.RequestSummary(r), "status", e.Status, "err", err)
 	}
 	proxy.WriteError(w, e, h.p.ClearContext, h.p.MaxHeadersKB<<10)
+	if h.p.ClearContext {
+		return 0
+	}
+	return int64(len(e.Message))
 }
 
-// respond copies the endpoint's response to the caller.
-func (h *Handler) respond(w http.ResponseWriter, r *http.Request, resp *http.Response) {
+// respond copies the endpoint's response to the caller and returns the
+// number of body bytes sent.
+func (h *Handler) respond(w http.ResponseWriter, r *http.Request, resp *http.Response) int64 {
 	defer resp.Body.Close()
 	proxy.RemoveHopByHop(resp.Header)
 	proxy.AppendVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor)
@@ -184,9 +201,10 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, resp *http.Res
 	}
 	w.WriteHeader(resp.StatusCode)
 	if r.Method == http.MethodHead {
-		return
+		return 0
 	}
-	if err := copyBody(w, resp); err != nil {
+	n, err := copyBody(w, resp)
+	if err != nil {
 		// The status line is gone: all we can do is break the connection
 		// so the caller sees a truncated response, not a short one.
 		if !errors.Is(err, errClientGone) {
@@ -199,6 +217,7 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, resp *http.Res
 			dst[k] = vs
 		}
 	}
+	return n
 }
 
 var errClientGone = errors.New("client went away")
@@ -209,7 +228,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 // copyBody streams resp.Body to w. Bodies of unknown length (chunked,
 // streams, server-sent events) are flushed after every read so that the
 // caller sees data as soon as the endpoint sends it.
-func copyBody(w http.ResponseWriter, resp *http.Response) error {
+func copyBody(w http.ResponseWriter, resp *http.Response) (int64, error) {
 	flush := resp.ContentLength == -1 || isEventStream(resp.Header)
 	var fl http.Flusher
 	if flush {
@@ -218,21 +237,23 @@ func copyBody(w http.ResponseWriter, resp *http.Response) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
+	var total int64
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				return errClientGone
+				return total, errClientGone
 			}
+			total += int64(n)
 			if fl != nil {
 				fl.Flush()
 			}
 		}
 		if rerr == io.EOF {
-			return nil
+			return total, nil
 		}
 		if rerr != nil {
-			return rerr
+			return total, rerr
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,10 +24,11 @@ import (
 // testProxy is a router server in front of named loopback backends: the
 // dtab /svc => /#/test routes Host: <name> to the static namer's <name>.
 type testProxy struct {
-	URL    string
-	namer  *naming.StaticNamer
-	reg    *telemetry.Registry
-	router *router.Router
+	URL     string
+	handler *Handler
+	namer   *naming.StaticNamer
+	reg     *telemetry.Registry
+	router  *router.Router
 }
 
 type proxyOpts struct {
@@ -85,12 +87,19 @@ func newTestProxy(t *testing.T, backends map[string]string, o proxyOpts) *testPr
 		MaxConcurrentRequests: o.maxConc,
 		Scope:                 telemetry.ServerScope(telemetry.RouterScope(reg.Scope(), "test"), "127.0.0.1", 0),
 	})
-	srv := httptest.NewServer(h)
+	// The router's own server: the fast path, handing connections it does
+	// not handle to net/http.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(h, &http.Server{}, nil)
+	go srv.Serve(ln)
 	t.Cleanup(func() {
 		srv.Close()
 		rt.Close()
 	})
-	return &testProxy{URL: srv.URL, namer: namer, reg: reg, router: rt}
+	return &testProxy{URL: "http://" + ln.Addr().String(), handler: h, namer: namer, reg: reg, router: rt}
 }
 
 func (p *testProxy) metric(name string) int64 {
@@ -570,4 +579,44 @@ func TestNamerChangeKeepsInFlightRequests(t *testing.T) {
 	if r := <-inflight; r.err != nil || r.body != "a" {
 		t.Errorf("in-flight request: %q %v; want it to finish on a", r.body, r.err)
 	}
+}
+
+func TestAccessLog(t *testing.T) {
+	t.Parallel()
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello!") }))
+	defer backend.Close()
+	p := newTestProxy(t, map[string]string{"hello": backend.URL}, proxyOpts{})
+	var buf syncBuf
+	p.handler.p.AccessLog = NewAccessLog(&buf)
+	req := newReq(t, "GET", p.URL+"/a?b=1", "hello", nil)
+	req.Header.Set("User-Agent", `curl "x"`)
+	do(t, req)
+	do(t, newReq(t, "GET", p.URL+"/", "nowhere", nil))
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("access log = %q; want 2 lines", buf.String())
+	}
+	if !strings.HasPrefix(lines[0], "hello - - [") || !strings.HasSuffix(lines[0], `] "GET /a?b=1 HTTP/1.1" 200 6 "-" "curl \"x\""`) {
+		t.Errorf("line 1 = %q", lines[0])
+	}
+	if !strings.Contains(lines[1], `"GET / HTTP/1.1" 502 `) {
+		t.Errorf("line 2 = %q", lines[1])
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -1,0 +1,649 @@
+package thrift
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/linnet-mesh/linnet/internal/config"
+	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/naming"
+	"github.com/linnet-mesh/linnet/internal/tlsconf"
+	"github.com/linnet-mesh/linnet/internal/watch"
+)
+
+// InterpreterKind is the router interpreter that asks namerd over
+// ThriftMux.
+const InterpreterKind = "io.l5d.namerd"
+
+func init() {
+	config.Register[naming.InterpreterConfig](InterpreterKind, func() naming.InterpreterConfig { return new(InterpreterConfig) })
+}
+
+// InterpreterConfig is a router's `interpreter: {kind: io.l5d.namerd}`
+// block (Linkerd's keys):
+//
+//	interpreter:
+//	  kind: io.l5d.namerd
+//	  dst: /$/inet/namerd.default.svc.cluster.local/4100
+//	  namespace: internal
+//	  retry: {baseSeconds: 5, maxSeconds: 600}
+type InterpreterConfig struct {
+	// Dst names namerd's thrift interface; it is bound with the router's
+	// namers and the /$/ system namers.
+	Dst string `yaml:"dst" config:"required"`
+	// Namespace is the namerd dtab namespace (default "default").
+	Namespace        string                  `yaml:"namespace"`
+	Retry            InterpreterRetry        `yaml:"retry"`
+	TLS              *InterpreterTLS         `yaml:"tls"`
+	FailureThreshold *FailureThresholdConfig `yaml:"failureThreshold"`
+	// Transformers rewrite every bound tree, in order (config.md §4.7).
+	Transformers []config.Kinded[naming.TransformerConfig] `yaml:"transformers"`
+	// Experimental is accepted for compatibility.
+	Experimental bool `yaml:"experimental"`
+
+	dst dtab.Path
+}
+
+// InterpreterRetry is the reconnect backoff: jittered, doubling from
+// BaseSeconds up to MaxSeconds.
+type InterpreterRetry struct {
+	BaseSeconds int `yaml:"baseSeconds"`
+	MaxSeconds  int `yaml:"maxSeconds"`
+}
+
+// InterpreterTLS is Linkerd's namerd client TLS block.
+type InterpreterTLS struct {
+	CommonName string `yaml:"commonName" config:"required"`
+	CACert     string `yaml:"caCert"`
+}
+
+// FailureThresholdConfig configures the session failure detector: a ping
+// every minPeriodMs; a session whose ping goes unanswered for
+// closeTimeoutMs is closed (and redialled). threshold and windowSize tune
+// Finagle's latency-based detector and are accepted for compatibility.
+type FailureThresholdConfig struct {
+	MinPeriodMs    int     `yaml:"minPeriodMs"`
+	Threshold      float64 `yaml:"threshold"`
+	WindowSize     int     `yaml:"windowSize"`
+	CloseTimeoutMs int     `yaml:"closeTimeoutMs"`
+}
+
+// SetDefaults implements config.Defaulter.
+func (f *FailureThresholdConfig) SetDefaults() {
+	*f = FailureThresholdConfig{MinPeriodMs: 5000, Threshold: 2, WindowSize: 100, CloseTimeoutMs: 4000}
+}
+
+// Validate implements config.Validator.
+func (f *FailureThresholdConfig) Validate() error {
+	if f.MinPeriodMs <= 0 {
+		return config.FieldError("minPeriodMs", "must be positive, got %d", f.MinPeriodMs)
+	}
+	if f.CloseTimeoutMs <= 0 {
+		return config.FieldError("closeTimeoutMs", "must be positive, got %d", f.CloseTimeoutMs)
+	}
+	return nil
+}
+
+// SetDefaults implements config.Defaulter.
+func (c *InterpreterConfig) SetDefaults() {
+	c.Namespace = "default"
+	c.Retry = InterpreterRetry{BaseSeconds: 5, MaxSeconds: 600}
+}
+
+// Validate implements config.Validator.
+func (c *InterpreterConfig) Validate() error {
+	p, err := dtab.ParsePath(c.Dst)
+	if err != nil {
+		return config.FieldError("dst", "invalid path %q: %v", c.Dst, err)
+	}
+	if len(p) == 0 {
+		return config.FieldError("dst", "must name namerd, e.g. /$/inet/127.0.0.1/4100")
+	}
+	c.dst = p
+	if c.Namespace == "" {
+		return config.FieldError("namespace", "must not be empty")
+	}
+	if c.Retry.BaseSeconds <= 0 || c.Retry.MaxSeconds <= 0 || c.Retry.BaseSeconds > c.Retry.MaxSeconds {
+		return config.FieldError("retry", "illegal retry values: baseSeconds=%d maxSeconds=%d (need 0 < baseSeconds <= maxSeconds)", c.Retry.BaseSeconds, c.Retry.MaxSeconds)
+	}
+	return nil
+}
+
+// NewInterpreter implements naming.InterpreterConfig.
+func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.Interpreter, error) {
+	if c.dst == nil {
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	ctx := env.Ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var tc *tls.Config
+	if c.TLS != nil {
+		o := tlsconf.ClientOptions{CommonName: c.TLS.CommonName, Logger: log}
+		if c.TLS.CACert != "" {
+			o.TrustCerts = []string{c.TLS.CACert}
+		}
+		cl, err := tlsconf.NewClient(o)
+		if err != nil {
+			return nil, fmt.Errorf("interpreter.tls: %w", err)
+		}
+		go tlsconf.Watch(ctx, cl, 10*time.Second, func(err error) {
+			log.Warn("reloading TLS files for namerd failed; keeping the previous ones", "err", err)
+		})
+		if tc, err = cl.Config(nil); err != nil {
+			return nil, fmt.Errorf("interpreter.tls: %w", err)
+		}
+	}
+	var trans []naming.Transformer
+	for i, k := range c.Transformers {
+		if k.Value == nil {
+			continue
+		}
+		t, err := k.Value.NewTransformer(env.Env)
+		if err != nil {
+			return nil, fmt.Errorf("interpreter.transformers[%d] (%s): %w", i, k.Kind, err)
+		}
+		trans = append(trans, t)
+	}
+	ft := c.FailureThreshold
+	if ft == nil {
+		ft = new(FailureThresholdConfig)
+		ft.SetDefaults()
+	}
+	// namerd's own address is resolved like any name, with the router's
+	// namers and the /$/ system namers.
+	addr := naming.NewInterpreter(env.Namers).Bind(nil, c.dst)
+	return NewInterpreter(ctx, InterpreterOptions{
+		Namespace:    c.Namespace,
+		Dial:         dialBinding(ctx, addr),
+		TLS:          tc,
+		RetryBase:    time.Duration(c.Retry.BaseSeconds) * time.Second,
+		RetryMax:     time.Duration(c.Retry.MaxSeconds) * time.Second,
+		PingEvery:    time.Duration(ft.MinPeriodMs) * time.Millisecond,
+		PingTimeout:  time.Duration(ft.CloseTimeoutMs) * time.Millisecond,
+		Transformers: trans,
+		Logger:       log.With("interpreter", InterpreterKind, "namespace", c.Namespace),
+	}), nil
+}
+
+// dialBinding dials a random current address of a binding; the binding and
+// its leaves' address sets stay watched until life ends.
+func dialBinding(life context.Context, b naming.Binding) func(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	var mu sync.Mutex
+	var cur watch.Activity[naming.BoundTree]
+	var addrCancels []func()
+	cancel := b.Subscribe(func(a watch.Activity[naming.BoundTree]) {
+		var next []func()
+		if a.State == watch.Ok {
+			for _, l := range leaves(a.Value, nil) {
+				if l.Addr != nil {
+					next = append(next, l.Addr.Subscribe(func(naming.Addr) {}))
+				}
+			}
+		}
+		mu.Lock()
+		cur, addrCancels, next = a, next, addrCancels
+		mu.Unlock()
+		for _, c := range next {
+			c()
+		}
+	})
+	go func() {
+		<-life.Done()
+		cancel()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range addrCancels {
+			c()
+		}
+	}()
+	return func(ctx context.Context) (net.Conn, error) {
+		mu.Lock()
+		a := cur
+		mu.Unlock()
+		if a.State != watch.Ok {
+			return nil, fmt.Errorf("namerd address not known yet (%v)", a.State)
+		}
+		bound, err := naming.Pick(a.Value, rand.Float64)
+		if err != nil {
+			return nil, fmt.Errorf("no namerd address: %w", err)
+		}
+		if bound.Addr == nil {
+			return nil, fmt.Errorf("no namerd address for %s", bound.ID)
+		}
+		addrs := bound.Addr.Get()
+		if addrs.State != naming.AddrBound || len(addrs.Addrs) == 0 {
+			return nil, fmt.Errorf("no namerd address for %s", bound.ID)
+		}
+		return d.DialContext(ctx, "tcp", addrs.Addrs[rand.IntN(len(addrs.Addrs))].HostPort())
+	}
+}
+
+func leaves(t naming.BoundTree, out []*naming.Bound) []*naming.Bound {
+	switch t.Kind {
+	case dtab.Leaf:
+		if t.Value != nil {
+			out = append(out, t.Value)
+		}
+	case dtab.Alt:
+		for _, c := range t.Alts {
+			out = leaves(c, out)
+		}
+	case dtab.Union:
+		for _, b := range t.Branches {
+			out = leaves(b.Tree, out)
+		}
+	}
+	return out
+}
+
+// InterpreterOptions configure NewInterpreter.
+type InterpreterOptions struct {
+	// Namespace is the namerd dtab namespace.
+	Namespace string
+	// Dial connects to namerd's thrift interface (one of its replicas).
+	Dial func(ctx context.Context) (net.Conn, error)
+	// TLS, when set, secures the connection.
+	TLS *tls.Config
+	// RetryBase and RetryMax bound the jittered backoff after failures.
+	RetryBase, RetryMax time.Duration
+	// PingEvery and PingTimeout drive the session failure detector (off
+	// when PingEvery is 0).
+	PingEvery, PingTimeout time.Duration
+	// ClientID is sent with every request (Linkerd sends the empty path).
+	ClientID dtab.Path
+	// Transformers rewrite every bound tree namerd sends, in order.
+	Transformers []naming.Transformer
+	Logger       *slog.Logger
+}
+
+// Interpreter binds names by long-polling namerd's Namer service over one
+// ThriftMux session: one outstanding bind per (dtab, path) being watched
+// and one addr per bound id, as Linkerd's ThriftNamerClient. Polls start
+// with the first subscriber and stop with the last. When namerd is
+// unreachable the last known state is kept and the poll retried with
+// jittered, doubling backoff; failures namerd reports (BindFailure,
+// AddrFailure) make the state Failed until namerd answers again.
+type Interpreter struct {
+	ctx  context.Context
+	o    InterpreterOptions
+	cli  *muxClient
+	log  *slog.Logger
+	cid  [][]byte
+	mu   sync.Mutex
+	bind map[string]*bindWatch
+	addr map[string]*addrWatch
+}
+
+// NewInterpreter returns an interpreter; its polls and session end when
+// ctx does.
+func NewInterpreter(ctx context.Context, o InterpreterOptions) *Interpreter {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = 5 * time.Second
+	}
+	if o.RetryMax < o.RetryBase {
+		o.RetryMax = o.RetryBase
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = 4 * time.Second
+	}
+	in := &Interpreter{
+		ctx: ctx, o: o, log: o.Logger, cid: fromPath(o.ClientID),
+		cli:  &muxClient{dial: o.Dial, tls: o.TLS, pingEvery: o.PingEvery, pingTimeout: o.PingTimeout},
+		bind: map[string]*bindWatch{}, addr: map[string]*addrWatch{},
+	}
+	go func() {
+		<-ctx.Done()
+		in.cli.close()
+	}()
+	return in
+}
+
+// Bind implements naming.Interpreter.
+func (in *Interpreter) Bind(d dtab.Dtab, path dtab.Path) naming.Binding {
+	text := d.String()
+	return &bindValue{in: in, key: text + "\x00" + path.String(), dtab: text, path: path}
+}
+
+type bindValue struct {
+	in   *Interpreter
+	key  string
+	dtab string
+	path dtab.Path
+}
+
+type bindWatch struct {
+	v      *watch.Var[watch.Activity[naming.BoundTree]]
+	refs   int
+	cancel context.CancelFunc
+	bounds map[string]*naming.Bound // by id + residual: leaves stay the same across answers
+}
+
+func (b *bindValue) Get() watch.Activity[naming.BoundTree] {
+	b.in.mu.Lock()
+	w := b.in.bind[b.key]
+	b.in.mu.Unlock()
+	if w == nil {
+		return watch.PendingActivity[naming.BoundTree]()
+	}
+	return w.v.Get()
+}
+
+func (b *bindValue) Subscribe(f func(watch.Activity[naming.BoundTree])) func() {
+	in := b.in
+	in.mu.Lock()
+	w := in.bind[b.key]
+	if w == nil {
+		w = &bindWatch{v: watch.NewVar(watch.PendingActivity[naming.BoundTree]()), bounds: map[string]*naming.Bound{}}
+		ctx, cancel := context.WithCancel(in.ctx)
+		w.cancel = cancel
+		in.bind[b.key] = w
+		go in.pollBind(ctx, w, b.dtab, b.path)
+	}
+	w.refs++
+	in.mu.Unlock()
+	cancel := w.v.Subscribe(f)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			in.mu.Lock()
+			w.refs--
+			if w.refs == 0 {
+				delete(in.bind, b.key)
+				w.cancel()
+			}
+			in.mu.Unlock()
+		})
+	}
+}
+
+// backoff is a jittered, doubling pause.
+type backoff struct {
+	base, max, cur time.Duration
+}
+
+func (b *backoff) reset() { b.cur = b.base }
+
+// wait sleeps for a pause in [cur/2, cur], then doubles cur; false when
+// ctx ended.
+func (b *backoff) wait(ctx context.Context) bool {
+	if b.cur <= 0 {
+		b.cur = b.base
+	}
+	d := b.cur/2 + time.Duration(rand.Int64N(int64(b.cur/2)+1))
+	b.cur = min(2*b.cur, b.max)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (in *Interpreter) pollBind(ctx context.Context, w *bindWatch, dtabText string, path dtab.Path) {
+	bo := &backoff{base: in.o.RetryBase, max: in.o.RetryMax}
+	tpath := fromPath(path)
+	var stamp []byte
+	for ctx.Err() == nil {
+		var res Bound
+		var failure BindFailure
+		err := in.cli.call(ctx, MethodBind, &BindReq{Dtab: dtabText, Name: NameRef{Stamp: stamp, Name: tpath, Ns: in.o.Namespace}, ClientID: in.cid}, &res, &failure)
+		if ctx.Err() != nil {
+			return
+		}
+		var bf *BindFailure
+		switch {
+		case err == nil:
+			bo.reset()
+			stamp = res.Stamp
+			tree, terr := in.boundTree(res.Tree, w.bounds)
+			if terr != nil {
+				w.v.Set(watch.FailedActivity[naming.BoundTree](terr))
+				continue
+			}
+			for _, t := range in.o.Transformers {
+				tree = t.Transform(tree)
+			}
+			w.v.Set(watch.OkActivity(tree))
+			continue
+		case errors.As(err, &bf):
+			// retryInSeconds is deprecated and ignored (namer.thrift); the
+			// router backoff applies.
+			// A router that has a binding keeps it, as Linkerd's does; one
+			// that has none learns why at once instead of waiting.
+			in.log.Warn("namerd could not bind", "path", path.String(), "dtab", dtabText, "reason", bf.Reason)
+			if w.v.Get().State != watch.Ok {
+				w.v.Set(watch.FailedActivity[naming.BoundTree](fmt.Errorf("namerd: %s", bf.Reason)))
+			}
+		default:
+			in.log.Warn("namerd bind request failed; keeping the last state", "path", path.String(), "err", err)
+			stamp = nil
+		}
+		if !bo.wait(ctx) {
+			return
+		}
+	}
+}
+
+// maxTreeDepth bounds the nesting of a bound tree from namerd (node ids
+// could otherwise form a cycle).
+const maxTreeDepth = 100
+
+// boundTree converts namerd's flattened tree, reusing the Bound of a leaf
+// seen before so that routers keep their clients; bounds is updated to
+// hold exactly the leaves of this tree.
+func (in *Interpreter) boundTree(t BoundTree, bounds map[string]*naming.Bound) (naming.BoundTree, error) {
+	seen := map[string]bool{}
+	var mk func(n BoundNode, depth int) (naming.BoundTree, error)
+	node := func(id int32, depth int) (naming.BoundTree, error) {
+		n, ok := t.Nodes[id]
+		if !ok {
+			return naming.BoundTree{}, fmt.Errorf("namerd sent a bound tree with unknown node id %d", id)
+		}
+		return mk(n, depth+1)
+	}
+	mk = func(n BoundNode, depth int) (naming.BoundTree, error) {
+		if depth > maxTreeDepth {
+			return naming.BoundTree{}, errors.New("namerd sent a bound tree nested too deeply (or cyclic)")
+		}
+		switch n.Kind {
+		case NodeEmpty:
+			return dtab.EmptyTree[*naming.Bound](), nil
+		case NodeFail:
+			return dtab.FailTree[*naming.Bound](), nil
+		case NodeLeaf:
+			id, res := toPath(n.Leaf.ID), toPath(n.Leaf.Residual)
+			k := id.String() + "\x00" + res.String()
+			seen[k] = true
+			b := bounds[k]
+			if b == nil {
+				b = &naming.Bound{ID: id, Residual: res, Addr: &addrValue{in: in, id: id}}
+				bounds[k] = b
+			}
+			return dtab.LeafTree(b), nil
+		case NodeAlt:
+			alts := make([]naming.BoundTree, len(n.Alt))
+			for i, id := range n.Alt {
+				var err error
+				if alts[i], err = node(id, depth); err != nil {
+					return naming.BoundTree{}, err
+				}
+			}
+			return dtab.AltTree(alts...), nil
+		case NodeWeighted:
+			ws := make([]dtab.Weighted[*naming.Bound], len(n.Weighted))
+			for i, w := range n.Weighted {
+				sub, err := node(w.ID, depth)
+				if err != nil {
+					return naming.BoundTree{}, err
+				}
+				ws[i] = dtab.Weighted[*naming.Bound]{Weight: w.Weight, Tree: sub}
+			}
+			return dtab.UnionTree(ws...), nil
+		}
+		return dtab.NegTree[*naming.Bound](), nil
+	}
+	out, err := mk(t.Root, 0)
+	if err != nil {
+		return out, err
+	}
+	for k := range bounds {
+		if !seen[k] {
+			delete(bounds, k)
+		}
+	}
+	return out, nil
+}
+
+// addrValue is a bound leaf's address set: an addr poll shared by every
+// leaf with the same id, running while subscribed.
+type addrValue struct {
+	in *Interpreter
+	id dtab.Path
+}
+
+type addrWatch struct {
+	v      *watch.Var[naming.Addr]
+	refs   int
+	cancel context.CancelFunc
+}
+
+func (a *addrValue) Get() naming.Addr {
+	a.in.mu.Lock()
+	w := a.in.addr[a.id.String()]
+	a.in.mu.Unlock()
+	if w == nil {
+		return naming.Addr{State: naming.AddrPending}
+	}
+	return w.v.Get()
+}
+
+func (a *addrValue) Subscribe(f func(naming.Addr)) func() {
+	in := a.in
+	key := a.id.String()
+	in.mu.Lock()
+	w := in.addr[key]
+	if w == nil {
+		w = &addrWatch{v: watch.NewVar(naming.Addr{State: naming.AddrPending})}
+		ctx, cancel := context.WithCancel(in.ctx)
+		w.cancel = cancel
+		in.addr[key] = w
+		go in.pollAddr(ctx, w, a.id)
+	}
+	w.refs++
+	in.mu.Unlock()
+	cancel := w.v.Subscribe(f)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			in.mu.Lock()
+			w.refs--
+			if w.refs == 0 {
+				delete(in.addr, key)
+				w.cancel()
+			}
+			in.mu.Unlock()
+		})
+	}
+}
+
+func (in *Interpreter) pollAddr(ctx context.Context, w *addrWatch, id dtab.Path) {
+	bo := &backoff{base: in.o.RetryBase, max: in.o.RetryMax}
+	tid := fromPath(id)
+	var stamp []byte
+	for ctx.Err() == nil {
+		var res Addr
+		var failure AddrFailure
+		err := in.cli.call(ctx, MethodAddr, &AddrReq{Name: NameRef{Stamp: stamp, Name: tid, Ns: in.o.Namespace}, ClientID: in.cid}, &res, &failure)
+		if ctx.Err() != nil {
+			return
+		}
+		var af *AddrFailure
+		switch {
+		case err == nil:
+			bo.reset()
+			stamp = res.Stamp
+			w.v.Set(namingAddr(res))
+			continue
+		case errors.As(err, &af):
+			in.log.Warn("namerd could not resolve addresses", "id", id.String(), "reason", af.Reason)
+			if w.v.Get().State != naming.AddrBound {
+				w.v.Set(naming.Addr{State: naming.AddrFailed, Err: fmt.Errorf("namerd: %s", af.Reason)})
+			}
+		default:
+			in.log.Warn("namerd addr request failed; keeping the last state", "id", id.String(), "err", err)
+			stamp = nil
+		}
+		if !bo.wait(ctx) {
+			return
+		}
+	}
+}
+
+// namingAddr converts an addr answer. Malformed addresses (an IP of the
+// wrong length, a port out of range) are left out.
+func namingAddr(a Addr) naming.Addr {
+	if a.Bound == nil {
+		return naming.Addr{State: naming.AddrNeg}
+	}
+	out := naming.Addr{State: naming.AddrBound, Addrs: make([]naming.Address, 0, len(a.Bound.Addresses)), Meta: metaMap(a.Bound.Meta)}
+	seen := map[string]bool{}
+	for _, ta := range a.Bound.Addresses {
+		if (len(ta.IP) != 4 && len(ta.IP) != 16) || ta.Port < 0 || ta.Port > 65535 {
+			continue
+		}
+		x := naming.Address{Host: net.IP(ta.IP).String(), Port: int(ta.Port), Weight: 1, Meta: metaMap(ta.Meta)}
+		if ta.Meta != nil && ta.Meta.Weight != nil && *ta.Meta.Weight >= 0 {
+			x.Weight = *ta.Meta.Weight
+		}
+		if k := x.HostPort(); !seen[k] { // a set on the wire
+			seen[k] = true
+			out.Addrs = append(out.Addrs, x)
+		}
+	}
+	return out
+}
+
+func metaMap(m *AddrMeta) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := map[string]any{}
+	if m.Authority != nil {
+		out[MetaAuthority] = *m.Authority
+	}
+	if m.NodeName != nil {
+		out[MetaNodeName] = *m.NodeName
+	}
+	if m.Weight != nil {
+		out["endpoint_addr_weight"] = *m.Weight
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+var _ naming.Interpreter = (*Interpreter)(nil)
