@@ -354,11 +354,15 @@ func TestSuccessRatePolicies(t *testing.T) {
 			a.Backoff = &backoff.Options{Kind: backoff.KindConstant, Ms: 60000}
 			b, r := newLB(t, Options{FailureAccrual: a})
 			b.Update(addrs(2))
-			// Endpoint 10000 fails 1 in 10 (90% > 80%): stays.
+			// Endpoint 10000 fails exactly every 10th of its own requests
+			// (90% > 80%): stays. Counting per endpoint keeps the rate
+			// independent of the balancer's random picks.
 			i := 0
 			for range 400 {
 				ep, done, _ := b.Pick()
-				i++
+				if ep.Port == 10000 {
+					i++
+				}
 				done(ep.Port == 10000 && i%10 == 0)
 			}
 			if got := counter(r, "rt/test/client/x/failure_accrual/removals"); got != 0 {
@@ -367,7 +371,9 @@ func TestSuccessRatePolicies(t *testing.T) {
 			// Now it fails every other request: ejected.
 			for range 400 {
 				ep, done, _ := b.Pick()
-				i++
+				if ep.Port == 10000 {
+					i++
+				}
 				done(ep.Port == 10000 && i%2 == 0)
 			}
 			if got := counter(r, "rt/test/client/x/failure_accrual/removals"); got != 1 {

@@ -94,6 +94,15 @@ func (c *Context) WriteOutbound(h http.Header) {
 	vals[0], vals[1] = all[:enc], all[enc:]
 	h[HeaderCtxTrace] = vals[0:1:1]
 	h[HeaderReqID] = vals[1:2:2]
+	c.WriteOutboundContext(h)
+}
+
+// WriteOutboundContext writes the context headers of a forwarded request
+// except the trace ones: the local dtab as l5d-ctx-dtab (when non-empty)
+// and the deadline. A router whose telemetry.Tracer writes l5d-ctx-trace
+// and l5d-reqid (one source of truth for the trace) uses it instead of
+// WriteOutbound.
+func (c *Context) WriteOutboundContext(h http.Header) {
 	if len(c.Dtab) > 0 {
 		h[HeaderCtxDtab] = []string{c.Dtab.String()}
 	}

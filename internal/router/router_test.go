@@ -19,7 +19,7 @@ import (
 )
 
 func TestStackOrder(t *testing.T) {
-	if got, want := roles(pathStack), []string{"ServiceStats", "Classify", "TotalTimeout", "Retries", "DstService"}; !slices.Equal(got, want) {
+	if got, want := roles(pathStack), []string{"ServiceStats", "Classify", "Deadline", "TotalTimeout", "Retries", "DstService"}; !slices.Equal(got, want) {
 		t.Errorf("path stack = %v; want %v", got, want)
 	}
 	if got, want := roles(boundStack), []string{"ClientStats", "Requeue", "AttemptTimeout", "DstClient"}; !slices.Equal(got, want) {

@@ -30,6 +30,11 @@ var (
 		// Classification (l5d-success-class, l5d-retryable) describes the
 		// response finally returned, so it sits above the retries.
 		{Role: "Classify", New: func(p *pathEntry) Middleware { return middleware.Classify(p.policy.Classifier) }},
+		// The caller's l5d-ctx-deadline is enforced above the total
+		// timeout and the retries: a request already out of time is
+		// answered at once and never reaches the balancer, so no endpoint
+		// is charged with it (and its classification is the timeout).
+		{Role: "Deadline", New: func(*pathEntry) Middleware { return callerDeadline() }},
 		// The total timeout bounds all attempts together, so it must be
 		// above the retries.
 		{Role: "TotalTimeout", New: func(p *pathEntry) Middleware { return middleware.TotalTimeout(p.policy.TotalTimeout) }},

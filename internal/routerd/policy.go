@@ -1,6 +1,8 @@
 package routerd
 
 import (
+	"crypto/tls"
+	"net/http"
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/balancer"
@@ -12,27 +14,49 @@ import (
 	"github.com/linnet-mesh/linnet/internal/telemetry"
 )
 
-// policies turns an http router's `client:` and `service:` blocks into
-// the router's per-name policies.
+// policies turns a router's `client:` and `service:` blocks into the
+// router's per-name policies. The keys every protocol shares (retries,
+// timeouts, balancer, failure accrual, requeues) are read through
+// clientFor and serviceFor, so http and h2 routers share this code.
 type policies struct {
-	hr    *HTTPRouter
-	scope telemetry.Scope
-	log   func(msg string, args ...any)
+	// clientFor returns the client keys of a bound name.
+	clientFor func(id dtab.Path) ClientParams
+	// serviceFor returns the service keys of a logical name and its
+	// response classifier (the protocol's default one, with the error,
+	// when the configured one is rejected).
+	serviceFor func(name dtab.Path) (ServiceParams, middleware.Classifier, error)
+	// pool is the global client's hostConnectionPool (http only).
+	pool HostConnectionPool
+	// tlsFor, when set, chooses the client TLS of each request (http
+	// only; see tls.go).
+	tlsFor func(*http.Request) (*tls.Config, error)
+	scope  telemetry.Scope
+	log    func(msg string, args ...any)
 }
 
 func newPolicies(hr *HTTPRouter, scope telemetry.Scope, warn func(string, ...any)) *policies {
-	return &policies{hr: hr, scope: scope, log: warn}
+	return &policies{
+		clientFor: func(id dtab.Path) ClientParams { return hr.Client.For(id).ClientParams },
+		serviceFor: func(name dtab.Path) (ServiceParams, middleware.Classifier, error) {
+			sp := hr.Service.For(name)
+			c, err := middleware.NewClassifier(sp.ResponseClassifier.Kind)
+			if err != nil {
+				c, _ = middleware.NewClassifier("")
+			}
+			return sp.ServiceParams, c, err
+		},
+		pool:  hr.Client.Global.HostConnectionPool,
+		scope: scope, log: warn,
+	}
 }
 
 // service returns the policy of one logical name: classifier, total
 // timeout and retries (budget per logical name, as in Linkerd).
 func (p *policies) service(name dtab.Path) router.ServicePolicy {
-	sp := p.hr.Service.For(name)
+	sp, c, err := p.serviceFor(name)
 	out := router.ServicePolicy{TotalTimeout: time.Duration(sp.TotalTimeoutMs) * time.Millisecond}
-	c, err := middleware.NewClassifier(sp.ResponseClassifier.Kind)
 	if err != nil {
 		p.log("response classifier rejected; using the default", "service", name.String(), "err", err)
-		c, _ = middleware.NewClassifier("")
 	}
 	out.Classifier = c
 	rb := sp.Retries.Budget
@@ -53,7 +77,7 @@ func (p *policies) service(name dtab.Path) router.ServicePolicy {
 
 // client returns the policy of one bound name.
 func (p *policies) client(id dtab.Path) router.ClientPolicy {
-	cp := p.hr.Client.For(id)
+	cp := p.clientFor(id)
 	scope := telemetry.ClientScope(p.scope, id.String())
 	lb := cp.LoadBalancer
 	fa := cp.FailureAccrual
@@ -104,9 +128,13 @@ func (p *policies) client(id dtab.Path) router.ClientPolicy {
 // endpoint's connections are shared by every bound name that includes
 // it, so the pool settings come from the global client block.
 func (p *policies) transport(addr string) router.Transport {
-	pool := p.hr.Client.Global.HostConnectionPool
-	return http1.NewClient(addr, http1.TransportOptions{
+	pool := p.pool
+	o := http1.TransportOptions{
 		IdleTimeout: time.Duration(pool.IdleTimeMs) * time.Millisecond,
 		MaxConns:    pool.MaxSize,
-	})
+	}
+	if p.tlsFor != nil {
+		return http1.NewTLSClient(addr, o, p.tlsFor)
+	}
+	return http1.NewClient(addr, o)
 }

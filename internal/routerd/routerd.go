@@ -45,6 +45,8 @@ type Process struct {
 	servers []*listener
 	admin   *listener
 	closers []func() error
+	// tracers makes each router's Tracer (see telemetry.go).
+	tracers telemetry.TracerFactory
 
 	done     chan struct{}
 	stopOnce sync.Once
@@ -85,6 +87,7 @@ func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) 
 		}
 	}()
 	root := p.reg.Scope()
+	telemetry.RegisterProcessGauges(root)
 	env := naming.Env{Ctx: ctx, Logger: o.Logger}
 
 	namers := make([]naming.MountedNamer, 0, len(cfg.Namers))
@@ -109,20 +112,32 @@ func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) 
 
 	var adminHandlers []telemetry.AdminHandler
 	var recorders recorderList
+	var tms telemetry.Telemeters
 	for i, t := range cfg.Telemetry {
 		tm, terr := t.Value.NewTelemeter(telemetry.TelemeterEnv{Ctx: ctx, Registry: p.reg, Logger: o.Logger.With("telemeter", t.Kind)})
 		if terr != nil {
 			return nil, fmt.Errorf("telemetry[%d] (%s): %w", i, t.Kind, terr)
 		}
 		p.closers = append(p.closers, tm.Close)
+		tms = append(tms, tm)
 		adminHandlers = append(adminHandlers, tm.AdminHandlers()...)
 		if rr, ok := tm.(telemetry.RequestRecorder); ok {
 			recorders = append(recorders, rr)
 		}
 	}
 
+	p.tracers = tracerFactory(tms)
+
 	var infos []admin.RouterInfo
 	for i, rc := range cfg.Routers {
+		if h2r, ok := rc.Value.(*H2Router); ok {
+			_, info, rerr := p.startH2Router(ctx, h2r, namers, env)
+			if rerr != nil {
+				return nil, fmt.Errorf("routers[%d] (%s): %w", i, h2r.Label, rerr)
+			}
+			infos = append(infos, info)
+			continue
+		}
 		hr, ok := rc.Value.(*HTTPRouter)
 		if !ok {
 			return nil, fmt.Errorf("routers[%d]: protocol %s is not supported by this version yet", i, rc.Kind)
@@ -225,6 +240,10 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 		scope.Gauge("originator", func() float64 { return 1 })
 	}
 	pol := newPolicies(hr, scope, log.Warn)
+	tr, err := p.tracers.NewTracer(telemetry.TracerOptions{Router: label, Propagator: hr.TracePropagator.Kind})
+	if err != nil {
+		return nil, admin.RouterInfo{}, fmt.Errorf("tracePropagator: %w", err)
+	}
 	rt := router.New(router.Params{
 		Label:          label,
 		Dtab:           hr.Dtab.Dtab,
@@ -234,7 +253,7 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 		Scope:          scope,
 		Service:        pol.service,
 		Client:         pol.client,
-		NewTransport:   pol.transport,
+		NewTransport:   func(addr string) router.Transport { return traceTransport(tr, pol.transport(addr)) },
 	})
 	p.routers = append(p.routers, rt)
 	var alog *http1.AccessLog
@@ -254,6 +273,8 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 			return nil, admin.RouterInfo{}, fmt.Errorf("servers[%d]: %w", i, err)
 		}
 		port := ln.Addr().(*net.TCPAddr).Port
+		sscope := telemetry.ServerScope(scope, s.IP, port)
+		ln = &countingListener{Listener: ln, m: newConnMetrics(sscope)}
 		h := http1.NewHandler(http1.HandlerParams{
 			Router:                rt,
 			Identifier:            ids,
@@ -261,17 +282,18 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 			MaxConcurrentRequests: s.MaxConcurrentRequests,
 			MaxCallDepth:          s.MaxCallDepth,
 			MaxHeadersKB:          hr.MaxHeadersKB,
-			Scope:                 telemetry.ServerScope(scope, s.IP, port),
+			Scope:                 sscope,
 			Logger:                log,
 			Recorder:              rec,
 			AccessLog:             alog,
+			Tracing:               true,
 			Label:                 label,
 			Addr:                  ln.Addr().String(),
 		})
 		p.servers = append(p.servers, &listener{
 			name: label + " " + ln.Addr().String(),
 			ln:   ln,
-			srv: http1.NewServer(h, &http.Server{
+			srv: http1.NewServer(traceServer(tr, s.ClearContext, hr.Dtab.Dtab, h), &http.Server{
 				ReadHeaderTimeout: 30 * time.Second,
 				IdleTimeout:       10 * time.Minute,
 				MaxHeaderBytes:    (hr.MaxHeadersKB + hr.MaxInitialLineKB) << 10,

@@ -18,9 +18,6 @@ func checkHTTPRouter(hr *HTTPRouter) (warnings []string, err error) {
 	if hr.CompressionLevel > 0 {
 		warnings = append(warnings, "compressionLevel is ignored: responses are passed through uncompressed")
 	}
-	if hr.TracePropagator.Kind == "io.l5d.zipkin" {
-		warnings = append(warnings, "tracePropagator io.l5d.zipkin is not supported yet; l5d-ctx-trace headers are used")
-	}
 	if !hr.StreamingEnabled {
 		warnings = append(warnings, "streamingEnabled: false is ignored; bodies are always streamed")
 	}

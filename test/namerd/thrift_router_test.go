@@ -2,6 +2,9 @@ package namerd
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +43,18 @@ routers:
   - ip: 127.0.0.1
     port: %d
 `, rtAdmin, ndThrift, rtPort), rtAdmin)
+
+	// The router's admin delegator explains through namerd's thrift
+	// interface.
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/delegator.json?namespace=outgoing&path=/svc/world&dtab=", rtAdmin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := fmt.Sprintf(`"id":"/$/inet/127.0.0.1/%d"`, v1); resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+		t.Fatalf("router delegator: %d %s", resp.StatusCode, body)
+	}
 
 	tr := sendTraffic(t, fmt.Sprintf("http://127.0.0.1:%d/", rtPort), "world", 4)
 	tr.awaitOnly(t, "world-v1", 50, 10*time.Second)

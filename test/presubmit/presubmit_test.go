@@ -71,6 +71,7 @@ var quarantine = map[string][]string{
 	"go.etcd.io/etcd/client":              {"internal/storage/etcd"},
 	"github.com/prometheus/client_golang": {"internal/telemetry/prometheus"},
 	"golang.org/x/net/http2":              {"internal/proxy/h2"},
+	"github.com/apache/thrift":            {"internal/namerd/thrift"},
 }
 
 func TestImportLayers(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/linnet-mesh/linnet/internal/namerd"
 	"github.com/linnet-mesh/linnet/internal/namerd/thrift"
 	"github.com/linnet-mesh/linnet/internal/naming"
+	"github.com/linnet-mesh/linnet/internal/telemetry"
 	"github.com/linnet-mesh/linnet/internal/watch"
 
 	_ "github.com/linnet-mesh/linnet/internal/namer/fs"
@@ -128,6 +129,10 @@ func writeFile(t *testing.T, dir, name, text string) {
 // newInterpreter builds io.l5d.namerd from router config text, as a router
 // does.
 func newInterpreter(t *testing.T, ctx context.Context, port int, extra string) naming.Interpreter {
+	return newInterpreterScope(t, ctx, port, extra, telemetry.Scope{})
+}
+
+func newInterpreterScope(t *testing.T, ctx context.Context, port int, extra string, scope telemetry.Scope) naming.Interpreter {
 	t.Helper()
 	var c struct {
 		Interpreter config.Kinded[naming.InterpreterConfig] `yaml:"interpreter"`
@@ -136,7 +141,7 @@ func newInterpreter(t *testing.T, ctx context.Context, port int, extra string) n
 	if err := config.Load([]byte(text), &c); err != nil {
 		t.Fatal(err)
 	}
-	in, err := c.Interpreter.Value.NewInterpreter(naming.InterpreterEnv{Env: naming.Env{Ctx: ctx}})
+	in, err := c.Interpreter.Value.NewInterpreter(naming.InterpreterEnv{Env: naming.Env{Ctx: ctx, Scope: scope}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +219,8 @@ func TestInterpreterAgainstNamerd(t *testing.T) {
 	n := startNamerd(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	in := newInterpreter(t, ctx, n.thriftPort, "")
+	scope := telemetry.NewRegistry().Scope()
+	in := newInterpreterScope(t, ctx, n.thriftPort, "", scope)
 
 	b := record(t, in.Bind(nil, dtab.MustParsePath("/svc/web")))
 	got := b.await(t, "bind /svc/web", 5*time.Second, func(a watch.Activity[naming.BoundTree]) bool { return a.State != watch.Pending })
@@ -257,6 +263,14 @@ func TestInterpreterAgainstNamerd(t *testing.T) {
 	b.await(t, "bind after namerd restart", 5*time.Second, func(a watch.Activity[naming.BoundTree]) bool { return leafID(a) == "/#/io.l5d.fs/web" })
 	n.putDtab("internal", "/svc => /#/io.l5d.fs; /svc/web => /#/io.l5d.fs/web2")
 	b.await(t, "dtab update after restart", time.Second, func(a watch.Activity[naming.BoundTree]) bool { return leafID(a) == "/#/io.l5d.fs/web2" })
+
+	ms := scope.Scope("interpreter", "io.l5d.namerd")
+	if ok, failed := ms.Scope("bind").Counter("success").Value(), ms.Scope("bind").Counter("failure").Value(); ok < 4 || failed < 1 {
+		t.Errorf("bind metrics: %d successes, %d failures; want >= 4 and >= 1 (the restart)", ok, failed)
+	}
+	if ok := ms.Scope("addr").Counter("success").Value(); ok < 3 {
+		t.Errorf("addr successes: %d, want >= 3", ok)
+	}
 }
 
 // Trees with alternatives and weights, and names that do not exist.
@@ -314,3 +328,31 @@ func TestInterpreterBindFailure(t *testing.T) {
 }
 
 var _ = thrift.InterpreterKind
+
+// The router's delegator, explained by namerd over thrift, matches what
+// namerd's HTTP API explains (addresses included).
+func TestInterpreterExplain(t *testing.T) {
+	n := startNamerd(t)
+	n.putDtab("internal", "/svc => /#/io.l5d.fs; /svc/web => /#/io.l5d.fs/web2 | /#/io.l5d.fs/nope; /svc/split => 3 * /svc/web & 1 * /$/fail")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in := newInterpreter(t, ctx, n.thriftPort, "")
+	for _, p := range []string{"/svc/web", "/svc/split", "/nothing/here"} {
+		ectx, ecancel := context.WithTimeout(ctx, 5*time.Second)
+		node, err := naming.Delegate(ectx, in, dtab.MustParse("/extra => /svc"), dtab.MustParsePath(p))
+		ecancel()
+		if err != nil {
+			t.Fatalf("explain %s: %v", p, err)
+		}
+		got := string(naming.MarshalDelegateJSON(node))
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/1/delegate/internal?path=%s&dtab=%s", n.httpPort, p, "/extra=>/svc"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got != string(want) {
+			t.Errorf("explain %s over thrift:\n got  %s\n want %s", p, got, want)
+		}
+	}
+}

@@ -46,6 +46,11 @@ func FuzzServerRequest(f *testing.F) {
 	bind, _ := encodeMessage(MethodBind, thrift.CALL, 1, 1, &BindReq{Name: NameRef{Name: [][]byte{[]byte("svc"), []byte("web")}, Ns: "default"}})
 	addr, _ := encodeMessage(MethodAddr, thrift.CALL, 2, 1, &AddrReq{Name: NameRef{Name: [][]byte{[]byte("#"), []byte("io.l5d.fs"), []byte("web")}}})
 	dt, _ := encodeMessage(MethodDtab, thrift.CALL, 3, 1, &DtabReq{Ns: "default"})
+	del, _ := encodeMessage(MethodDelegate, thrift.CALL, 4, 1, &DelegateReq{Delegation: Delegation{Ns: "default", Tree: DelegateTree{
+		Root: DelegateNode{Path: [][]byte{[]byte("svc")}, Dentry: nopDentry, Contents: DelegateContents{Kind: DelegatePathLeaf, PathLeaf: [][]byte{[]byte("svc"), []byte("web")}}},
+	}}})
+	f.Add(del)
+	f.Add(frame(del))
 	f.Add(bind)
 	f.Add(addr)
 	f.Add(dt)
@@ -65,6 +70,7 @@ func FuzzServerRequest(f *testing.F) {
 		// The client's decoders see server bytes.
 		_ = decodeReply(data, MethodBind, &Bound{}, &BindFailure{})
 		_ = decodeReply(data, MethodAddr, &Addr{}, &AddrFailure{})
+		_ = decodeReply(data, MethodDelegate, &Delegation{}, &DelegationFailure{})
 		_, _ = parseTdispatch(data)
 		_, _, _ = parseRdispatch(data)
 		_, _, _ = parseInit(data)

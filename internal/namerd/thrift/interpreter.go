@@ -14,6 +14,7 @@ import (
 	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/naming"
+	"github.com/linnet-mesh/linnet/internal/telemetry"
 	"github.com/linnet-mesh/linnet/internal/tlsconf"
 	"github.com/linnet-mesh/linnet/internal/watch"
 )
@@ -176,6 +177,7 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 		PingEvery:    time.Duration(ft.MinPeriodMs) * time.Millisecond,
 		PingTimeout:  time.Duration(ft.CloseTimeoutMs) * time.Millisecond,
 		Transformers: trans,
+		Scope:        env.Scope.Scope("interpreter", InterpreterKind),
 		Logger:       log.With("interpreter", InterpreterKind, "namespace", c.Namespace),
 	}), nil
 }
@@ -269,7 +271,11 @@ type InterpreterOptions struct {
 	ClientID dtab.Path
 	// Transformers rewrite every bound tree namerd sends, in order.
 	Transformers []naming.Transformer
-	Logger       *slog.Logger
+	// Scope receives Linkerd's interpreter metrics: bind/success,
+	// bind/failure, addr/success, addr/failure, bindcache.size,
+	// addrcache.size.
+	Scope  telemetry.Scope
+	Logger *slog.Logger
 }
 
 // Interpreter binds names by long-polling namerd's Namer service over one
@@ -288,6 +294,8 @@ type Interpreter struct {
 	mu   sync.Mutex
 	bind map[string]*bindWatch
 	addr map[string]*addrWatch
+
+	bindOK, bindFailed, addrOK, addrFailed *telemetry.Counter
 }
 
 // NewInterpreter returns an interpreter; its polls and session end when
@@ -310,6 +318,11 @@ func NewInterpreter(ctx context.Context, o InterpreterOptions) *Interpreter {
 		cli:  &muxClient{dial: o.Dial, tls: o.TLS, pingEvery: o.PingEvery, pingTimeout: o.PingTimeout},
 		bind: map[string]*bindWatch{}, addr: map[string]*addrWatch{},
 	}
+	sc := o.Scope
+	in.bindOK, in.bindFailed = sc.Scope("bind").Counter("success"), sc.Scope("bind").Counter("failure")
+	in.addrOK, in.addrFailed = sc.Scope("addr").Counter("success"), sc.Scope("addr").Counter("failure")
+	sc.Gauge("bindcache.size", func() float64 { in.mu.Lock(); defer in.mu.Unlock(); return float64(len(in.bind)) })
+	sc.Gauge("addrcache.size", func() float64 { in.mu.Lock(); defer in.mu.Unlock(); return float64(len(in.addr)) })
 	go func() {
 		<-ctx.Done()
 		in.cli.close()
@@ -415,6 +428,7 @@ func (in *Interpreter) pollBind(ctx context.Context, w *bindWatch, dtabText stri
 		var bf *BindFailure
 		switch {
 		case err == nil:
+			in.bindOK.Inc()
 			bo.reset()
 			stamp = res.Stamp
 			tree, terr := in.boundTree(res.Tree, w.bounds)
@@ -428,6 +442,7 @@ func (in *Interpreter) pollBind(ctx context.Context, w *bindWatch, dtabText stri
 			w.v.Set(watch.OkActivity(tree))
 			continue
 		case errors.As(err, &bf):
+			in.bindFailed.Inc()
 			// retryInSeconds is deprecated and ignored (namer.thrift); the
 			// router backoff applies.
 			// A router that has a binding keeps it, as Linkerd's does; one
@@ -437,6 +452,7 @@ func (in *Interpreter) pollBind(ctx context.Context, w *bindWatch, dtabText stri
 				w.v.Set(watch.FailedActivity[naming.BoundTree](fmt.Errorf("namerd: %s", bf.Reason)))
 			}
 		default:
+			in.bindFailed.Inc()
 			in.log.Warn("namerd bind request failed; keeping the last state", "path", path.String(), "err", err)
 			stamp = nil
 		}
@@ -583,16 +599,19 @@ func (in *Interpreter) pollAddr(ctx context.Context, w *addrWatch, id dtab.Path)
 		var af *AddrFailure
 		switch {
 		case err == nil:
+			in.addrOK.Inc()
 			bo.reset()
 			stamp = res.Stamp
 			w.v.Set(namingAddr(res))
 			continue
 		case errors.As(err, &af):
+			in.addrFailed.Inc()
 			in.log.Warn("namerd could not resolve addresses", "id", id.String(), "reason", af.Reason)
 			if w.v.Get().State != naming.AddrBound {
 				w.v.Set(naming.Addr{State: naming.AddrFailed, Err: fmt.Errorf("namerd: %s", af.Reason)})
 			}
 		default:
+			in.addrFailed.Inc()
 			in.log.Warn("namerd addr request failed; keeping the last state", "id", id.String(), "err", err)
 			stamp = nil
 		}

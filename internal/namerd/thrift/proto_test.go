@@ -296,3 +296,60 @@ func TestMuxFrames(t *testing.T) {
 		t.Fatalf("init: %d %v %v", v, h, err)
 	}
 }
+
+func TestDelegateBytes(t *testing.T) {
+	p := path("svc")
+	req := &DelegateReq{Dtab: "", Delegation: Delegation{Stamp: []byte{}, Ns: "ns", Tree: DelegateTree{
+		Root: DelegateNode{Path: p, Dentry: nopDentry, Contents: DelegateContents{Kind: DelegatePathLeaf, PathLeaf: p}},
+	}}}
+	got := mustEncode(t, MethodDelegate, thrift.CALL, 5, 1, req)
+	checkBytes(t, "delegate call", got, wire(t,
+		"80010001", "00000008", "'delegate'", "00000005",
+		"0c 0001",
+		"0b 0001", "00000000", // DelegateReq.dtab
+		"0c 0002",             // DelegateReq.delegation
+		"0b 0001", "00000000", // Delegation.stamp
+		"0c 0002",                                     // Delegation.tree
+		"0c 0001",                                     // DelegateTree.root
+		"0f 0001", "0b 00000001", "00000003", "'svc'", // DelegateNode.path
+		"0b 0002", "00000008", `'/\x2f=>~'`, // DelegateNode.dentry (Dentry.nop)
+		"0c 0003", "0f 0007", "0b 00000001", "00000003", "'svc'", "00", // contents.pathLeaf
+		"00",                        // end root
+		"0d 0002", "08 0c 00000000", // DelegateTree.nodes: empty map
+		"00", // end tree
+		"0b 0003", "00000002", "'ns'",
+		"00",                     // end Delegation
+		"0f 0003", "0b 00000000", // clientId
+		"00", "00",
+	))
+	c, err := DecodeCall(got)
+	if err != nil || c.Delegate == nil || c.Delegate.Delegation.Tree.Root.Contents.Kind != DelegatePathLeaf || c.Delegate.Delegation.Ns != "ns" {
+		t.Fatalf("decoded %+v %v", c, err)
+	}
+}
+
+// Delegations are numbered as Linkerd numbers them: alt and union children
+// in pre-order, a delegate node's child after that child's own subtree.
+func TestMkDelegateTreeNumbering(t *testing.T) {
+	de, err := dtab.ParseDentry("/a=>/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := func(id string) naming.DelegateNode {
+		return naming.DelegateNode{Kind: naming.DelegateLeaf, Path: dtab.MustParsePath(id), Bound: &naming.Bound{ID: dtab.MustParsePath(id)}}
+	}
+	y := leaf("/#/y")
+	root := naming.DelegateNode{Kind: naming.DelegateDelegated, Path: dtab.MustParsePath("/a"), Dentry: &de, Child: &naming.DelegateNode{
+		Kind: naming.DelegateAlt, Path: dtab.MustParsePath("/b"),
+		Alts: []naming.DelegateNode{leaf("/#/x"), {Kind: naming.DelegateDelegated, Path: dtab.MustParsePath("/c"), Child: &y}},
+	}}
+	troot, nodes, next := mkDelegateTree(root, nodeDentry(root.Dentry), 0)
+	if next != 4 || troot.Dentry != "/a=>/b" || troot.Contents.Kind != DelegateDelegate || troot.Contents.Delegate != 3 {
+		t.Fatalf("root %+v next %d", troot, next)
+	}
+	if nodes[3].Contents.Kind != DelegateAlt || !reflect.DeepEqual(nodes[3].Contents.Alt, []int32{0, 1}) ||
+		nodes[0].Contents.Kind != DelegateBoundLeaf || nodes[1].Contents.Delegate != 2 || nodes[2].Contents.Kind != DelegateBoundLeaf ||
+		toPath(nodes[2].Contents.BoundLeaf.ID).String() != "/#/y" || nodes[1].Dentry != nopDentry {
+		t.Fatalf("nodes %+v", nodes)
+	}
+}

@@ -222,16 +222,15 @@ func TestMuxSession(t *testing.T) {
 	if err := decodeReply(r.reply(11), MethodDelegate, &del, &DelegationFailure{}); err != nil {
 		t.Fatal(err)
 	}
-	// /svc/web: two dentries match (the later first), so an alt of two
-	// delegations, each to a bound leaf.
+	// /svc/web: two dentries match (the later first): an alt of two
+	// bound leaves, each with the dentry that led to it.
 	root := del.Tree.Root
 	if root.Dentry != nopDentry || root.Contents.Kind != DelegateAlt || len(root.Contents.Alt) != 2 || del.Ns != "default" || len(del.Stamp) == 0 {
 		t.Fatalf("delegation root: %+v", del)
 	}
 	first := del.Tree.Nodes[root.Contents.Alt[0]]
-	leaf := del.Tree.Nodes[first.Contents.Delegate]
-	if first.Dentry != "/svc/web=>/#/io.l5d.fs/web2" || first.Contents.Kind != DelegateDelegate ||
-		leaf.Contents.Kind != DelegateBoundLeaf || toPath(leaf.Contents.BoundLeaf.ID).String() != "/#/io.l5d.fs/web2" {
+	if first.Dentry != "/svc/web=>/#/io.l5d.fs/web2" || first.Contents.Kind != DelegateBoundLeaf ||
+		toPath(first.Contents.BoundLeaf.ID).String() != "/#/io.l5d.fs/web2" || toPath(first.Path).String() != "/#/io.l5d.fs/web2" {
 		t.Fatalf("delegation nodes: %+v", del.Tree.Nodes)
 	}
 	// A stamped (old long-polling) request is never answered.

@@ -25,7 +25,7 @@ import (
 // those handoffs cost more CPU than the proxying itself.
 type Client struct {
 	addr     string
-	dialer   *net.Dialer
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxIdle  int
 	idleTime time.Duration
 	fallback *http.Transport
@@ -40,7 +40,7 @@ func NewClient(addr string, o TransportOptions) *Client {
 	o = o.withDefaults()
 	return &Client{
 		addr:     addr,
-		dialer:   &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second},
+		dial:     dialFunc(&net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}, o),
 		maxIdle:  o.MaxIdle,
 		idleTime: o.IdleTimeout,
 		fallback: NewTransport(o),
@@ -131,7 +131,7 @@ func (cl *Client) get(ctx context.Context) (*clientConn, error) {
 		cl.mu.Lock()
 	}
 	cl.mu.Unlock()
-	c, err := cl.dialer.DialContext(ctx, "tcp", cl.addr)
+	c, err := cl.dial(ctx, "tcp", cl.addr)
 	if err != nil {
 		return nil, err
 	}

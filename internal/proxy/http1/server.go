@@ -38,6 +38,10 @@ type HandlerParams struct {
 	Label, Addr string
 	// AccessLog, when set, gets one line per request (httpAccessLog).
 	AccessLog *AccessLog
+	// Tracing says a telemetry.Tracer wraps this handler and the
+	// router's endpoint transports: the tracer then owns l5d-ctx-trace,
+	// l5d-sample and l5d-reqid, and the handler does not write them.
+	Tracing bool
 	Logger    *slog.Logger
 }
 
@@ -77,6 +81,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		status := proxy.MapError(r, err).Status
 		h.stats.End(t0, status, router.FailureKind(err))
+		traceOutcome(r, name, out, router.FailureKind(err))
 		h.record(t0, r, out, name, status)
 		n := h.fail(w, r, err)
 		h.accessLog(r, status, n, t0)
@@ -84,6 +89,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	status, kind := router.Outcome(r, resp, nil, router.DefaultClassifier)
 	h.stats.End(t0, status, kind)
+	traceOutcome(r, name, out, kind)
 	h.record(t0, r, out, name, status)
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		h.accessLog(r, status, 0, t0)
@@ -151,7 +157,11 @@ func (h *Handler) forward(r *http.Request) (*http.Response, *http.Request, dtab.
 		hdr["User-Agent"] = emptyValue
 	}
 	proxy.AppendVia(hdr, r.ProtoMajor, r.ProtoMinor)
-	ctx.WriteOutbound(hdr)
+	if h.p.Tracing {
+		ctx.WriteOutboundContext(hdr)
+	} else {
+		ctx.WriteOutbound(hdr)
+	}
 	resp, err := h.p.Router.RoundTrip(out, router.Dst{Path: name, Local: ctx.Dtab})
 	return resp, out, name, err
 }

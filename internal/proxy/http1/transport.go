@@ -20,6 +20,9 @@ type TransportOptions struct {
 	// MaxConns bounds connections per endpoint (0: unbounded), i.e.
 	// hostConnectionPool.maxSize.
 	MaxConns int
+	// TLS, when set, makes every connection TLS (client `tls`; see
+	// tls.go). Requests still carry http:// URLs.
+	TLS *tls.Config
 }
 
 // NewTransport returns an HTTP/1.1 transport with pooled keep-alive
@@ -30,7 +33,7 @@ func NewTransport(o TransportOptions) *http.Transport {
 	d := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		Proxy:               nil,
-		DialContext:         d.DialContext,
+		DialContext:         dialFunc(d, o),
 		MaxIdleConns:        0,
 		MaxIdleConnsPerHost: o.MaxIdle,
 		MaxConnsPerHost:     o.MaxConns,

@@ -1,0 +1,106 @@
+package http1
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/linnet-mesh/linnet/internal/proxy"
+)
+
+// dialFunc returns how the transports of o connect: plain TCP, or, with
+// o.TLS, TCP then a TLS handshake. Requests keep their http:// URL either
+// way: TLS is a property of the connection (Linkerd's client `tls`), not
+// of the request, so the fast path and the fallback transport both write
+// plain HTTP/1.1 on whatever the dialer returns.
+func dialFunc(d *net.Dialer, o TransportOptions) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if o.TLS == nil {
+		return d.DialContext
+	}
+	cfg := o.TLS
+	timeout := o.ConnectTimeout
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dialTLS(ctx, d, network, addr, cfg, timeout)
+	}
+}
+
+// dialTLS connects to addr and completes a TLS handshake within timeout.
+// A failed handshake (unknown authority, a certificate for another name,
+// a server that wants a client certificate) is reported as a dial error:
+// the request has not been written, so the router answers it as a
+// connection failure (502, l5d-retryable) and may requeue it.
+func dialTLS(ctx context.Context, d *net.Dialer, network, addr string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ServerName == "" {
+		// disableValidation without a commonName: SNI is the host.
+		cfg = cfg.Clone()
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			cfg.ServerName = host
+		}
+	}
+	tc := tls.Client(c, cfg)
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		c.Close()
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: c.RemoteAddr(), Err: fmt.Errorf("TLS handshake: %w", err)}
+	}
+	return tc, nil
+}
+
+// TLSClient is the client-tier transport of one endpoint whose TLS
+// configuration is chosen per request. Linkerd's client TLS belongs to
+// the bound name, not to the endpoint: with a per-service commonName
+// ("{service}.linkerd.io") several bound names reach one endpoint (a
+// node's incoming router) under different names, so each distinct
+// *tls.Config gets its own pool of connections (a *Client).
+type TLSClient struct {
+	addr   string
+	o      TransportOptions
+	tlsFor func(*http.Request) (*tls.Config, error)
+
+	mu    sync.Mutex
+	pools map[*tls.Config]*Client // nil key: plaintext
+}
+
+// NewTLSClient returns the transport of the endpoint addr. tlsFor returns
+// the TLS configuration of a request (nil: plaintext); it must return the
+// same pointer for the same configuration, since connections are pooled
+// by it (h2.TLSByClient does, choosing by l5d-dst-client).
+func NewTLSClient(addr string, o TransportOptions, tlsFor func(*http.Request) (*tls.Config, error)) *TLSClient {
+	return &TLSClient{addr: addr, o: o, tlsFor: tlsFor, pools: map[*tls.Config]*Client{}}
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *TLSClient) RoundTrip(req *http.Request) (*http.Response, error) {
+	cfg, err := t.tlsFor(req)
+	if err != nil {
+		return nil, fmt.Errorf("client TLS for %s: %w", req.Header.Get(proxy.HeaderDstClient), err)
+	}
+	t.mu.Lock()
+	c, ok := t.pools[cfg]
+	if !ok {
+		o := t.o
+		o.TLS = cfg
+		c = NewClient(t.addr, o)
+		t.pools[cfg] = c
+	}
+	t.mu.Unlock()
+	return c.RoundTrip(req)
+}
+
+// CloseIdleConnections implements router.Transport.
+func (t *TLSClient) CloseIdleConnections() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range t.pools {
+		c.CloseIdleConnections()
+	}
+}

@@ -1,0 +1,164 @@
+package routerd
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	zipkin "github.com/openzipkin/zipkin-go"
+
+	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/proxy"
+	"github.com/linnet-mesh/linnet/internal/router"
+	"github.com/linnet-mesh/linnet/internal/telemetry"
+	"github.com/linnet-mesh/linnet/internal/telemetry/tracing"
+)
+
+// Tracing, wired once per router (telemetry/README.md "Wiring"):
+//
+//	tracing.Untrusted (clearContext servers only: drop inbound trace headers)
+//	  → Tracer.Server (server span; reads l5d-ctx-trace/l5d-sample or x-b3-*)
+//	    → http1 edge → router path/bound tiers (retries, timeouts, balancer)
+//	      → Tracer.Client (one client span per attempt; writes l5d-ctx-trace
+//	        + l5d-reqid or x-b3-*) → clientSpanTags → endpoint transport
+//
+// The Tracer is the one source of truth for the trace headers: it is
+// installed even without a tracing telemeter (tracing.PropagateOnly), and
+// the edge is told so (http1.HandlerParams.Tracing) and leaves them alone.
+
+// tracerFactory returns the process's tracing telemeter (the first
+// io.l5d.zipkin), or a propagate-only factory when there is none.
+func tracerFactory(tms telemetry.Telemeters) telemetry.TracerFactory {
+	if f := tms.TracerFactory(); f != nil {
+		return f
+	}
+	return tracing.PropagateOnly()
+}
+
+// traceServer wraps the handler of one router server with the tracer's
+// server span; a clearContext server first drops every inbound trace
+// header, so an untrusted client can neither join nor force-sample a
+// trace (headers-admin.md §3).
+// The server span is tagged with the router's dtab (namer.dtab.base).
+func traceServer(tr telemetry.Tracer, clearContext bool, base dtab.Dtab, h http.Handler) http.Handler {
+	baseText := base.String()
+	inner := h
+	h = tr.Server(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if span := telemetry.SpanFromContext(r.Context()); recording(span) {
+			span.Tag(telemetry.TagNamerDtab, baseText)
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	if clearContext {
+		h = tracing.Untrusted(h)
+	}
+	return h
+}
+
+// traceTransport wraps the client-tier transport of one endpoint: a
+// client span per attempt, tagged with the routing facts of the attempt.
+func traceTransport(tr telemetry.Tracer, base router.Transport) router.Transport {
+	return tracedTransport{RoundTripper: tr.Client(clientSpanTags(base)), base: base}
+}
+
+// tracedTransport is a traced RoundTripper that still closes the idle
+// connections of the transport it wraps.
+type tracedTransport struct {
+	http.RoundTripper
+	base router.Transport
+}
+
+func (t tracedTransport) CloseIdleConnections() { t.base.CloseIdleConnections() }
+
+// clientSpanTags tags the client span in the request context (the
+// attempt's) with Linkerd's routing annotations, read from the l5d-dst-*
+// headers the path and bound tiers wrote, and annotates the attempt's
+// outcome (l5d.success / l5d.failure, 5XX and errors being failures as in
+// the client stats).
+func clientSpanTags(next http.RoundTripper) http.RoundTripper {
+	return router.RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		span := telemetry.SpanFromContext(r.Context())
+		if !recording(span) {
+			return next.RoundTrip(r)
+		}
+		h := r.Header
+		tagHeader(span, h, proxy.HeaderDstService, telemetry.TagNamerPath)
+		tagHeader(span, h, proxy.HeaderDstClient, telemetry.TagDstID)
+		tagHeader(span, h, proxy.HeaderDstResidual, telemetry.TagDstPath)
+		tagHeader(span, h, proxy.HeaderCtxDtab, telemetry.TagDtabLocal)
+		resp, err := next.RoundTrip(r)
+		if err == nil && resp.StatusCode < 500 {
+			span.Annotate(time.Now(), telemetry.AnnotationSuccess)
+		} else {
+			span.Annotate(time.Now(), telemetry.AnnotationFailure)
+		}
+		return resp, err
+	})
+}
+
+func tagHeader(span telemetry.Span, h http.Header, header, tag string) {
+	if v := h.Get(header); v != "" {
+		span.Tag(tag, v)
+	}
+}
+
+// recording reports whether span records anything (a sampled zipkin
+// span); tagging a no-op span would only cost allocations.
+func recording(span telemetry.Span) bool {
+	zs, ok := span.(zipkin.Span)
+	if !ok {
+		return false
+	}
+	sc := zs.Context()
+	return sc.Debug || (sc.Sampled != nil && *sc.Sampled)
+}
+
+// countingListener keeps a server's connection metrics (connects,
+// connections, closes under rt/<label>/server/<ip>/<port>): every accepted
+// connection counts until it is closed, whichever path (fast or net/http,
+// upgraded or not) ends up serving it.
+type countingListener struct {
+	net.Listener
+	m *connMetrics
+}
+
+// connMetrics are the connection counters of one server or client scope.
+type connMetrics struct {
+	open     *telemetry.UpDown
+	connects *telemetry.Counter
+	closes   *telemetry.Counter
+}
+
+func newConnMetrics(s telemetry.Scope) *connMetrics {
+	return &connMetrics{open: s.UpDown(telemetry.Connections), connects: s.Counter(telemetry.Connects), closes: s.Counter(telemetry.Closes)}
+}
+
+// track counts c as open until its first Close.
+func (m *connMetrics) track(c net.Conn) net.Conn {
+	m.connects.Inc()
+	m.open.Add(1)
+	return &countedConn{Conn: c, m: m}
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.m.track(c), nil
+}
+
+type countedConn struct {
+	net.Conn
+	m    *connMetrics
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() {
+		c.m.open.Add(-1)
+		c.m.closes.Inc()
+	})
+	return c.Conn.Close()
+}
