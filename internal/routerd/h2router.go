@@ -2,37 +2,97 @@ package routerd
 
 import (
 	"context"
-	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/admin"
 	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/middleware"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/proxy"
 	"github.com/linnet-mesh/linnet/internal/proxy/h2"
 	"github.com/linnet-mesh/linnet/internal/router"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
-	"github.com/linnet-mesh/linnet/internal/tlsconf"
 )
 
-// clientTLSOptions maps a client `tls` block to tlsconf.
-func clientTLSOptions(t *ClientTLS) tlsconf.ClientOptions {
-	o := tlsconf.ClientOptions{
-		CommonName: t.CommonName, TrustCertsBundle: t.TrustCertsBundle, TrustCerts: t.TrustCerts,
-		DisableValidation: t.DisableValidation, Protocols: t.Protocols, NextProtos: []string{"h2"},
+// checkH2Router returns warnings for the options of an h2 router that
+// this version accepts but ignores harmlessly.
+func checkH2Router(hr *H2Router) []string {
+	var warnings []string
+	if hr.H2AccessLog != "" {
+		warnings = append(warnings, "h2AccessLog is not supported yet for h2 routers; no access log is written")
 	}
-	if a := t.ClientAuth; a != nil {
-		o.ClientCertPath, o.ClientKeyPath, o.ClientIntermediateCertsPath = a.CertPath, a.KeyPath, a.IntermediateCertsPath
+	if hr.TracePropagator.Kind == "io.l5d.zipkin" {
+		warnings = append(warnings, "tracePropagator io.l5d.zipkin is not supported yet; l5d-ctx-trace headers are used")
 	}
-	return o
+	for i, s := range hr.Servers {
+		if s.AddForwardedHeader != nil {
+			warnings = append(warnings, fmt.Sprintf("servers[%d].addForwardedHeader is not supported yet; no Forwarded header is added", i))
+		}
+		if s.TimeoutMs > 0 {
+			warnings = append(warnings, fmt.Sprintf("servers[%d].timeoutMs is not supported yet; use service.totalTimeoutMs", i))
+		}
+	}
+	return warnings
+}
+
+// newH2Policies is newPolicies for an h2 router: the same retries,
+// timeouts, balancer, failure accrual and requeues, with the h2 and gRPC
+// response classifiers.
+func newH2Policies(hr *H2Router, scope telemetry.Scope, warn func(string, ...any)) *policies {
+	return &policies{
+		clientFor: func(id dtab.Path) ClientParams { return hr.Client.For(id).ClientParams },
+		serviceFor: func(name dtab.Path) (ServiceParams, middleware.Classifier, error) {
+			sp := hr.Service.For(name)
+			c, err := h2Classifier(sp)
+			return sp.ServiceParams, c, err
+		},
+		scope: scope, log: warn,
+	}
+}
+
+// h2Classifier returns the response classifier of a service (the h2
+// default, with the error, when the configured one is rejected). Retries
+// of a request whose body outgrew retryBufferSize.requestBytes are
+// refused by it: that body cannot be sent again.
+func h2Classifier(sp H2ServiceParams) (middleware.Classifier, error) {
+	rc := sp.ResponseClassifier
+	c, err := h2.NewClassifier(rc.Kind, rc.SuccessStatusCodes, rc.RetryableStatusCodes)
+	if err != nil {
+		c, _ = h2.NewClassifier("", nil, nil)
+	}
+	return replayAwareClassifier{c}, err
+}
+
+// serverClassify is what an h2 server's stats count as a success: the
+// router-wide service classifier (a gRPC one sees grpc-status).
+func serverClassify(hr *H2Router) router.Classifier {
+	sp := hr.Service.For(dtab.Path{})
+	rc := sp.ResponseClassifier
+	c, err := h2.NewClassifier(rc.Kind, rc.SuccessStatusCodes, rc.RetryableStatusCodes)
+	if err != nil {
+		return nil
+	}
+	if g, ok := c.(*h2.GRPCClassifier); ok {
+		return g.RouterClassifier()
+	}
+	return func(req *http.Request, resp *http.Response, err error) bool {
+		return c.Classify(req, resp, err).Success
+	}
 }
 
 func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []naming.MountedNamer, env naming.Env) (*router.Router, admin.RouterInfo, error) {
 	label := hr.Label
 	log := p.log.With("router", label)
+	for _, w := range checkH2Router(hr) {
+		log.Warn(w)
+	}
 	ienv := naming.InterpreterEnv{Env: env, Namers: namers, Label: label}
 	ienv.Logger = log
 	interp, err := hr.Interpreter.Value.NewInterpreter(ienv)
@@ -52,41 +112,25 @@ func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []nami
 		ids = append(ids, h2.DefaultIdentifier(idEnv))
 	}
 	scope := telemetry.RouterScope(p.reg.Scope(), label)
+	if hr.Originator {
+		scope.Gauge("originator", func() float64 { return 1 })
+	}
 	gc := hr.Client.Global
-	// Client TLS belongs to the bound name (its commonName may use the
-	// {vars} of an io.l5d.static prefix): chosen per request.
-	var (
-		tlsMu      sync.Mutex
-		tlsClients = map[string]*tlsconf.Client{}
-	)
-	tlsFor := h2.TLSByClient(func(bound string) (*tls.Config, error) {
-		id, err := dtab.ParsePath(bound)
-		if err != nil {
-			return nil, err
+	if hr.Client.Kind != PolicyStatic {
+		if err := checkClientTLS(gc.TLS, alpnH2Client); err != nil {
+			return nil, admin.RouterInfo{}, fmt.Errorf("client.tls: %w", err)
 		}
-		t := hr.Client.For(id).TLS
-		if t == nil || !t.Enabled {
-			return nil, nil
-		}
-		o := clientTLSOptions(t)
-		o.Logger = log
-		key := fmt.Sprintf("%+v", o)
-		tlsMu.Lock()
-		defer tlsMu.Unlock()
-		c, ok := tlsClients[key]
-		if !ok {
-			if c, err = tlsconf.NewClient(o); err != nil {
-				return nil, err
-			}
-			tlsClients[key] = c
-		}
-		return c.Config(nil)
-	})
+	}
 	topts := h2.TransportOptions{
 		MaxFrameBytes: uint32(gc.MaxFrameBytes), HeaderTableBytes: uint32(gc.HeaderTableBytes),
 		MaxHeaderListBytes: uint32(gc.MaxHeaderListBytes), InitialStreamWindowBytes: gc.InitialStreamWindowBytes,
-		TLSFor: tlsFor,
 	}
+	if policyHasTLS(&hr.Client, hr.Client.Global.TLS) {
+		// Client TLS belongs to the bound name (its commonName may use
+		// the {vars} of an io.l5d.static prefix): chosen per request.
+		topts.TLSFor = newClientTLSChooser(ctx, func(id dtab.Path) *ClientTLS { return hr.Client.For(id).TLS }, alpnH2Client, log)
+	}
+	pol := newH2Policies(hr, scope, log.Warn)
 	rt := router.New(router.Params{
 		Label:          label,
 		Dtab:           hr.Dtab.Dtab,
@@ -95,20 +139,22 @@ func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []nami
 		IdleTTL:        time.Duration(hr.BindingCache.IdleTTLSecs) * time.Second,
 		Scope:          scope,
 		Service: func(name dtab.Path) router.ServicePolicy {
-			sp := hr.Service.For(name)
-			c, err := h2.NewClassifier(sp.ResponseClassifier.Kind, sp.ResponseClassifier.SuccessStatusCodes, sp.ResponseClassifier.RetryableStatusCodes)
-			if err != nil {
-				c, _ = h2.NewClassifier("", nil, nil)
+			sp := pol.service(name)
+			// Retries and requeues resend the request: its body is kept
+			// (up to retryBufferSize.requestBytes) as it streams.
+			limit := hr.Service.For(name).RetryBufferSize.RequestBytes
+			if sp.Retries != nil {
+				sp.Retries = middleware.Chain(replayBody(limit), sp.Retries)
+			} else {
+				sp.Retries = replayBody(limit)
 			}
-			return router.ServicePolicy{TotalTimeout: time.Duration(sp.TotalTimeoutMs) * time.Millisecond, Classifier: c}
+			return sp
 		},
-		Client: func(id dtab.Path) router.ClientPolicy {
-			cp := hr.Client.For(id)
-			return router.ClientPolicy{AttemptTimeout: time.Duration(cp.RequestAttemptTimeoutMs) * time.Millisecond}
-		},
+		Client:       pol.client,
 		NewTransport: func(string) router.Transport { return h2.NewTransport(topts) },
 	})
 	p.routers = append(p.routers, rt)
+	classify := serverClassify(hr)
 	for i := range hr.Servers {
 		s := &hr.Servers[i]
 		so := h2.ServerOptions{
@@ -119,28 +165,27 @@ func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []nami
 			MaxHeaderListBytes:       s.MaxHeaderListBytes,
 			Logger:                   log,
 		}
-		if t := s.TLS; t != nil && t.Enabled {
-			st, err := tlsconf.NewServer(tlsconf.ServerOptions{
-				CertPath: t.CertPath, KeyPath: t.KeyPath, IntermediateCertsPath: t.IntermediateCertsPath,
-				CACertPath: t.CACertPath, RequireClientAuth: t.RequireClientAuth, Protocols: t.Protocols,
-				NextProtos: []string{"h2", "http/1.1"},
-			})
-			if err != nil {
-				return nil, admin.RouterInfo{}, fmt.Errorf("servers[%d].tls: %w", i, err)
-			}
-			so.TLS = st.Config()
+		if so.TLS, err = newServerTLS(ctx, s.TLS, alpnH2Server, log); err != nil {
+			return nil, admin.RouterInfo{}, fmt.Errorf("servers[%d].tls: %w", i, err)
 		}
 		ln, err := net.Listen("tcp", s.Addr())
 		if err != nil {
 			return nil, admin.RouterInfo{}, fmt.Errorf("servers[%d]: %w", i, err)
 		}
 		port := ln.Addr().(*net.TCPAddr).Port
+		// l5d-err must fit in what the server accepts as a header list.
+		maxHeadersKB := 0
+		if s.MaxHeaderListBytes > 0 {
+			maxHeadersKB = max(1, min(8, s.MaxHeaderListBytes>>10))
+		}
 		h := h2.NewHandler(h2.HandlerParams{
 			Router:                rt,
 			Identifier:            ids,
 			ClearContext:          s.ClearContext,
 			MaxConcurrentRequests: s.MaxConcurrentRequests,
 			MaxCallDepth:          s.MaxCallDepth,
+			MaxHeadersKB:          maxHeadersKB,
+			Classify:              classify,
 			Scope:                 telemetry.ServerScope(scope, s.IP, port),
 			Logger:                log,
 		})
@@ -148,4 +193,103 @@ func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []nami
 		p.servers = append(p.servers, &listener{name: label + " " + ln.Addr().String(), ln: srv.WrapListener(ln), srv: srv.HTTP})
 	}
 	return rt, admin.RouterInfo{Label: label, Dtab: hr.Dtab.Dtab, Interpreter: interp}, nil
+}
+
+// ---- replayable request bodies (retryBufferSize.requestBytes) ----
+
+// errReplayOverflow is what an attempt reads when it needs request bytes
+// that outgrew the retry buffer.
+var errReplayOverflow = errors.New("request body exceeded retryBufferSize.requestBytes and cannot be sent again")
+
+// replayBody makes an h2 request's body replayable without delaying it:
+// the first attempt streams it from the caller as it arrives (a gRPC
+// stream is never read to its end before forwarding), keeping the first
+// limit bytes; a later attempt (a retry or a requeue) replays the kept
+// bytes, then continues from the caller. Once more than limit bytes have
+// been read, retries are refused (replayAwareClassifier) and a requeue
+// reads errReplayOverflow.
+func replayBody(limit int) middleware.Middleware {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return middleware.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			if req.Body == nil || req.Body == http.NoBody || req.GetBody != nil {
+				return next.RoundTrip(req)
+			}
+			b := &replayBuffer{src: req.Body, limit: limit}
+			r2 := *req
+			r2.Body = &replayReader{b: b}
+			r2.GetBody = func() (io.ReadCloser, error) { return &replayReader{b: b}, nil }
+			return next.RoundTrip(&r2)
+		})
+	}
+}
+
+// replayBuffer is a request body shared by the attempts of one request.
+type replayBuffer struct {
+	mu       sync.Mutex
+	src      io.ReadCloser
+	limit    int
+	buf      []byte // the first bytes read from src, up to limit
+	n        int64  // bytes read from src
+	overflow atomic.Bool
+	err      error // src's final error (io.EOF at the end)
+}
+
+// replayReader is one attempt's view of a replayBuffer. Closing it does
+// not close the caller's body (another attempt may need it; the server
+// closes it when the call ends), and never waits for a Read in progress.
+type replayReader struct {
+	b      *replayBuffer
+	off    int64
+	closed atomic.Bool
+}
+
+func (r *replayReader) Read(p []byte) (int, error) {
+	if r.closed.Load() {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	b := r.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r.off < int64(len(b.buf)) {
+		n := copy(p, b.buf[r.off:])
+		r.off += int64(n)
+		return n, nil
+	}
+	if r.off < b.n {
+		return 0, errReplayOverflow
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.src.Read(p)
+	if n > 0 {
+		if !b.overflow.Load() && len(b.buf)+n <= b.limit {
+			b.buf = append(b.buf, p[:n]...)
+		} else {
+			b.overflow.Store(true)
+		}
+		b.n += int64(n)
+		r.off = b.n
+	}
+	if err != nil {
+		b.err = err
+	}
+	return n, err
+}
+
+func (r *replayReader) Close() error {
+	r.closed.Store(true)
+	return nil
+}
+
+// replayAwareClassifier refuses to retry a request whose body can no
+// longer be replayed.
+type replayAwareClassifier struct{ middleware.Classifier }
+
+func (c replayAwareClassifier) Classify(req *http.Request, resp *http.Response, err error) middleware.Class {
+	cl := c.Classifier.Classify(req, resp, err)
+	if r, ok := req.Body.(*replayReader); ok && r.b.overflow.Load() {
+		cl.Retryable = false
+	}
+	return cl
 }

@@ -2,6 +2,7 @@ package routerd
 
 import (
 	"crypto/tls"
+	"net"
 	"net/http"
 	"time"
 
@@ -30,8 +31,11 @@ type policies struct {
 	// tlsFor, when set, chooses the client TLS of each request (http
 	// only; see tls.go).
 	tlsFor func(*http.Request) (*tls.Config, error)
-	scope  telemetry.Scope
-	log    func(msg string, args ...any)
+	// wrapConn, when set, wraps the connections to each endpoint
+	// (connection metrics; see telemetry.go).
+	wrapConn func(addr string) func(net.Conn) net.Conn
+	scope    telemetry.Scope
+	log      func(msg string, args ...any)
 }
 
 func newPolicies(hr *HTTPRouter, scope telemetry.Scope, warn func(string, ...any)) *policies {
@@ -132,6 +136,9 @@ func (p *policies) transport(addr string) router.Transport {
 	o := http1.TransportOptions{
 		IdleTimeout: time.Duration(pool.IdleTimeMs) * time.Millisecond,
 		MaxConns:    pool.MaxSize,
+	}
+	if p.wrapConn != nil {
+		o.WrapConn = p.wrapConn(addr)
 	}
 	if p.tlsFor != nil {
 		return http1.NewTLSClient(addr, o, p.tlsFor)

@@ -179,6 +179,10 @@ func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) 
 	if lerr != nil {
 		return nil, lerr
 	}
+	if err := serveAdminTLS(ctx, l, cfg.Admin.TLS, o.Logger); err != nil {
+		l.ln.Close()
+		return nil, fmt.Errorf("admin.tls: %w", err)
+	}
 	p.admin = l
 	for _, s := range append(p.servers, p.admin) {
 		go p.serve(s)
@@ -240,10 +244,20 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 		scope.Gauge("originator", func() float64 { return 1 })
 	}
 	pol := newPolicies(hr, scope, log.Warn)
+	if hr.Client.Kind != PolicyStatic {
+		if err := checkClientTLS(hr.Client.Global.TLS, alpnHTTP1); err != nil {
+			return nil, admin.RouterInfo{}, fmt.Errorf("client.tls: %w", err)
+		}
+	}
+	if policyHasTLS(&hr.Client, hr.Client.Global.TLS) {
+		pol.tlsFor = newClientTLSChooser(ctx, func(id dtab.Path) *ClientTLS { return hr.Client.For(id).TLS }, alpnHTTP1, log)
+	}
 	tr, err := p.tracers.NewTracer(telemetry.TracerOptions{Router: label, Propagator: hr.TracePropagator.Kind})
 	if err != nil {
 		return nil, admin.RouterInfo{}, fmt.Errorf("tracePropagator: %w", err)
 	}
+	conns := new(endpointConns)
+	pol.wrapConn = conns.wrapConn
 	rt := router.New(router.Params{
 		Label:          label,
 		Dtab:           hr.Dtab.Dtab,
@@ -252,7 +266,7 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 		IdleTTL:        time.Duration(hr.BindingCache.IdleTTLSecs) * time.Second,
 		Scope:          scope,
 		Service:        pol.service,
-		Client:         pol.client,
+		Client:         conns.countConns(scope, pol.client),
 		NewTransport:   func(addr string) router.Transport { return traceTransport(tr, pol.transport(addr)) },
 	})
 	p.routers = append(p.routers, rt)
@@ -265,12 +279,16 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 	}
 	for i := range hr.Servers {
 		s := &hr.Servers[i]
-		if s.TLS != nil {
-			return nil, admin.RouterInfo{}, fmt.Errorf("servers[%d].tls: server TLS is not supported by this version yet", i)
+		tlsConf, err := newServerTLS(ctx, s.TLS, alpnHTTP1, log)
+		if err != nil {
+			return nil, admin.RouterInfo{}, fmt.Errorf("servers[%d].tls: %w", i, err)
 		}
 		ln, err := net.Listen("tcp", s.Addr())
 		if err != nil {
 			return nil, admin.RouterInfo{}, fmt.Errorf("servers[%d]: %w", i, err)
+		}
+		if tlsConf != nil {
+			ln = &tlsListener{Listener: ln, cfg: tlsConf}
 		}
 		port := ln.Addr().(*net.TCPAddr).Port
 		sscope := telemetry.ServerScope(scope, s.IP, port)
@@ -294,7 +312,7 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 			name: label + " " + ln.Addr().String(),
 			ln:   ln,
 			srv: http1.NewServer(traceServer(tr, s.ClearContext, hr.Dtab.Dtab, h), &http.Server{
-				ReadHeaderTimeout: 30 * time.Second,
+				ReadHeaderTimeout: http1.DefaultReadHeaderTimeout,
 				IdleTimeout:       10 * time.Minute,
 				MaxHeaderBytes:    (hr.MaxHeadersKB + hr.MaxInitialLineKB) << 10,
 				ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),

@@ -70,17 +70,19 @@ routers:
 	}
 }
 
-func TestStartRefusesWhatItCannotHonour(t *testing.T) {
+// A client tls block whose files cannot be read fails Start, naming the
+// block and the file, rather than failing every request later.
+func TestStartRefusesUnreadableClientTLS(t *testing.T) {
 	_, err := startFrom(t, `
 admin: {port: 0}
 routers:
 - protocol: http
   servers: [{port: 0}]
   client:
-    tls: {commonName: foo}
+    tls: {commonName: foo, trustCerts: [/nonexistent/ca.pem]}
 `)
-	if err == nil || !strings.Contains(err.Error(), "client.tls") {
-		t.Errorf("err = %v; want client.tls refused", err)
+	if err == nil || !strings.Contains(err.Error(), "client.tls") || !strings.Contains(err.Error(), "/nonexistent/ca.pem") {
+		t.Errorf("err = %v; want client.tls refused naming /nonexistent/ca.pem", err)
 	}
 }
 

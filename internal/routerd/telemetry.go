@@ -4,10 +4,12 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	zipkin "github.com/openzipkin/zipkin-go"
 
+	"github.com/linnet-mesh/linnet/internal/balancer"
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/proxy"
 	"github.com/linnet-mesh/linnet/internal/router"
@@ -160,5 +162,72 @@ func (c *countedConn) Close() error {
 		c.m.open.Add(-1)
 		c.m.closes.Inc()
 	})
+	return c.Conn.Close()
+}
+
+// endpointConns counts one router's open connections per endpoint. An
+// endpoint's transport (and its connections) is shared by every bound
+// name that includes it, so rt/<label>/client/<id>/connections is the
+// sum over the bound name's current endpoints, as Linkerd's per-client
+// pools would count them.
+type endpointConns struct {
+	m sync.Map // "host:port" → *atomic.Int64
+}
+
+func (e *endpointConns) counter(addr string) *atomic.Int64 {
+	if v, ok := e.m.Load(addr); ok {
+		return v.(*atomic.Int64)
+	}
+	v, _ := e.m.LoadOrStore(addr, new(atomic.Int64))
+	return v.(*atomic.Int64)
+}
+
+// wrapConn returns the http1.TransportOptions.WrapConn of endpoint addr.
+func (e *endpointConns) wrapConn(addr string) func(net.Conn) net.Conn {
+	n := e.counter(addr)
+	return func(c net.Conn) net.Conn {
+		n.Add(1)
+		return &closeOnce{Conn: c, onClose: func() { n.Add(-1) }}
+	}
+}
+
+// gauge registers <client scope>/connections for the endpoints of b.
+func (e *endpointConns) gauge(client telemetry.Scope, b balancer.Balancer) {
+	client.Gauge(telemetry.Connections, func() float64 {
+		var sum int64
+		for _, ep := range b.Endpoints() {
+			sum += e.counter(ep.Key).Load()
+		}
+		return float64(sum)
+	})
+}
+
+// countConns makes a router's client policy register the connections
+// gauge of each bound name's balancer.
+func (e *endpointConns) countConns(routerScope telemetry.Scope, client func(dtab.Path) router.ClientPolicy) func(dtab.Path) router.ClientPolicy {
+	return func(id dtab.Path) router.ClientPolicy {
+		cp := client(id)
+		if nb := cp.NewBalancer; nb != nil {
+			cp.NewBalancer = func() balancer.Balancer {
+				b := nb()
+				if b != nil {
+					e.gauge(telemetry.ClientScope(routerScope, id.String()), b)
+				}
+				return b
+			}
+		}
+		return cp
+	}
+}
+
+// closeOnce runs onClose at the first Close.
+type closeOnce struct {
+	net.Conn
+	once    sync.Once
+	onClose func()
+}
+
+func (c *closeOnce) Close() error {
+	c.once.Do(c.onClose)
 	return c.Conn.Close()
 }

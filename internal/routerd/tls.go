@@ -113,10 +113,9 @@ func (c *clientTLSChooser) forBound(bound string) (*tls.Config, error) {
 
 // policyHasTLS reports whether any client of a policy can have a `tls`
 // block: the global one, or any io.l5d.static entry.
-func policyHasTLS[P tlsHolder](p *Policy[P], global P) bool {
+func policyHasTLS[P any](p *Policy[P], global *ClientTLS) bool {
 	if p.Kind != PolicyStatic {
-		t := global.clientTLS()
-		return t != nil && t.Enabled
+		return global != nil && global.Enabled
 	}
 	for _, c := range p.Configs {
 		if _, ok := c.raw.Get("tls"); ok {
@@ -182,4 +181,15 @@ func (c *tlsServerConn) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return c.Conn.Write(b)
+}
+
+// serveAdminTLS makes the admin listener l serve TLS when admin.tls is
+// set (HTTP/1.1 and h2, as net/http negotiates).
+func serveAdminTLS(ctx context.Context, l *listener, t *ServerTLS, log *slog.Logger) error {
+	cfg, err := newServerTLS(ctx, t, alpnH2Server, log)
+	if err != nil || cfg == nil {
+		return err
+	}
+	l.ln = tls.NewListener(l.ln, cfg)
+	return nil
 }

@@ -9,9 +9,6 @@ import (
 // behaviour silently (client TLS would send plaintext to a TLS endpoint),
 // and returns warnings for options it ignores harmlessly.
 func checkHTTPRouter(hr *HTTPRouter) (warnings []string, err error) {
-	if t := hr.Client.Global.TLS; t != nil {
-		return nil, fmt.Errorf("client.tls: TLS to endpoints is not supported by this version yet")
-	}
 	if hr.HTTPAccessLog != "" && hr.HTTPAccessLogRollPolicy != "" && hr.HTTPAccessLogRollPolicy != "never" {
 		warnings = append(warnings, "httpAccessLogRollPolicy is not supported yet; the access log is never rolled (use logrotate with copytruncate)")
 	}

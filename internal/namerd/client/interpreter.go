@@ -49,6 +49,9 @@ type InterpreterConfig struct {
 	Retry     RetryConfig `yaml:"retry"`
 	// TLS secures the connections to namerd.
 	TLS *ClientTLS `yaml:"tls"`
+	// Transformers rewrite every bound tree namerd sends, in order
+	// (config.md §4.7), as with every Linkerd interpreter.
+	Transformers []config.Kinded[naming.TransformerConfig] `yaml:"transformers"`
 
 	dst dtab.Path
 }
@@ -156,17 +159,29 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 	// namerd's own address is resolved like any name, with the router's
 	// namers and the /$/ system namers.
 	addr := naming.NewInterpreter(env.Namers).Bind(nil, c.dst)
+	var trans []naming.Transformer
+	for i, k := range c.Transformers {
+		if k.Value == nil {
+			continue
+		}
+		t, err := k.Value.NewTransformer(env.Env)
+		if err != nil {
+			return nil, fmt.Errorf("interpreter.transformers[%d] (%s): %w", i, k.Kind, err)
+		}
+		trans = append(trans, t)
+	}
 	tc, err := c.TLS.config(ctx, log)
 	if err != nil {
 		return nil, fmt.Errorf("interpreter.tls: %w", err)
 	}
 	return NewInterpreter(ctx, InterpreterOptions{
-		Namespace: c.Namespace,
-		Dial:      dialBound(ctx, addr),
-		TLS:       tc,
-		RetryBase: seconds(c.Retry.BaseSeconds),
-		RetryMax:  seconds(c.Retry.MaxSeconds),
-		Logger:    log.With("interpreter", InterpreterKind, "namespace", c.Namespace),
+		Namespace:    c.Namespace,
+		Dial:         dialBound(ctx, addr),
+		TLS:          tc,
+		RetryBase:    seconds(c.Retry.BaseSeconds),
+		RetryMax:     seconds(c.Retry.MaxSeconds),
+		Transformers: trans,
+		Logger:       log.With("interpreter", InterpreterKind, "namespace", c.Namespace),
 	}), nil
 }
 
@@ -254,7 +269,9 @@ type InterpreterOptions struct {
 	TLS *tls.Config
 	// RetryBase and RetryMax bound the jittered reconnect backoff.
 	RetryBase, RetryMax time.Duration
-	Logger              *slog.Logger
+	// Transformers rewrite every bound tree namerd sends, in order.
+	Transformers []naming.Transformer
+	Logger       *slog.Logger
 }
 
 // Interpreter binds names by asking namerd (io.l5d.namerd.http): for each
@@ -384,6 +401,9 @@ func (w *bindWatch) apply(in *Interpreter) func([]byte) error {
 			if !seen[k] {
 				delete(w.bounds, k)
 			}
+		}
+		for _, t := range in.o.Transformers {
+			tree = t.Transform(tree)
 		}
 		w.v.Set(watch.OkActivity(tree))
 		return nil

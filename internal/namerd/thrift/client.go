@@ -152,7 +152,9 @@ func (s *session) close(err error) {
 	s.mu.Unlock()
 	_ = s.c.Close()
 	for _, ch := range calls {
-		close(ch)
+		if ch != nil { // nil: a discarded call nobody waits for
+			close(ch)
+		}
 	}
 }
 
@@ -199,14 +201,20 @@ func (s *session) call(ctx context.Context, method string, args writer, ok reade
 		return err
 	}
 	var tag uint32
+	free := false
 	for range maxTag {
 		tag = s.nextTag
 		if s.nextTag++; s.nextTag > maxTag {
 			s.nextTag = 2
 		}
-		if s.calls[tag] == nil {
+		if _, used := s.calls[tag]; !used {
+			free = true
 			break
 		}
+	}
+	if !free {
+		s.mu.Unlock()
+		return errors.New("no free mux tag: too many requests in flight")
 	}
 	s.calls[tag] = ch
 	s.mu.Unlock()
@@ -222,7 +230,13 @@ func (s *session) call(ctx context.Context, method string, args writer, ok reade
 	}
 	select {
 	case <-ctx.Done():
-		s.forget(tag)
+		// The tag stays reserved until the server answers the discarded
+		// request, so that its late answer cannot reach a new call.
+		s.mu.Lock()
+		if _, pending := s.calls[tag]; pending && s.calls != nil {
+			s.calls[tag] = nil
+		}
+		s.mu.Unlock()
 		why := []byte("interrupted")
 		_ = s.write(muxBadTdiscard, 0, []byte{byte(tag >> 16), byte(tag >> 8), byte(tag)}, why)
 		return ctx.Err()
@@ -247,7 +261,7 @@ func (s *session) call(ctx context.Context, method string, args writer, ok reade
 			}
 			return replyStatus(int(m.body[0]), m.body[1:], method, ok, exc)
 		case muxRdiscarded:
-			return ctx.Err()
+			return errors.New("namerd discarded the request")
 		default: // Rerr
 			return fmt.Errorf("namerd session error: %s", m.body)
 		}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,25 +14,19 @@ import (
 	"github.com/linnet-mesh/linnet/internal/storage/memory"
 )
 
-var (
-	fuzzOnce sync.Once
-	fuzzSrv  *Server
-)
-
-// fuzzServer is one server shared by every fuzz input.
-func fuzzServer() *Server {
-	fuzzOnce.Do(func() {
-		prefix := dtab.Path{"#", "io.l5d.fs"}
-		fs := naming.NewStaticNamer(prefix, map[string][]naming.Address{"web": {{Host: "127.0.0.1", Port: 1, Weight: 1}}})
-		cfg := InterfaceConfig{}
-		cfg.SetDefaults()
-		fuzzSrv = NewServer(Options{
-			Store:       memory.New(map[string]dtab.Dtab{"default": dtab.MustParse("/svc => /#/io.l5d.fs")}),
-			Interpreter: naming.NewInterpreter([]naming.MountedNamer{{Prefix: prefix, Namer: fs}}),
-			Config:      cfg,
-		})
+// fuzzServer is one server shared by every input of a fuzz run.
+func fuzzServer(f *testing.F) *Server {
+	prefix := dtab.Path{"#", "io.l5d.fs"}
+	fs := naming.NewStaticNamer(prefix, map[string][]naming.Address{"web": {{Host: "127.0.0.1", Port: 1, Weight: 1}}})
+	cfg := InterfaceConfig{}
+	cfg.SetDefaults()
+	s := NewServer(Options{
+		Store:       memory.New(map[string]dtab.Dtab{"default": dtab.MustParse("/svc => /#/io.l5d.fs")}),
+		Interpreter: naming.NewInterpreter([]naming.MountedNamer{{Prefix: prefix, Namer: fs}}),
+		Config:      cfg,
 	})
-	return fuzzSrv
+	f.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
 func frame(b []byte) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...) }
@@ -63,6 +56,7 @@ func FuzzServerRequest(f *testing.F) {
 	mux = appendMux(mux, muxBadTdiscard, 0, []byte{0, 0, 2}, []byte("x"))
 	f.Add(mux)
 	f.Add(appendMux(nil, muxTreq, 5, []byte{1, 1, 2, 'a', 'b'}, dt))
+	s := fuzzServer(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if c, err := DecodeCall(data); err == nil && c == nil {
 			t.Fatal("nil call without an error")
@@ -75,7 +69,6 @@ func FuzzServerRequest(f *testing.F) {
 		_, _, _ = parseRdispatch(data)
 		_, _, _ = parseInit(data)
 
-		s := fuzzServer()
 		client, server := net.Pipe()
 		done := make(chan struct{})
 		go func() {

@@ -70,9 +70,21 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 	if n > MaxFrameSize {
 		return nil, fmt.Errorf("frame of %d bytes exceeds the %d-byte limit", n, MaxFrameSize)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
+	if n <= 64<<10 {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	// A large frame is read as it arrives, so that a peer cannot make us
+	// allocate MaxFrameSize just by announcing it.
+	b, err := io.ReadAll(io.LimitReader(r, int64(n)))
+	if err != nil {
 		return nil, err
+	}
+	if len(b) != int(n) {
+		return nil, io.ErrUnexpectedEOF
 	}
 	return b, nil
 }

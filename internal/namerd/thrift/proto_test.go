@@ -1,7 +1,9 @@
 package thrift
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"math"
@@ -351,5 +353,21 @@ func TestMkDelegateTreeNumbering(t *testing.T) {
 		nodes[0].Contents.Kind != DelegateBoundLeaf || nodes[1].Contents.Delegate != 2 || nodes[2].Contents.Kind != DelegateBoundLeaf ||
 		toPath(nodes[2].Contents.BoundLeaf.ID).String() != "/#/y" || nodes[1].Dentry != nopDentry {
 		t.Fatalf("nodes %+v", nodes)
+	}
+}
+
+func TestReadFrameLimits(t *testing.T) {
+	big := bytes.Repeat([]byte{7}, 100<<10)
+	withSize := func(n uint32, body []byte) *bufio.Reader {
+		return bufio.NewReader(bytes.NewReader(append(binary.BigEndian.AppendUint32(nil, n), body...)))
+	}
+	if f, err := readFrame(withSize(uint32(len(big)), big)); err != nil || !bytes.Equal(f, big) {
+		t.Fatalf("100KiB frame: %d bytes, %v", len(f), err)
+	}
+	if _, err := readFrame(withSize(uint32(len(big)), big[:len(big)-1])); err == nil {
+		t.Fatal("truncated large frame accepted")
+	}
+	if _, err := readFrame(withSize(MaxFrameSize+1, nil)); err == nil || !strings.Contains(err.Error(), "exceeds") {
+		t.Fatalf("oversized frame: %v", err)
 	}
 }

@@ -118,6 +118,9 @@ type Server struct {
 
 type bindKey struct{ ns, dtab, path string }
 
+// firstFrameTimeout bounds the wait for a new connection's first frame.
+const firstFrameTimeout = 30 * time.Second
+
 // maxPendingPerConn bounds the requests one connection may have waiting.
 const maxPendingPerConn = 10000
 
@@ -246,10 +249,14 @@ func (s *Server) Close() error {
 func (s *Server) serveConn(c net.Conn) {
 	defer c.Close()
 	br := bufio.NewReaderSize(c, 16<<10)
+	// A peer that connects must speak soon; afterwards sessions may be
+	// quiet for as long as their long polls last.
+	_ = c.SetReadDeadline(time.Now().Add(firstFrameTimeout))
 	first, err := readFrame(br)
 	if err != nil {
 		return
 	}
+	_ = c.SetReadDeadline(time.Time{})
 	if isThriftCall(first) {
 		s.serveFramed(c, br, first)
 		return

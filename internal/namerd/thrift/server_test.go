@@ -350,3 +350,55 @@ func TestCacheEviction(t *testing.T) {
 		t.Fatalf("stamps %x %x %x", s1, s2, s3)
 	}
 }
+
+// The client session against the server: calls, a discarded long poll
+// (its tag is freed by the server's Rdiscarded, not before), pings.
+func TestClientSession(t *testing.T) {
+	s := startServer(t)
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := newSession(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.close(nil)
+	ctx := context.Background()
+	var b Bound
+	if err := sess.call(ctx, MethodBind, &BindReq{Name: NameRef{Name: path("svc", "web"), Ns: "default"}}, &b, &BindFailure{}); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	err = sess.call(short, MethodBind, &BindReq{Name: NameRef{Stamp: b.Stamp, Name: path("svc", "web"), Ns: "default"}}, &Bound{}, &BindFailure{})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("long poll past its deadline: %v", err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		sess.mu.Lock()
+		n := len(sess.calls)
+		sess.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tags still reserved after the discard", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var d DtabRef
+	if err := sess.call(ctx, MethodDtab, &DtabReq{Ns: "default"}, &d, &DtabFailure{}); err != nil || d.Dtab != "/svc=>/#/io.l5d.fs" {
+		t.Fatalf("dtab after a discard: %v %+v", err, d)
+	}
+	if err := sess.ping(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// The session ends with the server: calls fail instead of hanging.
+	s.srv.Close()
+	err = sess.call(ctx, MethodBind, &BindReq{Name: NameRef{Stamp: b.Stamp, Name: path("svc", "web"), Ns: "default"}}, &Bound{}, &BindFailure{})
+	if err == nil {
+		t.Fatalf("call on a closed server: %v", err)
+	}
+}

@@ -40,7 +40,7 @@ func NewClient(addr string, o TransportOptions) *Client {
 	o = o.withDefaults()
 	return &Client{
 		addr:     addr,
-		dial:     dialFunc(&net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}, o),
+		dial:     wrapDial(dialFunc(&net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}, o), o),
 		maxIdle:  o.MaxIdle,
 		idleTime: o.IdleTimeout,
 		fallback: NewTransport(o),

@@ -173,7 +173,7 @@ func (s *Server) serveConn(fc *fastConn) {
 		}
 	}()
 	remote := c.RemoteAddr().String()
-	for {
+	for first := true; ; first = false {
 		fc.idle.Store(true)
 		s.mu.Lock()
 		closing := s.closing
@@ -181,7 +181,7 @@ func (s *Server) serveConn(fc *fastConn) {
 		if closing {
 			return
 		}
-		head, ok, err := peekHead(br)
+		head, ok, err := s.readHead(c, br, first)
 		fc.idle.Store(false)
 		if err != nil {
 			return

@@ -42,7 +42,7 @@ type HandlerParams struct {
 	// router's endpoint transports: the tracer then owns l5d-ctx-trace,
 	// l5d-sample and l5d-reqid, and the handler does not write them.
 	Tracing bool
-	Logger    *slog.Logger
+	Logger  *slog.Logger
 }
 
 // Handler is the http.Handler of one router server.

@@ -3,6 +3,7 @@ package http1
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -93,8 +94,24 @@ func (t *TLSClient) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.pools[cfg] = c
 	}
 	t.mu.Unlock()
-	return c.RoundTrip(req)
+	resp, err := c.RoundTrip(req)
+	var op *net.OpError
+	if err != nil && cfg != nil && errors.As(err, &op) && op.Op == "remote error" {
+		// In TLS 1.3 the server checks the client's certificate after
+		// the client considers the handshake done, so a refusal (e.g.
+		// "certificate required") arrives as an alert on the first read.
+		// (crypto/tls reports alerts as a net.OpError "remote error".)
+		// The server never read the request: it is a connection failure.
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: stringAddr(t.addr), Err: fmt.Errorf("TLS handshake: %w", err)}
+	}
+	return resp, err
 }
+
+// stringAddr is a net.Addr known by its string form.
+type stringAddr string
+
+func (a stringAddr) Network() string { return "tcp" }
+func (a stringAddr) String() string  { return string(a) }
 
 // CloseIdleConnections implements router.Transport.
 func (t *TLSClient) CloseIdleConnections() {

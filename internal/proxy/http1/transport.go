@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
 	"net/http"
@@ -23,6 +24,23 @@ type TransportOptions struct {
 	// TLS, when set, makes every connection TLS (client `tls`; see
 	// tls.go). Requests still carry http:// URLs.
 	TLS *tls.Config
+	// WrapConn, when set, wraps every connection made (the router counts
+	// client connections with it). The wrapper must pass Close through.
+	WrapConn func(net.Conn) net.Conn
+}
+
+// wrapDial applies o.WrapConn to the connections dial makes.
+func wrapDial(dial func(ctx context.Context, network, addr string) (net.Conn, error), o TransportOptions) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if o.WrapConn == nil {
+		return dial
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return o.WrapConn(c), nil
+	}
 }
 
 // NewTransport returns an HTTP/1.1 transport with pooled keep-alive
@@ -33,7 +51,7 @@ func NewTransport(o TransportOptions) *http.Transport {
 	d := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		Proxy:               nil,
-		DialContext:         dialFunc(d, o),
+		DialContext:         wrapDial(dialFunc(d, o), o),
 		MaxIdleConns:        0,
 		MaxIdleConnsPerHost: o.MaxIdle,
 		MaxConnsPerHost:     o.MaxConns,
