@@ -97,7 +97,25 @@ type walkthrough struct {
 
 // startWalkthrough starts the apps and `linnet router` with the demo's
 // configuration; telemetry is added to its telemetry list.
+//
+// Ports are picked free and released before linnet binds them, so a
+// parallel test may take one in between: that start is retried.
 func startWalkthrough(t *testing.T, telemetry string) *walkthrough {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		w, stderr := tryWalkthrough(t, telemetry)
+		if w != nil {
+			return w
+		}
+		if !strings.Contains(stderr, "address already in use") || attempt == 3 {
+			t.Fatalf("linnet exited before serving:\n%s", stderr)
+		}
+	}
+}
+
+// tryWalkthrough starts the walkthrough once; when linnet exits before
+// serving it returns nil and linnet's output.
+func tryWalkthrough(t *testing.T, telemetry string) (*walkthrough, string) {
 	t.Helper()
 	w := &walkthrough{Layout: demo.Layout{
 		Outgoing: freePort(t), Incoming: freePort(t), Admin: freePort(t), RootDir: t.TempDir(),
@@ -156,12 +174,12 @@ func startWalkthrough(t *testing.T, telemetry string) *walkthrough {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return w
+				return w, ""
 			}
 		}
 		select {
 		case <-exited:
-			t.Fatalf("linnet exited before serving: %v\n%s", cmd.ProcessState, w.stderr)
+			return nil, w.stderr.String()
 		default:
 		}
 		if time.Now().After(deadline) {
