@@ -78,7 +78,7 @@ routers:
 		if l.Namerd == 0 {
 			fmt.Fprintf(&b, "  dtab: |\n%s  interpreter:\n    kind: default\n", indent(Dtab(WorldV1), "    "))
 		} else {
-			fmt.Fprintf(&b, "  interpreter:\n    kind: io.l5d.namerd.http\n    dst: /$/inet/127.0.0.1/%d\n    namespace: %s\n", l.Namerd, Namespace)
+			fmt.Fprintf(&b, "  interpreter:\n    kind: io.l5d.namerd.http\n    experimental: true\n    dst: /$/inet/127.0.0.1/%d\n    namespace: %s\n", l.Namerd, Namespace)
 			// namerd is in the same process: reconnect quickly if it
 			// restarts (Linkerd's default backoff starts at 5s).
 			b.WriteString("    retry:\n      baseSeconds: 0.2\n      maxSeconds: 5\n")
@@ -158,6 +158,7 @@ func (l Layout) Commands() []string {
 // file switchAll. Each entry is a comment line (starting with "#") or a
 // command.
 func (l Layout) NamerdCommands(bin, canary, switchAll string) []string {
+	bin = shellQuote(bin)
 	base := fmt.Sprintf("--base-url http://127.0.0.1:%d", l.Namerd)
 	loop := fmt.Sprintf(`for i in $(seq 20); do curl -s -H "Host: www.hello.world" 127.0.0.1:%d; echo; done`, l.Incoming)
 	return []string{

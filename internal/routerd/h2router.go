@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,9 @@ func checkH2Router(hr *H2Router) []string {
 	var warnings []string
 	if hr.H2AccessLog != "" {
 		warnings = append(warnings, "h2AccessLog is not supported yet for h2 routers; no access log is written")
+	}
+	if hr.Client.Kind != PolicyStatic && hr.Client.Global.ForwardClientCert {
+		warnings = append(warnings, "client.forwardClientCert is not supported yet; no x-forwarded-client-cert header is added")
 	}
 	if hr.TracePropagator.Kind == "io.l5d.zipkin" {
 		warnings = append(warnings, "tracePropagator io.l5d.zipkin is not supported yet; l5d-ctx-trace headers are used")
@@ -142,11 +146,19 @@ func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []nami
 			sp := pol.service(name)
 			// Retries and requeues resend the request: its body is kept
 			// (up to retryBufferSize.requestBytes) as it streams.
-			limit := hr.Service.For(name).RetryBufferSize.RequestBytes
-			if sp.Retries != nil {
-				sp.Retries = middleware.Chain(replayBody(limit), sp.Retries)
-			} else {
-				sp.Retries = replayBody(limit)
+			// A gRPC failure that comes in trailers is held for its status
+			// (up to retryBufferSize.responseBytes and
+			// classificationTimeoutMs) so that it can be retried.
+			params := hr.Service.For(name)
+			replay := replayBody(params.RetryBufferSize.RequestBytes)
+			switch {
+			case sp.Retries == nil:
+				sp.Retries = replay
+			case strings.HasPrefix(params.ResponseClassifier.Kind, "io.l5d.h2.grpc."):
+				hold := holdForTrailers(params.RetryBufferSize.ResponseBytes, time.Duration(params.ClassificationTimeoutMs)*time.Millisecond)
+				sp.Retries = middleware.Chain(replay, sp.Retries, hold)
+			default:
+				sp.Retries = middleware.Chain(replay, sp.Retries)
 			}
 			return sp
 		},
@@ -217,7 +229,12 @@ func replayBody(limit int) middleware.Middleware {
 			b := &replayBuffer{src: req.Body, limit: limit}
 			r2 := *req
 			r2.Body = &replayReader{b: b}
-			r2.GetBody = func() (io.ReadCloser, error) { return &replayReader{b: b}, nil }
+			r2.GetBody = func() (io.ReadCloser, error) {
+				if b.overflow.Load() {
+					return nil, errReplayOverflow
+				}
+				return &replayReader{b: b}, nil
+			}
 			return next.RoundTrip(&r2)
 		})
 	}
@@ -292,4 +309,141 @@ func (c replayAwareClassifier) Classify(req *http.Request, resp *http.Response, 
 		cl.Retryable = false
 	}
 	return cl
+}
+
+// ---- classification at trailers (retryBufferSize.responseBytes) ----
+
+// holdForTrailers lets a gRPC classifier see the status of a response
+// that arrives in trailers (the endpoint sent its headers first) before
+// the retry filter decides: the response body is read ahead, up to limit
+// bytes, for at most timeout (classificationTimeoutMs); when the stream
+// ends within both, its trailers are in when the response is returned.
+// Otherwise the response is passed on as it is, classified by its
+// headers, and the bytes read ahead are forwarded first: the body stays
+// streamed (a reader gets each chunk as soon as it was read ahead).
+func holdForTrailers(limit int, timeout time.Duration) middleware.Middleware {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return middleware.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			resp, err := next.RoundTrip(req)
+			if err != nil || limit <= 0 || timeout <= 0 || resp.Body == nil || resp.Body == http.NoBody || !h2.IsGRPC(resp.Header) {
+				return resp, err
+			}
+			if _, ok := h2.GRPCStatus(resp); ok {
+				return resp, nil // trailers-only: the status is known
+			}
+			// The transport fills resp.Trailer while its body is read, here
+			// by the read-ahead goroutine: callers get a copy of the
+			// response whose trailers are copied over once that is done.
+			out := *resp
+			out.Trailer = resp.Trailer.Clone()
+			b := &readAhead{src: resp.Body, orig: resp, dst: &out, limit: limit, done: make(chan struct{})}
+			b.cond.L = &b.mu
+			out.Body = b
+			go b.run()
+			t := time.NewTimer(timeout)
+			defer t.Stop()
+			select {
+			case <-b.done:
+				b.mu.Lock()
+				if b.err == io.EOF {
+					b.copyTrailers()
+				}
+				b.mu.Unlock()
+			case <-t.C:
+			case <-req.Context().Done():
+			}
+			return &out, nil
+		})
+	}
+}
+
+// readAhead is a response body read ahead by run.
+type readAhead struct {
+	src   io.ReadCloser
+	orig  *http.Response // the transport's response (trailers filled at EOF)
+	dst   *http.Response // what callers see
+	limit int
+	done  chan struct{} // closed when run stops
+
+	mu       sync.Mutex
+	cond     sync.Cond
+	buf      []byte
+	off      int
+	finished bool  // run stopped
+	err      error // src's error when run stopped on one (io.EOF at the end)
+	copied   bool  // trailers copied to dst
+}
+
+// run reads src until limit bytes, the end of the stream, or an error.
+func (b *readAhead) run() {
+	defer close(b.done)
+	chunk := make([]byte, min(b.limit, 16<<10))
+	total := 0
+	for total < b.limit {
+		n, err := b.src.Read(chunk[:min(len(chunk), b.limit-total)])
+		total += n
+		b.mu.Lock()
+		b.buf = append(b.buf, chunk[:n]...)
+		if err != nil {
+			b.err = err
+		}
+		b.cond.Broadcast()
+		b.mu.Unlock()
+		if err != nil {
+			break
+		}
+	}
+	b.mu.Lock()
+	b.finished = true
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}
+
+// copyTrailers copies the transport's trailers to dst (once, with b.mu
+// held, after src reached EOF on this or the read-ahead goroutine).
+func (b *readAhead) copyTrailers() {
+	if b.copied {
+		return
+	}
+	b.copied = true
+	for k, vv := range b.orig.Trailer {
+		if b.dst.Trailer == nil {
+			b.dst.Trailer = make(http.Header, len(b.orig.Trailer))
+		}
+		b.dst.Trailer[k] = vv
+	}
+}
+
+func (b *readAhead) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	for b.off == len(b.buf) && !b.finished {
+		b.cond.Wait()
+	}
+	if b.off < len(b.buf) {
+		n := copy(p, b.buf[b.off:])
+		b.off += n
+		b.mu.Unlock()
+		return n, nil
+	}
+	if err := b.err; err != nil {
+		if err == io.EOF {
+			b.copyTrailers()
+		}
+		b.mu.Unlock()
+		return 0, err
+	}
+	b.mu.Unlock()
+	// Read ahead up to the limit: the rest comes straight from src.
+	n, err := b.src.Read(p)
+	if err == io.EOF {
+		b.mu.Lock()
+		b.copyTrailers()
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+func (b *readAhead) Close() error {
+	// Closing src also ends a read-ahead blocked on it.
+	return b.src.Close()
 }

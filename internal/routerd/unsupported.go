@@ -6,11 +6,14 @@ import (
 
 // checkHTTPRouter refuses options of an http router that this version
 // accepts in the file but cannot honour where ignoring them would change
-// behaviour silently (client TLS would send plaintext to a TLS endpoint),
-// and returns warnings for options it ignores harmlessly.
+// behaviour silently, and returns warnings for options it ignores
+// harmlessly.
 func checkHTTPRouter(hr *HTTPRouter) (warnings []string, err error) {
 	if hr.HTTPAccessLog != "" && hr.HTTPAccessLogRollPolicy != "" && hr.HTTPAccessLogRollPolicy != "never" {
 		warnings = append(warnings, "httpAccessLogRollPolicy is not supported yet; the access log is never rolled (use logrotate with copytruncate)")
+	}
+	if hr.Client.Kind != PolicyStatic && hr.Client.Global.ForwardClientCert {
+		warnings = append(warnings, "client.forwardClientCert is not supported yet; no x-forwarded-client-cert header is added")
 	}
 	if hr.CompressionLevel > 0 {
 		warnings = append(warnings, "compressionLevel is ignored: responses are passed through uncompressed")

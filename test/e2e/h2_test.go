@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -49,6 +50,13 @@ func (s *flakyService) UnaryCall(ctx context.Context, in *testpb.SimpleRequest) 
 	if want, _ := strconv.Atoi(first("x-payload")); len(in.GetPayload().GetBody()) != want {
 		return nil, status.Errorf(codes.InvalidArgument, "attempt %d: payload %d bytes, want %d", n, len(in.GetPayload().GetBody()), want)
 	}
+	if first("x-send-header") != "" {
+		// Headers go out at once: a failure then ends the stream with
+		// trailers (not a trailers-only response).
+		if err := grpc.SendHeader(ctx, metadata.Pairs("x-attempt", strconv.Itoa(n))); err != nil {
+			return nil, err
+		}
+	}
 	if times, _ := strconv.Atoi(first("x-fail-times")); n <= times {
 		code, _ := strconv.Atoi(first("x-fail-code"))
 		return nil, status.Errorf(codes.Code(code), "attempt %d fails", n)
@@ -82,8 +90,10 @@ func grpcRouters(t *testing.T, backendPort int) (outgoing *linnet, outPort int) 
 	disco := t.TempDir()
 	// /svc/grpc.testing.TestService → /grpc/TestService/testing/grpc
 	// (domainToPathPfx) → /#/io.l5d.fs/TestService, residual /testing/grpc.
-	if err := os.WriteFile(filepath.Join(disco, "TestService"), fmt.Appendf(nil, "127.0.0.1 %d\n", backendPort), 0o644); err != nil {
-		t.Fatal(err)
+	for _, svc := range []string{"TestService", "UnimplementedService"} {
+		if err := os.WriteFile(filepath.Join(disco, svc), fmt.Appendf(nil, "127.0.0.1 %d\n", backendPort), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	dt := `
     /srv        => /#/io.l5d.fs;
@@ -149,11 +159,11 @@ func TestGRPCRouterRetries(t *testing.T) {
 	}
 	defer cc.Close()
 	c := testpb.NewTestServiceClient(cc)
-	call := func(id string, payload, failTimes int, failCode codes.Code) error {
+	call := func(id string, payload, failTimes int, failCode codes.Code, md ...string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		ctx = metadata.AppendToOutgoingContext(ctx, "x-id", id, "x-payload", strconv.Itoa(payload),
-			"x-fail-times", strconv.Itoa(failTimes), "x-fail-code", strconv.Itoa(int(failCode)))
+		ctx = metadata.AppendToOutgoingContext(ctx, append([]string{"x-id", id, "x-payload", strconv.Itoa(payload),
+			"x-fail-times", strconv.Itoa(failTimes), "x-fail-code", strconv.Itoa(int(failCode))}, md...)...)
 		resp, err := c.UnaryCall(ctx, &testpb.SimpleRequest{ResponseSize: 3000, Payload: &testpb.Payload{Body: make([]byte, payload)}})
 		if err == nil && len(resp.GetPayload().GetBody()) != 3000 {
 			return fmt.Errorf("response payload %d bytes, want 3000", len(resp.GetPayload().GetBody()))
@@ -192,6 +202,20 @@ func TestGRPCRouterRetries(t *testing.T) {
 		t.Errorf("retries/total = %v, want 2", r)
 	}
 
+	// The same when the endpoint sent its headers first and the status
+	// in trailers: the router holds the response (retryBufferSize.
+	// responseBytes, classificationTimeoutMs) until the trailers say
+	// whether to retry.
+	if err := call("trailers", 1000, 1, codes.ResourceExhausted, "x-send-header", "1"); err != nil {
+		t.Errorf("retryable failure in trailers: %v, want success after a retry", err)
+	}
+	if n := svc.count("trailers"); n != 2 {
+		t.Errorf("failure in trailers: endpoint saw %d attempts, want 2", n)
+	}
+	if r := retries(); r != 3 {
+		t.Errorf("retries/total = %v, want 3", r)
+	}
+
 	// FAILED_PRECONDITION is not in retryableStatusCodes.
 	if err := call("final", 10, 1, codes.FailedPrecondition); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("non-retryable failure: %v, want FailedPrecondition", err)
@@ -208,8 +232,8 @@ func TestGRPCRouterRetries(t *testing.T) {
 	if n := svc.count("big"); n != 1 {
 		t.Errorf("unreplayable request: endpoint saw %d attempts, want 1", n)
 	}
-	if r := retries(); r != 2 {
-		t.Errorf("retries/total = %v after non-retryable failures, want still 2", r)
+	if r := retries(); r != 3 {
+		t.Errorf("retries/total = %v after non-retryable failures, want still 3", r)
 	}
 
 	// Server streaming passes through both routers.
@@ -228,5 +252,127 @@ func TestGRPCRouterRetries(t *testing.T) {
 	}
 	if _, err := stream.Recv(); err != io.EOF {
 		t.Fatalf("end of stream: %v", err)
+	}
+}
+
+// interopService is the grpc.testing.TestService behaviour that grpc-go's
+// interop client checks (gRPC's interop test descriptions): zero-filled
+// payloads of the requested sizes, response_status echoed as the call's
+// status, and the x-grpc-test-echo-* metadata echoed back.
+type interopService struct {
+	testpb.UnimplementedTestServiceServer
+}
+
+func echoMetadata(ctx context.Context) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get("x-grpc-test-echo-initial"); len(v) > 0 {
+		_ = grpc.SetHeader(ctx, metadata.Pairs("x-grpc-test-echo-initial", v[0]))
+	}
+	if v := md.Get("x-grpc-test-echo-trailing-bin"); len(v) > 0 {
+		_ = grpc.SetTrailer(ctx, metadata.Pairs("x-grpc-test-echo-trailing-bin", v[0]))
+	}
+}
+
+func echoStatus(s *testpb.EchoStatus) error {
+	if s == nil || s.GetCode() == 0 {
+		return nil
+	}
+	return status.Error(codes.Code(s.GetCode()), s.GetMessage())
+}
+
+func (interopService) EmptyCall(context.Context, *testpb.Empty) (*testpb.Empty, error) {
+	return &testpb.Empty{}, nil
+}
+
+func (interopService) UnaryCall(ctx context.Context, in *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+	echoMetadata(ctx)
+	if err := echoStatus(in.GetResponseStatus()); err != nil {
+		return nil, err
+	}
+	return &testpb.SimpleResponse{Payload: &testpb.Payload{Body: make([]byte, in.GetResponseSize())}}, nil
+}
+
+func (interopService) StreamingOutputCall(in *testpb.StreamingOutputCallRequest, stream testpb.TestService_StreamingOutputCallServer) error {
+	for _, p := range in.GetResponseParameters() {
+		if d := p.GetIntervalUs(); d > 0 {
+			time.Sleep(time.Duration(d) * time.Microsecond)
+		}
+		if err := stream.Send(&testpb.StreamingOutputCallResponse{Payload: &testpb.Payload{Body: make([]byte, p.GetSize())}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (interopService) StreamingInputCall(stream testpb.TestService_StreamingInputCallServer) error {
+	total := 0
+	for {
+		in, err := stream.Recv()
+		if err == io.EOF {
+			return stream.SendAndClose(&testpb.StreamingInputCallResponse{AggregatedPayloadSize: int32(total)})
+		}
+		if err != nil {
+			return err
+		}
+		total += len(in.GetPayload().GetBody())
+	}
+}
+
+func (s interopService) FullDuplexCall(stream testpb.TestService_FullDuplexCallServer) error {
+	echoMetadata(stream.Context())
+	for {
+		in, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := echoStatus(in.GetResponseStatus()); err != nil {
+			return err
+		}
+		if err := s.StreamingOutputCall(&testpb.StreamingOutputCallRequest{ResponseParameters: in.GetResponseParameters()}, stream); err != nil {
+			return err
+		}
+	}
+}
+
+// TestGRPCInteropThroughRouters runs grpc-go's interop client (an
+// independent implementation of gRPC's conformance checks; installed by
+// scripts/test-deps.sh) through the linkerd-grpc.yml router pair.
+func TestGRPCInteropThroughRouters(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("grpc-interop-client")
+	if err != nil {
+		out, _ := exec.Command("go", "env", "GOPATH").Output()
+		bin = filepath.Join(strings.TrimSpace(string(out)), "bin", "grpc-interop-client")
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("grpc-interop-client not found in PATH or GOPATH/bin: run scripts/test-deps.sh")
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	testpb.RegisterTestServiceServer(gs, interopService{})
+	go func() { _ = gs.Serve(ln) }()
+	t.Cleanup(gs.Stop)
+	_, outPort := grpcRouters(t, ln.Addr().(*net.TCPAddr).Port)
+
+	cases := []string{
+		"empty_unary", "large_unary", "client_streaming", "server_streaming",
+		"ping_pong", "empty_stream", "timeout_on_sleeping_server",
+		"cancel_after_begin", "cancel_after_first_response",
+		"status_code_and_message", "special_status_message", "custom_metadata",
+		"unimplemented_method", "unimplemented_service",
+	}
+	for _, tc := range cases {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := exec.CommandContext(ctx, bin, "-server_host", "127.0.0.1", "-server_port", strconv.Itoa(outPort), "-test_case", tc).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Errorf("interop case %s through the routers: %v\n%s", tc, err, out)
+		}
 	}
 }

@@ -11,88 +11,27 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/demo"
+	"github.com/linnet-mesh/linnet/internal/testutil/linnettest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files and docs/dashboard.png")
-
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// linnetBin returns the binary under test: $LINNET_BIN, else a fresh
-// `go build` into a temporary directory.
-func linnetBin(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		if p := os.Getenv("LINNET_BIN"); p != "" {
-			binPath = p
-			return
-		}
-		dir, err := os.MkdirTemp("", "linnet-obs-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "linnet")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/linnet-mesh/linnet/cmd/linnet")
-		cmd.Stderr = os.Stderr
-		binErr = cmd.Run()
-	})
-	if binErr != nil {
-		t.Fatalf("building linnet: %v", binErr)
-	}
-	return binPath
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // walkthrough is the demo topology: hello, world-v1, world-v2 and a
 // broken service (always 500) named by an io.l5d.fs directory, and the
 // real binary running the walkthrough's outgoing and incoming routers.
 type walkthrough struct {
 	demo.Layout
-	admin  string // admin base URL
-	stderr *syncBuffer
+	admin  string            // admin base URL
+	apps   map[string]string // app name → "127.0.0.1:port"
+	stderr *linnettest.Buffer
 }
 
 // startWalkthrough starts the apps and `linnet router` with the demo's
@@ -118,8 +57,8 @@ func startWalkthrough(t *testing.T, telemetry string) *walkthrough {
 func tryWalkthrough(t *testing.T, telemetry string) (*walkthrough, string) {
 	t.Helper()
 	w := &walkthrough{Layout: demo.Layout{
-		Outgoing: freePort(t), Incoming: freePort(t), Admin: freePort(t), RootDir: t.TempDir(),
-	}}
+		Outgoing: linnettest.FreePort(t), Incoming: linnettest.FreePort(t), Admin: linnettest.FreePort(t), RootDir: t.TempDir(),
+	}, apps: map[string]string{}}
 	hello, err := demo.Hello("world", fmt.Sprintf("http://127.0.0.1:%d", w.Outgoing))
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +79,7 @@ func tryWalkthrough(t *testing.T, telemetry string) (*walkthrough, string) {
 			defer cancel()
 			_ = app.Close(ctx)
 		})
+		w.apps[a.name] = app.Addr
 		if err := w.Register(a.name, app.Addr); err != nil {
 			t.Fatal(err)
 		}
@@ -149,8 +89,8 @@ func tryWalkthrough(t *testing.T, telemetry string) (*walkthrough, string) {
 		cfg = strings.Replace(cfg, "telemetry:\n", "telemetry:\n"+telemetry, 1)
 	}
 	w.admin = fmt.Sprintf("http://127.0.0.1:%d", w.Admin)
-	w.stderr = &syncBuffer{}
-	cmd := exec.Command(linnetBin(t), "router", "-")
+	w.stderr = &linnettest.Buffer{}
+	cmd := exec.Command(linnettest.Bin(t), "router", "-")
 	cmd.Stdin = strings.NewReader(cfg)
 	cmd.Stdout, cmd.Stderr = w.stderr, w.stderr
 	if err := cmd.Start(); err != nil {

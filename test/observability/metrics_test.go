@@ -182,7 +182,6 @@ func golden(t *testing.T, name, got string) {
 	t.Errorf("%s differs (-want +got; run with -update to accept):\n%s", path, strings.Join(diff, "\n"))
 }
 
-
 // Every metric the Grafana board (deploy/grafana) queries is produced by
 // the real router after real traffic. The telemetry/prometheus test
 // checks the board against a scripted registry; this one catches a

@@ -70,8 +70,11 @@ func TestPastDeadlineNeverReachesBackend(t *testing.T) {
 		t.Errorf("backend saw l5d-ctx-deadline %q; want %q", got, future)
 	}
 	m := rt.metrics(t)
-	t.Logf("past-deadline requests %d → 503 (e.g. %q), backend hits for them %d; service status/503 = %g; in-time request forwarded with its deadline",
-		n, past[0], be.hits.Load()-1, m["rt/web/service/svc/web/status/503"])
+	t.Logf("past-deadline requests %d → 503 (e.g. %q), backend hits for them %d; server status/503 = %g, service failures = %g; in-time request forwarded with its deadline",
+		n, past[0], be.hits.Load()-1, sum(m, "status/503", "rt/web/server/"), m["rt/web/service/svc/web/failures"])
+	if got := sum(m, "status/503", "rt/web/server/"); got != n {
+		t.Errorf("server status/503 = %g; want %d", got, n)
+	}
 }
 
 // rawRequest dials the router.

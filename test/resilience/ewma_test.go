@@ -11,7 +11,7 @@ import (
 // fewer than 10% of the requests. One caller sends them in sequence, so
 // no endpoint ever has a request outstanding when the next is picked:
 // the default p2c (least outstanding) cannot tell the three apart and
-// gives the slow one a third (measured: 33.5%); only the latency
+// gives the slow one about a third (measured: 33.5%); only the latency
 // estimate can.
 func TestEWMAAvoidsSlowEndpoint(t *testing.T) {
 	t.Parallel()
@@ -21,7 +21,7 @@ func TestEWMAAvoidsSlowEndpoint(t *testing.T) {
 			io.WriteString(w, name)
 		}
 	}
-	const fast, slow = 2 * time.Millisecond, 40 * time.Millisecond
+	const fast, slow = 5 * time.Millisecond, 100 * time.Millisecond
 	a := newBackend(t, "a", delayed("a", fast))
 	b := newBackend(t, "b", delayed("b", fast))
 	s := newBackend(t, "slow", delayed("slow", slow))
@@ -32,7 +32,7 @@ func TestEWMAAvoidsSlowEndpoint(t *testing.T) {
       kind: ewma
 `), admin)
 
-	const total, workers = 1500, 1
+	const total, workers = 1000, 1
 	l := newLoad(port, "web", workers)
 	t0 := time.Now()
 	l.run(total, workers)

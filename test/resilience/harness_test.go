@@ -6,15 +6,12 @@
 package resilience
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -23,144 +20,38 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/linnet-mesh/linnet/internal/testutil/linnettest"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// linnetBin returns the binary under test: $LINNET_BIN (make test sets it
-// to bin/linnet), else a fresh `go build` into a temporary directory.
-func linnetBin(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		if p := os.Getenv("LINNET_BIN"); p != "" {
-			binPath = p
-			return
-		}
-		dir, err := os.MkdirTemp("", "linnet-resilience-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "linnet")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/linnet-mesh/linnet/cmd/linnet")
-		cmd.Stderr = os.Stderr
-		binErr = cmd.Run()
-	})
-	if binErr != nil {
-		t.Fatalf("building linnet: %v", binErr)
-	}
-	return binPath
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// proc is one running linnet process (router or namerd).
+// proc is one running linnet process (router or namerd) and its admin
+// base URL.
 type proc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	admin  string // http://127.0.0.1:<admin port>
-	out    *syncBuffer
-	exited chan struct{}
+	*linnettest.Proc
+	admin string // http://127.0.0.1:<admin port>
 }
 
 // start runs `linnet <role> -` with config on stdin and waits until its
-// admin server answers /admin/ping; it is stopped (SIGTERM, by PID) when
-// the test ends.
+// admin server answers; it is stopped (SIGTERM, by PID) when the test
+// ends.
 func start(t *testing.T, role, config string, adminPort int) *proc {
 	t.Helper()
-	cmd := exec.Command(linnetBin(t), role, "-")
-	cmd.Stdin = strings.NewReader(config)
-	p := &proc{t: t, cmd: cmd, admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort), out: &syncBuffer{}, exited: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() { p.signal(syscall.SIGTERM, 15*time.Second) })
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(p.admin + "/admin/ping")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
-		select {
-		case <-p.exited:
-			t.Fatalf("linnet %s exited before serving: %v\n%s", role, cmd.ProcessState, p.out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("linnet %s admin did not answer: %v\n%s", role, err, p.out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// signal sends sig to the process and waits up to within for it to exit,
-// killing it after that. It returns how long the exit took.
-func (p *proc) signal(sig syscall.Signal, within time.Duration) (time.Duration, bool) {
-	select {
-	case <-p.exited:
-		return 0, true
+	var p *linnettest.Proc
+	switch role {
+	case "router":
+		p = linnettest.StartRouter(t, config, adminPort)
+	case "namerd":
+		p = linnettest.StartNamerd(t, config, adminPort)
 	default:
+		t.Fatalf("unknown role %q", role)
 	}
-	t0 := time.Now()
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.exited:
-		return time.Since(t0), true
-	case <-time.After(within):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		return time.Since(t0), false
-	}
+	return &proc{Proc: p, admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort)}
 }
 
-// metrics reads /admin/metrics.json as a flat map.
+// metrics reads the process's /admin/metrics.json.
 func (p *proc) metrics(t *testing.T) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(p.admin + "/admin/metrics.json")
-	if err != nil {
-		t.Fatalf("metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	m := map[string]float64{}
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-		t.Fatalf("metrics: %v", err)
-	}
-	return m
+	return linnettest.Metrics(t, p.admin)
 }
 
 // metricsLike returns the metrics whose names contain every part.
@@ -402,17 +293,11 @@ func (l *load) requireNoFailures(t *testing.T) {
 	}
 }
 
-// waitFor polls cond every 20ms until it holds or within passes.
-func waitFor(within time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
-}
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int { return linnettest.FreePort(t) }
+
+// waitFor polls cond until it holds or within passes.
+func waitFor(within time.Duration, cond func() bool) bool { return linnettest.WaitFor(within, cond) }
 
 // isRefused reports whether err is a refused TCP connection.
 func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }

@@ -131,7 +131,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	}
 
 	stopDialing := make(chan struct{})
-	_ = f.rt.cmd.Process.Signal(syscall.SIGTERM)
+	_ = syscall.Kill(f.rt.PID(), syscall.SIGTERM)
 	t0 := time.Now()
 	dials := f.refusals(stopDialing)
 
@@ -146,7 +146,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	}
 	var took time.Duration
 	select {
-	case <-f.rt.exited:
+	case <-f.rt.Exited():
 		took = time.Since(t0)
 	case <-time.After(time.Duration(graceMs)*time.Millisecond + 3*time.Second):
 		t.Fatalf("linnet still running %v after SIGTERM (grace %dms)", time.Since(t0), graceMs)
@@ -156,15 +156,15 @@ func TestSIGTERMDrains(t *testing.T) {
 	s := <-stuck
 	t.Logf("SIGTERM: %d/%d in-flight requests completed, the never-ending one ended with %v; exit after %v (grace %dms, exit ok %v); "+
 		"new connections: first refused %v after SIGTERM, %d connected before that, %d after",
-		completed, n, s.err, took.Round(time.Millisecond), graceMs, f.rt.cmd.ProcessState.Success(), firstRefused.Round(time.Millisecond), before, after)
+		completed, n, s.err, took.Round(time.Millisecond), graceMs, f.rt.ExitState().Success(), firstRefused.Round(time.Millisecond), before, after)
 	if took > time.Duration(graceMs)*time.Millisecond+time.Second {
 		t.Errorf("exit took %v; want within the %dms grace (+1s)", took, graceMs)
 	}
 	if took < hold/2 {
 		t.Errorf("exit after %v: before the in-flight requests could finish", took)
 	}
-	if !f.rt.cmd.ProcessState.Success() {
-		t.Errorf("exit status %v; want 0 after SIGTERM\n%s", f.rt.cmd.ProcessState, f.rt.out)
+	if !f.rt.ExitState().Success() {
+		t.Errorf("exit status %v; want 0 after SIGTERM\n%s", f.rt.ExitState(), f.rt.Output())
 	}
 	if firstRefused == 0 || firstRefused > time.Second {
 		t.Errorf("new connections were not refused within 1s of SIGTERM (first refusal %v)", firstRefused)
@@ -214,7 +214,7 @@ func TestAdminShutdownDrains(t *testing.T) {
 	}
 	var took time.Duration
 	select {
-	case <-f.rt.exited:
+	case <-f.rt.Exited():
 		took = time.Since(t0)
 	case <-time.After(time.Duration(graceMs)*time.Millisecond + 3*time.Second):
 		t.Fatalf("linnet still running %v after /admin/shutdown (grace %dms)", time.Since(t0), graceMs)

@@ -39,6 +39,8 @@ type Server struct {
 	conns   map[*fastConn]struct{}
 	closing bool
 	wg      sync.WaitGroup
+	// clock is a coarse now (unix ns) kept by reapIdle (idletimeout.go).
+	clock atomic.Int64
 }
 
 // NewServer returns a server for h; fallback is the net/http server (its
@@ -63,6 +65,8 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.handoff.addr = ln.Addr()
 	s.mu.Unlock()
 	go func() { _ = s.fallback.Serve(s.handoff) }()
+	s.clock.Store(time.Now().UnixNano())
+	go s.reapIdle()
 	var delay time.Duration
 	for {
 		c, err := ln.Accept()
@@ -141,6 +145,8 @@ func (s *Server) Close() error {
 type fastConn struct {
 	c    net.Conn
 	idle atomic.Bool
+	// idleSince is the server clock when the connection last went idle.
+	idleSince atomic.Int64
 }
 
 var (
@@ -175,6 +181,7 @@ func (s *Server) serveConn(fc *fastConn) {
 	remote := c.RemoteAddr().String()
 	for first := true; ; first = false {
 		fc.idle.Store(true)
+		fc.idleSince.Store(s.clock.Load())
 		s.mu.Lock()
 		closing := s.closing
 		s.mu.Unlock()

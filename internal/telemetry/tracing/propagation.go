@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 
@@ -18,6 +19,15 @@ const (
 	HeaderCtxTrace = "l5d-ctx-trace"
 	HeaderSample   = "l5d-sample"
 	HeaderReqID    = "l5d-reqid"
+)
+
+// The same names in net/http's canonical form, for direct map access: the
+// Header methods canonicalise a lower-case name with an allocation on
+// every call, which the request path cannot afford.
+const (
+	keyCtxTrace = "L5d-Ctx-Trace"
+	keySample   = "L5d-Sample"
+	keyReqID    = "L5d-Reqid"
 )
 
 // Propagator kinds (a router's tracePropagator.kind).
@@ -61,31 +71,48 @@ type l5dPropagator struct{}
 
 func (l5dPropagator) extract(h http.Header) inbound {
 	var in inbound
-	if v := h.Get(HeaderCtxTrace); v != "" {
+	if v := headerValue(h, keyCtxTrace); v != "" {
 		if sc, err := DecodeCtxTrace(v); err == nil {
 			in.sc = sc
 		} // an unparsable value is ignored: a new trace starts
 	}
-	if v := h.Get(HeaderSample); v != "" {
+	if v := headerValue(h, keySample); v != "" {
 		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
 			f = min(max(f, 0), 1)
 			in.sample = &f
 		}
 	}
-	h.Del(HeaderCtxTrace)
-	h.Del(HeaderSample)
+	delete(h, keyCtxTrace)
+	delete(h, keySample)
 	return in
 }
 
 func (l5dPropagator) inject(h http.Header, sc model.SpanContext) {
-	h.Set(HeaderCtxTrace, EncodeCtxTrace(sc))
-	h.Set(HeaderReqID, ReqID(sc))
+	vs := make([]string, 2) // one allocation for both values' slices
+	vs[0], vs[1] = EncodeCtxTrace(sc), ReqID(sc)
+	h[keyCtxTrace] = vs[0:1:1]
+	h[keyReqID] = vs[1:2:2]
+}
+
+// headerValue is h.Get for a name already in canonical form.
+func headerValue(h http.Header, key string) string {
+	if vs := h[key]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
 }
 
 // b3Propagator is io.l5d.zipkin: x-b3-* headers.
 type b3Propagator struct{}
 
-var b3Headers = []string{b3.TraceID, b3.SpanID, b3.ParentSpanID, b3.Sampled, b3.Flags, b3.Context}
+// b3Headers are the B3 header names in canonical form.
+var b3Headers = func() []string {
+	ks := []string{b3.TraceID, b3.SpanID, b3.ParentSpanID, b3.Sampled, b3.Flags, b3.Context}
+	for i, k := range ks {
+		ks[i] = textproto.CanonicalMIMEHeaderKey(k)
+	}
+	return ks
+}()
 
 func (b3Propagator) extract(h http.Header) inbound {
 	var in inbound
@@ -95,14 +122,14 @@ func (b3Propagator) extract(h http.Header) inbound {
 		in.sc.Sampled = sc.Sampled // a bare sampling decision (x-b3-sampled only)
 	}
 	for _, k := range b3Headers {
-		h.Del(k)
+		delete(h, k)
 	}
 	return in
 }
 
 func (b3Propagator) inject(h http.Header, sc model.SpanContext) {
 	_ = b3.InjectHTTP(&http.Request{Header: h})(sc) // errors only on an empty context
-	h.Set(HeaderReqID, ReqID(sc))
+	h[keyReqID] = []string{ReqID(sc)}
 }
 
 // ReqID is the l5d-reqid value of a span: the trace id (low 64 bits) as 16
@@ -185,10 +212,10 @@ func DecodeCtxTrace(v string) (model.SpanContext, error) {
 // trace (headers-admin.md §3).
 func Untrusted(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Header.Del(HeaderCtxTrace)
-		r.Header.Del(HeaderSample)
+		delete(r.Header, keyCtxTrace)
+		delete(r.Header, keySample)
 		for _, k := range b3Headers {
-			r.Header.Del(k)
+			delete(r.Header, k)
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -111,18 +111,23 @@ func (t *Tracer) Server(next http.Handler) http.Handler {
 			sc.Sampled = &s
 		}
 		known := sc.Sampled != nil || sc.Debug || t.decides
-		opts := []zipkin.SpanOption{zipkin.Kind(model.Server), zipkin.Parent(sc)}
-		if ep := endpoint(r.RemoteAddr); ep != nil {
-			opts = append(opts, zipkin.RemoteEndpoint(ep))
+		span := t.zt.StartSpan(r.Method, zipkin.Kind(model.Server), zipkin.Parent(sc))
+		ctx := zipkin.NewContext(r.Context(), span)
+		ctx = telemetry.ContextWithSpan(ctx, span)
+		ctx = context.WithValue(ctx, decisionKey{}, known)
+		if !recording(span) {
+			// Most requests are not sampled: propagate only, without
+			// the work (and allocations) of tagging a no-op span.
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
 		}
-		span := t.zt.StartSpan(r.Method, opts...)
+		if ep := endpoint(r.RemoteAddr); ep != nil {
+			span.SetRemoteEndpoint(ep)
+		}
 		tagRequest(span, r, r.Host)
 		if t.router != "" {
 			span.Tag(telemetry.TagRouterLabel, t.router)
 		}
-		ctx := zipkin.NewContext(r.Context(), span)
-		ctx = telemetry.ContextWithSpan(ctx, span)
-		ctx = context.WithValue(ctx, decisionKey{}, known)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			status := sw.status
@@ -141,21 +146,27 @@ func (t *Tracer) Client(next http.RoundTripper) http.RoundTripper {
 	return roundTripper(func(r *http.Request) (*http.Response, error) {
 		ctx := r.Context()
 		known, inTrace := ctx.Value(decisionKey{}).(bool)
-		opts := []zipkin.SpanOption{zipkin.Kind(model.Client)}
+		var span zipkin.Span
 		if parent := zipkin.SpanFromContext(ctx); parent != nil {
-			opts = append(opts, zipkin.Parent(parent.Context()))
+			span = t.zt.StartSpan(r.Method, zipkin.Kind(model.Client), zipkin.Parent(parent.Context()))
+		} else {
+			span = t.zt.StartSpan(r.Method, zipkin.Kind(model.Client))
 		}
-		if ep := endpoint(r.URL.Host); ep != nil {
-			opts = append(opts, zipkin.RemoteEndpoint(ep))
-		}
-		span := t.zt.StartSpan(r.Method, opts...)
-		tagRequest(span, r, r.Host)
-		if r.URL.Host != "" {
-			span.Tag(telemetry.TagDstAddr, r.URL.Host)
+		if recording(span) {
+			if ep := endpoint(r.URL.Host); ep != nil {
+				span.SetRemoteEndpoint(ep)
+			}
+			tagRequest(span, r, r.Host)
+			if r.URL.Host != "" {
+				span.Tag(telemetry.TagDstAddr, r.URL.Host)
+			}
 		}
 		ctx = zipkin.NewContext(ctx, span)
 		ctx = telemetry.ContextWithSpan(ctx, span)
-		out := r.Clone(ctx) // a RoundTripper must not modify its request
+		// The router's tiers own the outbound request and write their
+		// headers on it (l5d-dst-*); the trace headers are written the
+		// same way, rather than copying the header map on every attempt.
+		out := r.WithContext(ctx)
 		sc := span.Context()
 		if (inTrace && !known) || (!inTrace && !t.decides) {
 			sc.Sampled = nil // pass "unknown" on rather than our sampler's guess
@@ -176,6 +187,13 @@ func (t *Tracer) Client(next http.RoundTripper) http.RoundTripper {
 		resp.Body = &finishBody{ReadCloser: resp.Body, span: span}
 		return resp, nil
 	})
+}
+
+// recording reports whether span is sampled (an unsampled span is a
+// zipkin-go no-op span that records nothing).
+func recording(span zipkin.Span) bool {
+	sc := span.Context()
+	return sc.Debug || (sc.Sampled != nil && *sc.Sampled)
 }
 
 // tagRequest records Linkerd's request tags (its TracingFilter's).

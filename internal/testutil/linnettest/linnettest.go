@@ -190,6 +190,16 @@ func (p *Proc) PID() int { return p.cmd.Process.Pid }
 // Exited is closed when the process has exited.
 func (p *Proc) Exited() <-chan struct{} { return p.exited }
 
+// ExitState returns how the process exited; nil while it runs.
+func (p *Proc) ExitState() *os.ProcessState {
+	select {
+	case <-p.exited:
+		return p.cmd.ProcessState
+	default:
+		return nil
+	}
+}
+
 // Output returns the process's stdout and stderr so far.
 func (p *Proc) Output() string { return p.out.String() }
 
