@@ -63,6 +63,9 @@ func runCheck(s IO, path string) error {
 		}
 		return withExit(1, fmt.Errorf("%s: %d %s", name, len(problems), noun))
 	}
+	for _, w := range routerd.EdgeWarnings(c) {
+		fmt.Fprintf(s.Out, "%s: warning: %s\n", name, w)
+	}
 	fmt.Fprintf(s.Out, "%s: OK (%s, %s, %s)\n", name, plural(len(c.Routers), "router"), plural(len(c.Namers), "namer"), plural(len(c.Telemetry), "telemeter"))
 	return nil
 }

@@ -120,10 +120,8 @@ func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []nami
 		scope.Gauge("originator", func() float64 { return 1 })
 	}
 	gc := hr.Client.Global
-	if hr.Client.Kind != PolicyStatic {
-		if err := checkClientTLS(gc.TLS, alpnH2Client); err != nil {
-			return nil, admin.RouterInfo{}, fmt.Errorf("client.tls: %w", err)
-		}
+	if err := checkClientTLS(&hr.Client, func(c *H2ClientParams) *ClientTLS { return c.TLS }, alpnH2Client); err != nil {
+		return nil, admin.RouterInfo{}, err
 	}
 	topts := h2.TransportOptions{
 		MaxFrameBytes: uint32(gc.MaxFrameBytes), HeaderTableBytes: uint32(gc.HeaderTableBytes),

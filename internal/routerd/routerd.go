@@ -88,6 +88,9 @@ func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) 
 	}()
 	root := p.reg.Scope()
 	telemetry.RegisterProcessGauges(root)
+	for _, w := range EdgeWarnings(cfg) {
+		p.log.Warn(w)
+	}
 	env := naming.Env{Ctx: ctx, Logger: o.Logger}
 
 	namers := make([]naming.MountedNamer, 0, len(cfg.Namers))
@@ -244,10 +247,8 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 		scope.Gauge("originator", func() float64 { return 1 })
 	}
 	pol := newPolicies(hr, scope, log.Warn)
-	if hr.Client.Kind != PolicyStatic {
-		if err := checkClientTLS(hr.Client.Global.TLS, alpnHTTP1); err != nil {
-			return nil, admin.RouterInfo{}, fmt.Errorf("client.tls: %w", err)
-		}
+	if err := checkClientTLS(&hr.Client, func(c *HTTPClientParams) *ClientTLS { return c.TLS }, alpnHTTP1); err != nil {
+		return nil, admin.RouterInfo{}, err
 	}
 	if policyHasTLS(&hr.Client, hr.Client.Global.TLS) {
 		pol.tlsFor = newClientTLSChooser(ctx, func(id dtab.Path) *ClientTLS { return hr.Client.For(id).TLS }, alpnHTTP1, log)

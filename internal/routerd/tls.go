@@ -125,15 +125,35 @@ func policyHasTLS[P any](p *Policy[P], global *ClientTLS) bool {
 	return false
 }
 
-// checkClientTLS builds the TLS configuration of every client `tls`
-// block that does not depend on the bound name, so that a missing or
-// unreadable certificate file fails Start instead of every request.
-func checkClientTLS(t *ClientTLS, nextProtos []string) error {
-	if t == nil || !t.Enabled || len(config.TemplateVars(t.CommonName)) > 0 {
+// checkClientTLS reads the files of every client `tls` block of a policy
+// whose commonName does not depend on the bound name, so that a missing
+// or unreadable certificate fails Start (naming the block) instead of
+// every request to those clients.
+func checkClientTLS[P any](p *Policy[P], tlsOf func(*P) *ClientTLS, nextProtos []string) error {
+	check := func(t *ClientTLS) error {
+		if t == nil || !t.Enabled || len(config.TemplateVars(t.CommonName)) > 0 {
+			return nil
+		}
+		_, err := tlsconf.NewClient(clientTLSOptions(t, nextProtos, slog.New(slog.DiscardHandler)))
+		return err
+	}
+	if p.Kind != PolicyStatic {
+		if err := check(tlsOf(&p.Global)); err != nil {
+			return fmt.Errorf("client.tls: %w", err)
+		}
 		return nil
 	}
-	_, err := tlsconf.NewClient(clientTLSOptions(t, nextProtos, slog.New(slog.DiscardHandler)))
-	return err
+	for i, c := range p.Configs {
+		var probe P
+		config.ApplyDefaults(&probe)
+		if c.raw.Decode(&probe, "prefix") != nil {
+			continue // refused when loaded
+		}
+		if err := check(tlsOf(&probe)); err != nil {
+			return fmt.Errorf("client.configs[%d].tls (prefix %s): %w", i, c.Prefix, err)
+		}
+	}
+	return nil
 }
 
 // tlsListener serves TLS on ln: each accepted connection completes its

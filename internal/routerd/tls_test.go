@@ -106,3 +106,23 @@ routers:
 		t.Errorf("err = %v; want servers[0].tls naming /nonexistent/cert.pem", err)
 	}
 }
+
+func TestStaticClientTLSFileErrors(t *testing.T) {
+	_, err := startFrom(t, `
+admin: {port: 0}
+routers:
+- protocol: h2
+  servers: [{port: 0}]
+  client:
+    kind: io.l5d.static
+    configs:
+    - prefix: /#/io.l5d.fs/{service}
+      tls: {commonName: "{service}.mesh", trustCerts: [/nonexistent/a.pem]}
+    - prefix: /#/io.l5d.fs/web
+      tls: {commonName: web.mesh, trustCertsBundle: /nonexistent/bundle.pem}
+`)
+	// The first entry depends on the bound name: it is checked per client.
+	if err == nil || !strings.Contains(err.Error(), "client.configs[1].tls (prefix /#/io.l5d.fs/web)") || !strings.Contains(err.Error(), "/nonexistent/bundle.pem") {
+		t.Errorf("err = %v; want client.configs[1].tls naming /nonexistent/bundle.pem", err)
+	}
+}

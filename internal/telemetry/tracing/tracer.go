@@ -179,7 +179,11 @@ func (t *Tracer) Client(next http.RoundTripper) http.RoundTripper {
 			return nil, err
 		}
 		tagStatus(span, resp.StatusCode, resp.Header)
-		if resp.Body == nil || resp.Body == http.NoBody {
+		if resp.Body == nil || resp.Body == http.NoBody || resp.StatusCode == http.StatusSwitchingProtocols || !recording(span) {
+			// Nothing to wait for: no body, a no-op span, or an upgraded
+			// connection, whose body is the raw stream (an
+			// io.ReadWriteCloser, which it must stay) and may live for
+			// hours: the span covers the handshake.
 			span.Finish()
 			return resp, nil
 		}
