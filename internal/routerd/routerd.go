@@ -225,6 +225,8 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 	}
 	ienv := naming.InterpreterEnv{Env: env, Namers: namers, Label: label}
 	ienv.Logger = log
+	// rt/<router>/interpreter/<kind>/... (spec headers-admin.md §6.1).
+	ienv.Scope = telemetry.RouterScope(p.reg.Scope(), label).Scope("interpreter", hr.Interpreter.Kind)
 	interp, err := hr.Interpreter.Value.NewInterpreter(ienv)
 	if err != nil {
 		return nil, admin.RouterInfo{}, fmt.Errorf("interpreter %s: %w", hr.Interpreter.Kind, err)
