@@ -133,6 +133,10 @@ func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []nami
 		topts.TLSFor = newClientTLSChooser(ctx, func(id dtab.Path) *ClientTLS { return hr.Client.For(id).TLS }, alpnH2Client, log)
 	}
 	pol := newH2Policies(hr, scope, log.Warn)
+	tr, err := p.tracers.NewTracer(telemetry.TracerOptions{Router: label, Propagator: hr.TracePropagator.Kind})
+	if err != nil {
+		return nil, admin.RouterInfo{}, fmt.Errorf("tracePropagator: %w", err)
+	}
 	rt := router.New(router.Params{
 		Label:          label,
 		Dtab:           hr.Dtab.Dtab,
@@ -161,7 +165,7 @@ func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []nami
 			return sp
 		},
 		Client:       pol.client,
-		NewTransport: func(string) router.Transport { return h2.NewTransport(topts) },
+		NewTransport: func(string) router.Transport { return traceTransport(tr, h2.NewTransport(topts)) },
 	})
 	p.routers = append(p.routers, rt)
 	classify := serverClassify(hr)
@@ -183,6 +187,8 @@ func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []nami
 			return nil, admin.RouterInfo{}, fmt.Errorf("servers[%d]: %w", i, err)
 		}
 		port := ln.Addr().(*net.TCPAddr).Port
+		sscope := telemetry.ServerScope(scope, s.IP, port)
+		ln = &countingListener{Listener: ln, m: newConnMetrics(sscope)}
 		// l5d-err must fit in what the server accepts as a header list.
 		maxHeadersKB := 0
 		if s.MaxHeaderListBytes > 0 {
@@ -196,10 +202,11 @@ func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []nami
 			MaxCallDepth:          s.MaxCallDepth,
 			MaxHeadersKB:          maxHeadersKB,
 			Classify:              classify,
-			Scope:                 telemetry.ServerScope(scope, s.IP, port),
+			Scope:                 sscope,
 			Logger:                log,
+			Tracing:               true,
 		})
-		srv := h2.NewServer(h, so)
+		srv := h2.NewServer(traceServer(tr, s.ClearContext, hr.Dtab.Dtab, h), so)
 		p.servers = append(p.servers, &listener{name: label + " " + ln.Addr().String(), ln: srv.WrapListener(ln), srv: srv.HTTP})
 	}
 	return rt, admin.RouterInfo{Label: label, Dtab: hr.Dtab.Dtab, Interpreter: interp}, nil

@@ -36,6 +36,10 @@ type HandlerParams struct {
 	// Scope is the server's metrics scope, rt/<label>/server/<ip>/<port>.
 	Scope  telemetry.Scope
 	Logger *slog.Logger
+	// Tracing says a telemetry.Tracer wraps this handler and the
+	// router's endpoint transports: the tracer then owns l5d-ctx-trace,
+	// l5d-sample and l5d-reqid, and the handler does not write them.
+	Tracing bool
 }
 
 // Handler is the http.Handler of one h2 router server. It forwards each
@@ -137,7 +141,11 @@ func (h *Handler) forward(ctx context.Context, r *http.Request) (*http.Response,
 		hdr["User-Agent"] = emptyValue
 	}
 	proxy.AppendVia(hdr, r.ProtoMajor, r.ProtoMinor)
-	lctx.WriteOutbound(hdr)
+	if h.p.Tracing {
+		lctx.WriteOutboundContext(hdr)
+	} else {
+		lctx.WriteOutbound(hdr)
+	}
 	return h.p.Router.RoundTrip(out, router.Dst{Path: name, Local: lctx.Dtab})
 }
 
