@@ -3,163 +3,47 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/linnet-mesh/linnet/internal/testutil/linnettest"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
+// syncBuffer is a goroutine-safe buffer for a process's output.
+type syncBuffer = linnettest.Buffer
 
-// linnetBin returns the binary under test: $LINNET_BIN (make test sets it
-// to bin/linnet), else a fresh `go build` into a temporary directory.
-func linnetBin(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		if p := os.Getenv("LINNET_BIN"); p != "" {
-			binPath = p
-			return
-		}
-		dir, err := os.MkdirTemp("", "linnet-e2e-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "linnet")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/linnet-mesh/linnet/cmd/linnet")
-		cmd.Stderr = os.Stderr
-		binErr = cmd.Run()
-	})
-	if binErr != nil {
-		t.Fatalf("building linnet: %v", binErr)
-	}
-	return binPath
-}
+// linnetBin returns the binary under test (see linnettest.Bin).
+func linnetBin(t *testing.T) string { return linnettest.Bin(t) }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return linnettest.FreePort(t) }
 
-// linnet is one running `linnet router` process.
+// linnet is one running `linnet router` process and its admin base URL.
 type linnet struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	admin  string
-	stderr *syncBuffer
-	exited chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	*linnettest.Proc
+	admin string // http://127.0.0.1:<admin port>
 }
 
 // startRouter runs `linnet router -` with config on stdin; adminPort must
-// be the config's admin port. It waits until /admin/ping answers.
+// be the config's admin port. It waits until /admin/ping answers, and
+// stops the process by PID (SIGTERM) when the test ends.
 func startRouter(t *testing.T, config string, adminPort int, args ...string) *linnet {
 	t.Helper()
-	cmd := exec.Command(linnetBin(t), append(append([]string{"router"}, args...), "-")...)
-	cmd.Stdin = strings.NewReader(config)
-	l := &linnet{t: t, cmd: cmd, admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort), stderr: &syncBuffer{}, exited: make(chan struct{})}
-	cmd.Stderr = l.stderr
-	cmd.Stdout = l.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = cmd.Wait()
-		close(l.exited)
-	}()
-	t.Cleanup(l.stop)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(l.admin + "/admin/ping")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return l
-			}
-		}
-		select {
-		case <-l.exited:
-			t.Fatalf("linnet exited before serving: %v\n%s", cmd.ProcessState, l.stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("linnet admin did not answer: %v\n%s", err, l.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
+	return &linnet{
+		Proc:  linnettest.StartRouter(t, config, adminPort, args...),
+		admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort),
 	}
 }
 
-func (l *linnet) stop() {
-	select {
-	case <-l.exited:
-		return
-	default:
-	}
-	_ = l.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-l.exited:
-	case <-time.After(15 * time.Second):
-		_ = l.cmd.Process.Kill()
-		<-l.exited
-		l.t.Errorf("linnet did not stop on SIGTERM within 15s\n%s", l.stderr)
-	}
-}
-
-// procStatus reads a field (in kB) of /proc/<pid>/status, e.g. VmHWM.
-func (l *linnet) procStatus(field string) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", l.cmd.Process.Pid))
-	if err != nil {
-		l.t.Error(err)
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return n
-		}
-	}
-	l.t.Errorf("no %s in /proc/%d/status", field, l.cmd.Process.Pid)
-	return 0
+// metrics reads the router's /admin/metrics.json.
+func metrics(t *testing.T, l *linnet) map[string]float64 {
+	t.Helper()
+	return linnettest.Metrics(t, l.admin)
 }
 
 // backend is a loopback HTTP server.

@@ -157,20 +157,6 @@ routers:
 	}
 }
 
-func metrics(t *testing.T, l *linnet) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get(l.admin + "/admin/metrics.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	m := map[string]float64{}
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-		t.Fatalf("metrics.json: %v", err)
-	}
-	return m
-}
-
 func TestStreaming100MB(t *testing.T) {
 	t.Parallel()
 	const size = 100 << 20
@@ -201,7 +187,7 @@ func TestStreaming100MB(t *testing.T) {
 		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if v := l.procStatus("RssAnon"); v > peak {
+			if v := l.ProcStatus("RssAnon"); v > peak {
 				peak = v
 			}
 			select {
@@ -401,9 +387,9 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Errorf("POST /admin/shutdown: %d %q; want 200 quitting", code, body)
 	}
 	select {
-	case <-l.exited:
-		if !l.cmd.ProcessState.Success() {
-			t.Errorf("linnet exited with %v after /admin/shutdown; want 0", l.cmd.ProcessState)
+	case <-l.Exited():
+		if st := l.ExitState(); !st.Success() {
+			t.Errorf("linnet exited with %v after /admin/shutdown; want 0", st)
 		}
 	case <-time.After(15 * time.Second):
 		t.Errorf("linnet still running 15s after /admin/shutdown")
@@ -486,7 +472,7 @@ func TestShutdownDrains(t *testing.T) {
 		t.Errorf("in-flight request during shutdown: %d %q; want 200 finished", r.code, r.body)
 	}
 	select {
-	case <-l.exited:
+	case <-l.Exited():
 	case <-time.After(10 * time.Second):
 		t.Fatal("linnet still running after the drain")
 	}

@@ -7,154 +7,31 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/linnet-mesh/linnet/internal/testutil/linnettest"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
+// linnetBin returns the binary under test (see linnettest.Bin).
+func linnetBin(t *testing.T) string { return linnettest.Bin(t) }
 
-// linnetBin returns the binary under test: $LINNET_BIN (make test sets it),
-// else a fresh `go build` into a temporary directory.
-func linnetBin(t *testing.T) string {
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int { return linnettest.FreePort(t) }
+
+// start runs `linnet <role> -` (namerd or router) with config on stdin,
+// waits until its admin server on adminPort answers /admin/ping, and stops
+// it by PID (SIGTERM) when the test ends. Restart(sig) brings it back with
+// the same configuration and ports.
+func start(t *testing.T, role, config string, adminPort int) *linnettest.Proc {
 	t.Helper()
-	binOnce.Do(func() {
-		if p := os.Getenv("LINNET_BIN"); p != "" {
-			binPath = p
-			return
-		}
-		dir, err := os.MkdirTemp("", "linnet-namerd-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "linnet")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/linnet-mesh/linnet/cmd/linnet")
-		cmd.Stderr = os.Stderr
-		binErr = cmd.Run()
+	return linnettest.Start(t, linnettest.Options{
+		Args:  []string{role, "-"},
+		Stdin: config,
+		Ready: fmt.Sprintf("http://127.0.0.1:%d/admin/ping", adminPort),
 	})
-	if binErr != nil {
-		t.Fatalf("building linnet: %v", binErr)
-	}
-	return binPath
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// proc is one running linnet process (namerd or router).
-type proc struct {
-	t      *testing.T
-	name   string
-	args   []string
-	config string
-	ping   string // admin ping URL
-	cmd    *exec.Cmd
-	out    *syncBuffer
-	exited chan struct{}
-}
-
-// start runs `linnet <role> -` with config on stdin and waits until its
-// admin server answers /admin/ping.
-func start(t *testing.T, role, config string, adminPort int) *proc {
-	t.Helper()
-	p := &proc{t: t, name: role, args: []string{role, "-"}, config: config, ping: fmt.Sprintf("http://127.0.0.1:%d/admin/ping", adminPort)}
-	p.run()
-	t.Cleanup(func() { p.stop(syscall.SIGTERM) })
-	return p
-}
-
-func (p *proc) run() {
-	p.t.Helper()
-	p.cmd = exec.Command(linnetBin(p.t), p.args...)
-	p.cmd.Stdin = strings.NewReader(p.config)
-	p.out = &syncBuffer{}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.exited = make(chan struct{})
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	exited := p.exited
-	cmd := p.cmd
-	go func() { _ = cmd.Wait(); close(exited) }()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(p.ping)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		select {
-		case <-exited:
-			p.t.Fatalf("%s exited before serving: %v\n%s", p.name, cmd.ProcessState, p.out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("%s admin did not answer: %v\n%s", p.name, err, p.out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// stop signals the process (by PID) and waits for it.
-func (p *proc) stop(sig syscall.Signal) {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.exited:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
-
-// restart stops the process with sig and starts it again with the same
-// configuration.
-func (p *proc) restart(sig syscall.Signal) {
-	p.t.Helper()
-	p.stop(sig)
-	p.run()
 }
 
 // cli runs `linnet dtab ...` against namerd at base.

@@ -39,12 +39,12 @@ func TestFileStoreSurvivesNamerdRestarts(t *testing.T) {
 	}
 	before := dtabCLI(t, base, "", "get", "ns2", "--json")
 
-	nd.restart(syscall.SIGKILL)
+	nd.Restart(syscall.SIGKILL)
 	dtabCLI(t, base, "", "list").want(t, 0, "default\nns0\nns1\nns2\n")
 	dtabCLI(t, base, "", "get", "ns2", "--json").want(t, 0, before.out)
 	dtabCLI(t, base, "", "get", "ns1", "--pretty=false").want(t, 0, "/svc=>/#/io.l5d.fs/v19;\n")
 
-	nd.restart(syscall.SIGTERM)
+	nd.Restart(syscall.SIGTERM)
 	dtabCLI(t, base, "", "get", "ns2", "--json").want(t, 0, before.out)
 }
 
@@ -87,7 +87,7 @@ func TestEtcdStoreWithRestarts(t *testing.T) {
 				t.Fatalf("stream: got %q, want %q", l, want)
 			}
 		case <-time.After(15 * time.Second):
-			t.Fatalf("stream: %q not received\nnamerd output:\n%s", want, nd.out)
+			t.Fatalf("stream: %q not received\nnamerd output:\n%s", want, nd.Output())
 		}
 	}
 	next("/svc=>/#/io.l5d.fs/v1")
@@ -109,7 +109,7 @@ func TestEtcdStoreWithRestarts(t *testing.T) {
 	next("/svc=>/#/io.l5d.fs/v3")
 
 	// Restart namerd, then etcd cleanly: everything is still there.
-	nd.restart(syscall.SIGKILL)
+	nd.Restart(syscall.SIGKILL)
 	etcd.Restart()
 	r := retryCLI(t, base, "", "get", "default", "--pretty=false")
 	if r.out != "/svc=>/#/io.l5d.fs/v3;\n" {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/linnet-mesh/linnet/internal/testutil/linnettest"
 )
 
 func backend(t *testing.T, name string) int {
@@ -130,7 +132,6 @@ func TestRouterFollowsNamerd(t *testing.T) {
 	ndAdmin, ndAPI := freePort(t), freePort(t)
 	nd := start(t, "namerd", namerdConfig(ndAdmin, ndAPI, "  kind: io.linnet.file\n  dir: "+t.TempDir()), ndAdmin)
 	base := fmt.Sprintf("http://127.0.0.1:%d", ndAPI)
-	inet := func(p int) string { return fmt.Sprintf("/$/inet/127.0.0.1/%d", p) }
 	dtabCLI(t, base, fmt.Sprintf("/svc/world => %s;\n", inet(v1)), "create", "default", "-").want(t, 0, "Created default\n")
 
 	rtAdmin, rtPort := freePort(t), freePort(t)
@@ -153,23 +154,47 @@ routers:
     port: %d
 `, rtAdmin, ndAPI, rtPort), rtAdmin)
 
+	shiftUnderTraffic(t, shift{
+		namerd: nd, namerdAPI: base, namespace: "default",
+		routerAdmin: rtAdmin, routerPort: rtPort, label: "web",
+		v1: v1, v2: v2,
+	})
+}
+
+// shift is a router following namerd, with /svc/world => v1 in the
+// namerd namespace, and a second backend v2 to shift traffic to.
+type shift struct {
+	namerd      *linnettest.Proc
+	namerdAPI   string // namerd's HTTP API base URL, for `linnet dtab`
+	namespace   string
+	routerAdmin int
+	routerPort  int
+	label       string // the router's label (its delegator namespace)
+	v1, v2      int    // backend ports, answering world-v1 and world-v2
+}
+
+// shiftUnderTraffic is the walkthrough's traffic shift under load: 9:1,
+// then everything to v2, while namerd is killed and restarted; no
+// request may fail.
+func shiftUnderTraffic(t *testing.T, s shift) {
+	t.Helper()
 	// The router's admin delegator explains through namerd.
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/delegator.json?namespace=web&path=/svc/world&dtab=", rtAdmin))
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/delegator.json?namespace=%s&path=/svc/world&dtab=", s.routerAdmin, s.label))
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if want := fmt.Sprintf(`"id":"/$/inet/127.0.0.1/%d"`, v1); resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+	if want := fmt.Sprintf(`"id":"/$/inet/127.0.0.1/%d"`, s.v1); resp.StatusCode != 200 || !strings.Contains(string(body), want) {
 		t.Fatalf("router delegator: %d %s", resp.StatusCode, body)
 	}
 
-	tr := sendTraffic(t, fmt.Sprintf("http://127.0.0.1:%d/", rtPort), "world", 4)
+	tr := sendTraffic(t, fmt.Sprintf("http://127.0.0.1:%d/", s.routerPort), "world", 4)
 	tr.awaitOnly(t, "world-v1", 50, 10*time.Second)
 
 	// 9:1.
 	changed := time.Now()
-	dtabCLI(t, base, fmt.Sprintf("/svc/world => 0.9 * %s & 0.1 * %s;\n", inet(v1), inet(v2)), "update", "default", "-").want(t, 0, "Updated default\n")
+	dtabCLI(t, s.namerdAPI, fmt.Sprintf("/svc/world => 0.9 * %s & 0.1 * %s;\n", inet(s.v1), inet(s.v2)), "update", s.namespace, "-").want(t, 0, "Updated "+s.namespace+"\n")
 	for tr.window()["world-v2"] == 0 {
 		if time.Since(changed) > 3*time.Second {
 			t.Fatal("the 9:1 split did not reach the router within 3s")
@@ -185,15 +210,15 @@ routers:
 		t.Errorf("v2 share %.3f under a 9:1 split, want about 0.1", share)
 	}
 
-	// namerd dies: routers keep routing with what they know.
-	nd.stop(syscall.SIGKILL)
+	// namerd dies: the router keeps routing with what it knows.
+	s.namerd.Stop(syscall.SIGKILL)
 	time.Sleep(time.Second)
 	w = tr.window()
 	if w["world-v1"] == 0 || w["world-v2"] == 0 {
 		t.Errorf("while namerd is down the split should hold: %v", w)
 	}
-	nd.run()
-	dtabCLI(t, base, fmt.Sprintf("/svc/world => %s;\n", inet(v2)), "update", "default", "-").want(t, 0, "Updated default\n")
+	s.namerd.Rerun()
+	dtabCLI(t, s.namerdAPI, fmt.Sprintf("/svc/world => %s;\n", inet(s.v2)), "update", s.namespace, "-").want(t, 0, "Updated "+s.namespace+"\n")
 	took := tr.awaitOnly(t, "world-v2", 50, 10*time.Second)
 	t.Logf("after namerd's restart, the full shift reached the router within %v", took)
 

@@ -200,3 +200,74 @@ routers:
 		t.Errorf("unsampled requests exported spans:\n%s", dump(spans))
 	}
 }
+
+// An h2 (prior-knowledge h2c) router records the same server and client
+// spans, and the endpoint sees the client span in l5d-ctx-trace.
+func TestH2RouterSpans(t *testing.T) {
+	t.Parallel()
+	col := startCollector(t)
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := &http.Server{Protocols: &protos, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 2 {
+			http.Error(w, "want HTTP/2, got "+r.Proto, http.StatusHTTPVersionNotSupported)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(r.Header)
+	})}
+	go be.Serve(ln)
+	t.Cleanup(func() { be.Close() })
+	admin, port := linnettest.FreePort(t), linnettest.FreePort(t)
+	runRouter(t, fmt.Sprintf(`admin: {ip: 127.0.0.1, port: %d}
+telemetry:
+- kind: io.l5d.zipkin
+  url: %s
+  sampleRate: 1.0
+  batchIntervalMs: 50
+routers:
+- protocol: h2
+  label: grpc
+  identifier: {kind: io.l5d.header.token, header: ":authority"}
+  dtab: /svc/echo => /$/inet/%s;
+  servers:
+  - {ip: 127.0.0.1, port: %d}
+`, admin, col.url, strings.Replace(ln.Addr().String(), ":", "/", 1), port), admin)
+	client := &http.Client{Transport: &http.Transport{Protocols: &protos}}
+	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
+	req.Host = "echo"
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("%s %d: %s", resp.Proto, resp.StatusCode, b)
+	}
+	var h http.Header
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	sent := ctxTrace(t, h)
+	spans := col.wait(t, 2)
+	var server, client2 *zspan
+	for i, s := range spans {
+		switch s.Kind {
+		case "SERVER":
+			server = &spans[i]
+		case "CLIENT":
+			client2 = &spans[i]
+		}
+	}
+	if len(spans) != 2 || server == nil || client2 == nil {
+		t.Fatalf("want one server and one client span:\n%s", dump(spans))
+	}
+	if client2.ParentID != server.ID || client2.TraceID != server.TraceID || server.LocalEndpoint.ServiceName != "grpc" ||
+		client2.Tags["namer.path"] != "/svc/echo" || client2.ID != sent.ID.String() || sent.TraceID.String() != server.TraceID {
+		t.Errorf("spans do not chain with what the endpoint got (%+v):\n%s", sent, dump(spans))
+	}
+}

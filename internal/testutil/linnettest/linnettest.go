@@ -239,6 +239,19 @@ func (p *Proc) Restart(sig syscall.Signal) {
 	p.run()
 }
 
+// Rerun starts the process again with the same options after it has
+// exited (after Stop, or on its own), so a test can observe the gap in
+// between. Use Restart to stop and start in one step.
+func (p *Proc) Rerun() {
+	p.t.Helper()
+	select {
+	case <-p.exited:
+	default:
+		p.t.Fatalf("linnet %v: Rerun while it is still running", p.opts.Args)
+	}
+	p.run()
+}
+
 // ProcStatus reads a field in kB of /proc/<pid>/status, e.g. "VmHWM".
 func (p *Proc) ProcStatus(field string) int64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.PID()))
