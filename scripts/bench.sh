@@ -10,7 +10,9 @@
 #
 # Usage: scripts/bench.sh            (make bench builds bin/linnet first)
 # Env:   LINNET_BIN (bin/linnet), ROUNDS (3), DURATION (10s), CONNS (64),
-#        AB_N (10000), AB_C (4)
+#        AB_N (10000), AB_C (4), LINNET_BASE (a second linnet binary, e.g.
+#        the previous build, benchmarked in the same rounds as "base" so
+#        that a change is measured under the same machine noise)
 set -euo pipefail
 
 LINNET_BIN=${LINNET_BIN:-bin/linnet}
@@ -146,8 +148,16 @@ EOF
 GOMAXPROCS=1 taskset -c $SUTCPU "$LINNET_BIN" router -log.level=WARNING "$WORK/linkerd.yaml" &
 LINNET_PID=$!
 PIDS="$PIDS $LINNET_PID"
+BASE_PID=""; BASEP=""
+if [ -n "${LINNET_BASE:-}" ]; then
+	BASEP=$(freeport); BASEADMIN=$(freeport)
+	sed -e "s/port: $ADMINP}/port: $BASEADMIN}/" -e "s/port: $LINNETP}/port: $BASEP}/" "$WORK/linkerd.yaml" >"$WORK/linkerd-base.yaml"
+	GOMAXPROCS=1 taskset -c $SUTCPU "$LINNET_BASE" router -log.level=WARNING "$WORK/linkerd-base.yaml" &
+	BASE_PID=$!
+	PIDS="$PIDS $BASE_PID"
+fi
 
-for p in $BACKEND $NGINXP $HAPROXYP $LINNETP; do waitport "$p"; done
+for p in $BACKEND $NGINXP $HAPROXYP $LINNETP $BASEP; do waitport "$p"; done
 sleep 0.3
 NGINX_WORKER=$(pgrep -P "$NGINX_MASTER" | head -n 1)
 
@@ -164,6 +174,11 @@ to_ms() { # wrk latency like 1.23ms / 456.00us / 1.02s → ms
 
 # target list: name port pid-of-proxy (empty for direct)
 TARGETS="direct:$BACKEND: linnet:$LINNETP:$LINNET_PID nginx:$NGINXP:$NGINX_WORKER haproxy:$HAPROXYP:$HAPROXY_PID"
+NAMES="direct linnet nginx haproxy"
+if [ -n "$BASE_PID" ]; then
+	TARGETS="$TARGETS base:$BASEP:$BASE_PID"
+	NAMES="$NAMES base"
+fi
 RES="$WORK/results"
 : >"$RES"
 
@@ -202,19 +217,23 @@ while [ $r -le "$ROUNDS" ]; do
 done
 
 RSS_LINNET=$(hwm "$LINNET_PID"); RSS_NGINX=$(hwm "$NGINX_WORKER"); RSS_HAPROXY=$(hwm "$HAPROXY_PID")
+RSS_BASE=""; [ -z "$BASE_PID" ] || RSS_BASE=$(hwm "$BASE_PID")
+# Linnet's resident set split: the binary's own pages (file) and the heap,
+# stacks and buffers (anon).
+LINNET_SPLIT=$(awk '/^RssAnon:/ {a=$2} /^RssFile:/ {f=$2} END {printf "anon %.1f MB, file %.1f MB", a/1024, f/1024}' "/proc/$LINNET_PID/status")
 
 # ---- table: mean over rounds ----
-awk -v rl="$RSS_LINNET" -v rn="$RSS_NGINX" -v rh="$RSS_HAPROXY" '
+awk -v rl="$RSS_LINNET" -v rn="$RSS_NGINX" -v rh="$RSS_HAPROXY" -v rb="$RSS_BASE" -v names_s="$NAMES" '
 { k=$1" "$2; n[k]++; rps[k]+=$4; p50[k]+=$5; p99[k]+=$6; if ($7 != "-") cpu[k]+=$7 }
 END {
-  rss["linnet"]=rl; rss["nginx"]=rn; rss["haproxy"]=rh
-  split("wrk ab", tools, " "); split("direct linnet nginx haproxy", names, " ")
+  rss["linnet"]=rl; rss["nginx"]=rn; rss["haproxy"]=rh; if (rb != "") rss["base"]=rb
+  split("wrk ab", tools, " "); nn = split(names_s, names, " ")
   for (ti = 1; ti <= 2; ti++) {
     t = tools[ti]
     if (t == "wrk") printf "\nwrk -t1 -c'"$CONNS"' -d'"$DURATION"' (keep-alive), mean of %d rounds\n", n["wrk direct"]
     else printf "\nab -c'"$AB_C"' -n'"$AB_N"' (a new connection per request), mean of %d rounds\n", n["ab direct"]
     printf "%-8s %10s %9s %9s %12s %10s %9s %9s\n", "target", "req/s", "p50 ms", "p99 ms", "CPU us/req", "RSS MB", "x direct", "x nginx"
-    for (ni = 1; ni <= 4; ni++) {
+    for (ni = 1; ni <= nn; ni++) {
       m = names[ni]; k = t" "m
       r = rps[k]/n[k]; d = rps[t" direct"]/n[t" direct"]; g = rps[t" nginx"]/n[t" nginx"]
       c = (t == "wrk" && m != "direct") ? sprintf("%.1f", cpu[k]/n[k]) : "-"
@@ -225,3 +244,4 @@ END {
 }' "$RES"
 echo
 echo "RSS is VmHWM (peak resident set) of the proxy process (nginx: its worker) over the whole run."
+echo "linnet resident at the end: $LINNET_SPLIT."

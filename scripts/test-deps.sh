@@ -21,6 +21,7 @@ want chromium chromium
 want promtool prometheus
 want ip iproute2
 want openssl openssl
+want dnsmasq dnsmasq-base
 
 if [ -n "$need_pkgs" ]; then
 	SUDO=""

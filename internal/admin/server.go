@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -69,6 +70,7 @@ func New(p Params) *Server {
 	s.Handle("/delegator", http.HandlerFunc(s.delegatorPage))
 	s.Handle("/admin/shutdown", http.HandlerFunc(s.shutdown))
 	s.Handle("/admin/server_info", http.HandlerFunc(serverInfo))
+	s.handleDiagnostics()
 	s.Handle("/admin/pprof/", http.HandlerFunc(pprofIndex))
 	s.Handle("/admin/pprof/cmdline", http.HandlerFunc(pprof.Cmdline))
 	s.Handle("/admin/pprof/profile", http.HandlerFunc(pprof.Profile))
@@ -114,13 +116,16 @@ func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) configJSON(w http.ResponseWriter, _ *http.Request) {
-	b, err := json.Marshal(s.p.Config)
-	if err != nil {
+	// Without HTML escaping: dtabs read "=>", not "=\u003e".
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s.p.Config); err != nil {
 		http.Error(w, "cannot render the configuration: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b)
+	_, _ = w.Write(buf.Bytes())
 }
 
 func (s *Server) shutdown(w http.ResponseWriter, r *http.Request) {

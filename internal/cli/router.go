@@ -28,6 +28,8 @@ describes. CONFIG is a path, or - to read the configuration from stdin.
 Flags use Linkerd's single-dash form:
   -validate           check the configuration and exit (0 when valid)
   -log.level=LEVEL    DEBUG, INFO (default), WARNING or ERROR
+  -memory.limit=SIZE  Go's soft memory limit, e.g. 256MiB, or off (default:
+                      GOMEMLIMIT, else 90% of the cgroup's memory limit)
 Flags of the JVM Linkerd (-com.twitter.*) are accepted and ignored.`,
 			DisableFlagParsing: true,
 			RunE: func(cmd *cobra.Command, args []string) error {
@@ -42,6 +44,7 @@ type routerFlags struct {
 	validate bool
 	level    slog.Level
 	path     string
+	memLimit string // -memory.limit; empty: the default (memlimit.go)
 }
 
 func parseRouterArgs(s IO, args []string) (routerFlags, error) {
@@ -70,12 +73,17 @@ func parseRouterArgs(s IO, args []string) (routerFlags, error) {
 				return f, err
 			}
 			f.level = lv
+		case name == "memory.limit":
+			if _, err := parseMemoryLimit(val); err != nil {
+				return f, err
+			}
+			f.memLimit = val
 		case strings.HasPrefix(name, "com.twitter."):
 			fmt.Fprintf(s.Err, "linnet: ignoring JVM Linkerd flag %s\n", a)
 		case name == "h" || name == "help":
 			return f, errHelp
 		default:
-			return f, fmt.Errorf("unknown flag %s (known: -validate, -log.level=LEVEL)", a)
+			return f, fmt.Errorf("unknown flag %s (known: -validate, -log.level=LEVEL, -memory.limit=SIZE)", a)
 		}
 	}
 	if len(paths) != 1 {
@@ -148,6 +156,11 @@ func runRouter(ctx context.Context, s IO, args []string) error {
 		return nil
 	}
 	log := slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: f.level}))
+	lim, err := applyMemoryLimit(f.memLimit)
+	if err != nil {
+		return withExit(2, err)
+	}
+	log.Info("memory limit", "limit", lim)
 	if ctx == nil {
 		ctx = context.Background()
 	}

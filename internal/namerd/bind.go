@@ -251,7 +251,7 @@ func (v *nameView) setTree(t naming.BoundTree) {
 	want := map[*naming.Bound]bool{}
 	switch v.mode {
 	case modeBind:
-		for _, b := range leaves(t, nil) {
+		for _, b := range naming.BoundLeaves(t) {
 			want[b] = true
 		}
 	case modeAddr:
@@ -385,25 +385,6 @@ func (v *nameView) close() {
 	for _, s := range v.addrs {
 		s.cancel()
 	}
-}
-
-// leaves appends the distinct bound leaves of t to out.
-func leaves(t naming.BoundTree, out []*naming.Bound) []*naming.Bound {
-	switch t.Kind {
-	case dtab.Leaf:
-		if t.Value != nil && !slices.Contains(out, t.Value) {
-			out = append(out, t.Value)
-		}
-	case dtab.Alt:
-		for _, c := range t.Alts {
-			out = leaves(c, out)
-		}
-	case dtab.Union:
-		for _, b := range t.Branches {
-			out = leaves(b.Tree, out)
-		}
-	}
-	return out
 }
 
 func apiBound(b *naming.Bound, a naming.Addr) *api.Bound {

@@ -48,14 +48,9 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// NamerPrefix returns where a namer is mounted below /#/: its `prefix`, or
-// its kind.
-func NamerPrefix(n config.Kinded[naming.NamerConfig]) string {
-	if p := strings.Trim(n.Value.Common().Prefix, "/"); p != "" {
-		return p
-	}
-	return n.Kind
-}
+// NamerPrefix returns where a namer is mounted below /#/ (see
+// naming.NamerPrefix).
+func NamerPrefix(n config.Kinded[naming.NamerConfig]) string { return naming.NamerPrefix(n) }
 
 // AdminConfig is namerd's `admin:` block (default 127.0.0.1:9991).
 type AdminConfig struct {

@@ -15,7 +15,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/linnet-mesh/linnet/internal/admin"
-	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/namerd/thrift"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/storage"
@@ -76,9 +75,10 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 		grace:  time.Duration(cfg.Admin.ShutdownGraceMs) * time.Millisecond,
 		done:   make(chan struct{}),
 	}
+	self := p // the error returns below set p to nil
 	defer func() {
 		if err != nil {
-			p.abort()
+			self.abort()
 		}
 	}()
 	root := p.reg.Scope()
@@ -91,24 +91,10 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 	p.closers = append(p.closers, store.Close)
 
 	env := naming.Env{Ctx: ctx, Logger: o.Logger}
-	namers := make([]naming.MountedNamer, 0, len(cfg.Namers))
-	for i, n := range cfg.Namers {
-		pfx := NamerPrefix(n)
-		path, perr := dtab.ParsePath("/#/" + pfx)
-		if perr != nil {
-			return nil, fmt.Errorf("namers[%d]: prefix %q: %w", i, pfx, perr)
-		}
-		ne := env
-		ne.Logger = o.Logger.With("namer", pfx)
-		ne.Scope = telemetry.NamerScope(root, pfx)
-		nm, nerr := n.Value.NewNamer(ne)
-		if nerr != nil {
-			return nil, fmt.Errorf("namers[%d] (%s): %w", i, n.Kind, nerr)
-		}
-		if c, ok := nm.(interface{ Close() error }); ok {
-			p.closers = append(p.closers, c.Close)
-		}
-		namers = append(namers, naming.MountedNamer{Prefix: path, Namer: nm})
+	namers, namerClosers, err := naming.MountNamers(env, root, cfg.Namers)
+	p.closers = append(p.closers, namerClosers...)
+	if err != nil {
+		return nil, err
 	}
 
 	var adminHandlers []telemetry.AdminHandler
@@ -197,7 +183,7 @@ func listen(ctx context.Context, name, addr string, tc *ServerTLS, h http.Handle
 
 // listenServer binds addr for srv, with TLS when tc enables it.
 func listenServer(ctx context.Context, name, addr string, tc *ServerTLS, srv server, log *slog.Logger) (*listener, error) {
-	ts, err := tc.server()
+	ts, err := serverTLS(tc)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

@@ -22,16 +22,26 @@ type DefaultInterpreterConfig struct {
 
 // NewInterpreter implements InterpreterConfig.
 func (c *DefaultInterpreterConfig) NewInterpreter(env InterpreterEnv) (Interpreter, error) {
-	var opts []Option
-	for i, k := range c.Transformers {
+	ts, err := NewTransformers(env.Env, c.Transformers)
+	if err != nil {
+		return nil, err
+	}
+	return NewInterpreter(env.Namers, WithTransformers(ts...)), nil
+}
+
+// NewTransformers builds an interpreter's configured `transformers`, in
+// order; an error names the entry (interpreter.transformers[i] (kind)).
+func NewTransformers(env Env, ks []config.Kinded[TransformerConfig]) ([]Transformer, error) {
+	var ts []Transformer
+	for i, k := range ks {
 		if k.Value == nil {
 			continue
 		}
-		t, err := k.Value.NewTransformer(env.Env)
+		t, err := k.Value.NewTransformer(env)
 		if err != nil {
 			return nil, fmt.Errorf("interpreter.transformers[%d] (%s): %w", i, k.Kind, err)
 		}
-		opts = append(opts, WithTransformers(t))
+		ts = append(ts, t)
 	}
-	return NewInterpreter(env.Namers, opts...), nil
+	return ts, nil
 }

@@ -5,6 +5,7 @@ package plugins
 
 import (
 	_ "github.com/linnet-mesh/linnet/internal/k8s/ingress"          // io.l5d.ingress
+	_ "github.com/linnet-mesh/linnet/internal/namer/dnssrv"         // io.l5d.dnssrv
 	_ "github.com/linnet-mesh/linnet/internal/namer/fs"             // io.l5d.fs
 	_ "github.com/linnet-mesh/linnet/internal/namer/k8s"            // io.l5d.k8s, .ns, .external, .daemonset, .localnode
 	_ "github.com/linnet-mesh/linnet/internal/namer/rewrite"        // io.l5d.rewrite

@@ -65,9 +65,7 @@ func ReadContext(h http.Header, clear bool) (Context, error) {
 	}
 	for _, v := range h[HeaderCtxDeadline] {
 		if d, ok := ParseDeadline(v); ok {
-			if !c.HasDeadline || d.Deadline < c.Deadline.Deadline {
-				c.Deadline, c.HasDeadline = d, true
-			}
+			c.Deadline, c.HasDeadline = c.Deadline.combine(d, c.HasDeadline), true
 		}
 	}
 	delete(h, HeaderCtxDeadline)
@@ -128,6 +126,15 @@ func ParseDeadline(v string) (Deadline, bool) {
 		return Deadline{}, false
 	}
 	return Deadline{Start: s, Deadline: d}, true
+}
+
+// combine returns the strictest of d (when has) and o, as Finagle's
+// Deadline.combined does: the latest start and the earliest deadline.
+func (d Deadline) combine(o Deadline, has bool) Deadline {
+	if !has {
+		return o
+	}
+	return Deadline{Start: max(d.Start, o.Start), Deadline: min(d.Deadline, o.Deadline)}
 }
 
 func (d Deadline) String() string {

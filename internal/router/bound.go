@@ -124,6 +124,15 @@ func (b *boundEntry) balance(req *http.Request) (*http.Response, error) {
 	c := b.r.clients.get(ep.Key, coarseNow())
 	c.init()
 	req.URL.Host = ep.Key
+	if a, ok := ep.Meta[MetaAuthority].(string); ok && a != "" {
+		// The namer says how this endpoint wants to be addressed (consul
+		// setHost, namerd's authority). A shallow copy carries it, so a
+		// retry to another endpoint sends the caller's Host again and the
+		// transport's writer never sees the Host change under it.
+		r2 := *req
+		r2.Host = a
+		req = &r2
+	}
 	resp, err := c.transport.RoundTrip(req)
 	if err != nil {
 		done(true)

@@ -21,6 +21,11 @@ const (
 	hdrDstResidual = "L5d-Dst-Residual"
 )
 
+// MetaAuthority is the address metadata key whose value, when set,
+// replaces the Host of requests sent to that address (headers-admin.md
+// §1 outbound table).
+const MetaAuthority = "authority"
+
 // Params configures a Router. Zero values take Linkerd's defaults.
 type Params struct {
 	// Label is the router's label (rt/<label>/...).

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"reflect"
-	"strings"
 
 	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/naming"
@@ -126,15 +125,9 @@ func (b bind) conflict(bs []bind) *bind {
 	return nil
 }
 
-// NamerPrefix returns where a namer is mounted below /#/, as a path text
-// without the leading slash ("io.l5d.fs" for `kind: io.l5d.fs`).
-func NamerPrefix(n config.Kinded[naming.NamerConfig]) string {
-	p := strings.Trim(n.Value.Common().Prefix, "/")
-	if p == "" {
-		p = n.Kind
-	}
-	return p
-}
+// NamerPrefix returns where a namer is mounted below /#/ (see
+// naming.NamerPrefix).
+func NamerPrefix(n config.Kinded[naming.NamerConfig]) string { return naming.NamerPrefix(n) }
 
 // isExperimental reads the `experimental` key of a plug-in config: the
 // Experimental field every Common block (naming.NamerCommon,

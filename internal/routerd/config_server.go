@@ -5,6 +5,7 @@ import (
 	"net"
 
 	"github.com/linnet-mesh/linnet/internal/config"
+	"github.com/linnet-mesh/linnet/internal/tlsconf"
 )
 
 // DefaultServerIP is where servers listen unless `ip` says otherwise.
@@ -187,28 +188,9 @@ func (l *Labeler) Validate() error {
 	return nil
 }
 
-// ServerTLS is a server's `tls` block (§6.3).
-type ServerTLS struct {
-	Enabled               bool     `yaml:"enabled"`
-	CertPath              string   `yaml:"certPath" config:"required"`
-	KeyPath               string   `yaml:"keyPath" config:"required"`
-	IntermediateCertsPath string   `yaml:"intermediateCertsPath"`
-	CACertPath            string   `yaml:"caCertPath"`
-	RequireClientAuth     bool     `yaml:"requireClientAuth"`
-	Protocols             []string `yaml:"protocols"`
-	Ciphers               []string `yaml:"ciphers" config:"unsupported"`
-}
-
-// SetDefaults implements config.Defaulter.
-func (t *ServerTLS) SetDefaults() { t.Enabled = true }
-
-// Validate implements config.Validator.
-func (t *ServerTLS) Validate() error {
-	if t.RequireClientAuth && t.CACertPath == "" {
-		return config.FieldError("caCertPath", "requireClientAuth needs caCertPath to verify client certificates")
-	}
-	return validateTLSProtocols(t.Protocols)
-}
+// ServerTLS is a server's `tls` block (§6.3), the same block namerd's
+// interfaces and the admin servers take.
+type ServerTLS = tlsconf.ServerConfig
 
 var tlsProtocols = []string{"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}
 

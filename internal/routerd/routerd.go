@@ -1,6 +1,7 @@
 package routerd
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -93,24 +94,10 @@ func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) 
 	}
 	env := naming.Env{Ctx: ctx, Logger: o.Logger}
 
-	namers := make([]naming.MountedNamer, 0, len(cfg.Namers))
-	for i, n := range cfg.Namers {
-		pfx := NamerPrefix(n)
-		path, perr := dtab.ParsePath("/#/" + pfx)
-		if perr != nil {
-			return nil, fmt.Errorf("namers[%d]: prefix %q: %w", i, pfx, perr)
-		}
-		ne := env
-		ne.Logger = o.Logger.With("namer", pfx)
-		ne.Scope = telemetry.NamerScope(root, pfx)
-		nm, nerr := n.Value.NewNamer(ne)
-		if nerr != nil {
-			return nil, fmt.Errorf("namers[%d] (%s): %w", i, n.Kind, nerr)
-		}
-		if c, ok := nm.(interface{ Close() error }); ok {
-			p.closers = append(p.closers, c.Close)
-		}
-		namers = append(namers, naming.MountedNamer{Prefix: path, Namer: nm})
+	namers, namerClosers, err := naming.MountNamers(env, root, cfg.Namers)
+	p.closers = append(p.closers, namerClosers...)
+	if err != nil {
+		return nil, err
 	}
 
 	var adminHandlers []telemetry.AdminHandler
@@ -303,6 +290,7 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 			MaxConcurrentRequests: s.MaxConcurrentRequests,
 			MaxCallDepth:          s.MaxCallDepth,
 			MaxHeadersKB:          hr.MaxHeadersKB,
+			MaxErrResponseKB:      hr.MaxErrResponseKB,
 			Scope:                 sscope,
 			Logger:                log,
 			Recorder:              rec,
@@ -412,9 +400,12 @@ func configJSON(text []byte) any {
 }
 
 func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
+	// Without HTML escaping, so that dtabs read "=>" as in Linkerd.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return []byte(strconv.Quote(err.Error()))
 	}
-	return b
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }

@@ -11,5 +11,7 @@
 // reload pick up the new material on their next handshake: they resolve
 // certificates and pools through callbacks, never by copy.
 //
-// The package depends on the standard library only.
+// ServerConfig is the server `tls` block itself, shared by every server
+// that takes one. Apart from internal/config (to decode and validate that
+// block), the package depends on the standard library only.
 package tlsconf

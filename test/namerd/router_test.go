@@ -25,6 +25,9 @@ func backend(t *testing.T, name string) int {
 	return port
 }
 
+// inet is the dtab path of a loopback port.
+func inet(port int) string { return fmt.Sprintf("/$/inet/127.0.0.1/%d", port) }
+
 // traffic sends requests to a router continuously and counts, per
 // window, which backend answered and how many requests failed.
 type traffic struct {

@@ -7,17 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/namerd/api"
+	"github.com/linnet-mesh/linnet/internal/namerd/remote"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/tlsconf"
 	"github.com/linnet-mesh/linnet/internal/watch"
@@ -159,16 +158,9 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 	// namerd's own address is resolved like any name, with the router's
 	// namers and the /$/ system namers.
 	addr := naming.NewInterpreter(env.Namers).Bind(nil, c.dst)
-	var trans []naming.Transformer
-	for i, k := range c.Transformers {
-		if k.Value == nil {
-			continue
-		}
-		t, err := k.Value.NewTransformer(env.Env)
-		if err != nil {
-			return nil, fmt.Errorf("interpreter.transformers[%d] (%s): %w", i, k.Kind, err)
-		}
-		trans = append(trans, t)
+	trans, err := naming.NewTransformers(env.Env, c.Transformers)
+	if err != nil {
+		return nil, err
 	}
 	tc, err := c.TLS.config(ctx, log)
 	if err != nil {
@@ -176,7 +168,7 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 	}
 	return NewInterpreter(ctx, InterpreterOptions{
 		Namespace:    c.Namespace,
-		Dial:         dialBound(ctx, addr),
+		Dial:         remote.Dialer(ctx, addr),
 		TLS:          tc,
 		RetryBase:    seconds(c.Retry.BaseSeconds),
 		RetryMax:     seconds(c.Retry.MaxSeconds),
@@ -186,78 +178,6 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
-
-// dialBound dials one of the current addresses of a binding (a random
-// one, so several namerd replicas share the routers). The binding and the
-// address sets of its leaves stay watched until life ends.
-func dialBound(life context.Context, b naming.Binding) func(ctx context.Context) (net.Conn, error) {
-	var d net.Dialer
-	var mu sync.Mutex
-	var cur watch.Activity[naming.BoundTree]
-	var addrCancels []func()
-	cancel := b.Subscribe(func(a watch.Activity[naming.BoundTree]) {
-		// Watch the leaves' address sets too, so that they are resolved
-		// (and kept current) before the first dial.
-		var next []func()
-		if a.State == watch.Ok {
-			for _, l := range boundLeaves(a.Value, nil) {
-				next = append(next, l.Addr.Subscribe(func(naming.Addr) {}))
-			}
-		}
-		mu.Lock()
-		cur, addrCancels, next = a, next, addrCancels
-		mu.Unlock()
-		for _, c := range next {
-			c()
-		}
-	})
-	go func() {
-		<-life.Done()
-		cancel()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range addrCancels {
-			c()
-		}
-	}()
-	return func(ctx context.Context) (net.Conn, error) {
-		mu.Lock()
-		a := cur
-		mu.Unlock()
-		if a.State != watch.Ok {
-			return nil, fmt.Errorf("namerd address not known yet (%v)", a.State)
-		}
-		bound, err := naming.Pick(a.Value, rand.Float64)
-		if err != nil {
-			return nil, fmt.Errorf("no namerd address: %w", err)
-		}
-		addrs := bound.Addr.Get()
-		if addrs.State != naming.AddrBound || len(addrs.Addrs) == 0 {
-			return nil, fmt.Errorf("no namerd address for %s", bound.ID)
-		}
-		x := addrs.Addrs[rand.IntN(len(addrs.Addrs))]
-		return d.DialContext(ctx, "tcp", x.HostPort())
-	}
-}
-
-// boundLeaves appends the bound leaves of t to out.
-func boundLeaves(t naming.BoundTree, out []*naming.Bound) []*naming.Bound {
-	switch t.Kind {
-	case dtab.Leaf:
-		if t.Value != nil {
-			out = append(out, t.Value)
-		}
-	case dtab.Alt:
-		for _, c := range t.Alts {
-			out = boundLeaves(c, out)
-		}
-	case dtab.Union:
-		for _, b := range t.Branches {
-			out = boundLeaves(b.Tree, out)
-		}
-	}
-	return out
-}
 
 // InterpreterOptions configure NewInterpreter.
 type InterpreterOptions struct {
@@ -282,13 +202,11 @@ type InterpreterOptions struct {
 // reopened with jittered exponential backoff; a stream that ends is
 // reopened at once.
 type Interpreter struct {
-	ctx  context.Context
 	o    InterpreterOptions
 	cli  *Client
 	log  *slog.Logger
-	mu   sync.Mutex
-	bind map[string]*bindWatch // by dtab text + "\x00" + path
-	addr map[string]*addrWatch // by bound id
+	bind *remote.Watches[watch.Activity[naming.BoundTree]] // by dtab text + "\x00" + path
+	addr *remote.Watches[naming.Addr]                      // by bound id
 }
 
 // NewInterpreter returns an interpreter that asks namerd; its streams end
@@ -320,92 +238,45 @@ func NewInterpreter(ctx context.Context, o InterpreterOptions) *Interpreter {
 		scheme = "https"
 	}
 	cli, _ := New(scheme+"://namerd", &http.Client{Transport: tr})
-	return &Interpreter{ctx: ctx, o: o, cli: cli, log: o.Logger, bind: map[string]*bindWatch{}, addr: map[string]*addrWatch{}}
+	return &Interpreter{
+		o: o, cli: cli, log: o.Logger,
+		bind: remote.NewWatches(ctx, watch.PendingActivity[naming.BoundTree]()),
+		addr: remote.NewWatches(ctx, naming.Addr{State: naming.AddrPending}),
+	}
 }
 
-// Bind implements naming.Interpreter.
+// Bind implements naming.Interpreter. Identical bindings watched at the
+// same time share one bind stream, open while they have subscribers.
 func (in *Interpreter) Bind(d dtab.Dtab, path dtab.Path) naming.Binding {
 	text := d.String()
-	return &bindValue{in: in, key: text + "\x00" + path.String(), dtab: text, path: path}
+	return in.bind.Value(text+"\x00"+path.String(), func(ctx context.Context, v *watch.Var[watch.Activity[naming.BoundTree]]) {
+		q := url.Values{"path": {path.String()}, "dtab": {text}}
+		in.follow(ctx, api.BindPath+"/"+in.o.Namespace, q, in.applyBind(v))
+	})
 }
 
-// bindValue is the Binding handed out; the shared watch behind it runs
-// while it has subscribers.
-type bindValue struct {
-	in   *Interpreter
-	key  string
-	dtab string
-	path dtab.Path
-}
-
-func (b *bindValue) Get() watch.Activity[naming.BoundTree] {
-	b.in.mu.Lock()
-	w := b.in.bind[b.key]
-	b.in.mu.Unlock()
-	if w == nil {
-		return watch.PendingActivity[naming.BoundTree]()
-	}
-	return w.v.Get()
-}
-
-func (b *bindValue) Subscribe(f func(watch.Activity[naming.BoundTree])) func() {
-	in := b.in
-	in.mu.Lock()
-	w := in.bind[b.key]
-	if w == nil {
-		w = &bindWatch{v: watch.NewVar(watch.PendingActivity[naming.BoundTree]()), bounds: map[string]*naming.Bound{}}
-		ctx, cancel := context.WithCancel(in.ctx)
-		w.cancel = cancel
-		in.bind[b.key] = w
-		q := url.Values{"path": {b.path.String()}, "dtab": {b.dtab}}
-		go in.follow(ctx, api.BindPath+"/"+in.o.Namespace, q, w.apply(in))
-	}
-	w.refs++
-	in.mu.Unlock()
-	cancel := w.v.Subscribe(f)
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			in.mu.Lock()
-			w.refs--
-			if w.refs == 0 {
-				delete(in.bind, b.key)
-				w.cancel()
-			}
-			in.mu.Unlock()
-		})
-	}
-}
-
-type bindWatch struct {
-	v      *watch.Var[watch.Activity[naming.BoundTree]]
-	refs   int
-	cancel context.CancelFunc
-	bounds map[string]*naming.Bound // by id + residual: stable leaves across documents
-}
-
-// apply returns the handler of bind documents.
-func (w *bindWatch) apply(in *Interpreter) func([]byte) error {
+// applyBind returns the handler of one bind stream's documents.
+func (in *Interpreter) applyBind(v *watch.Var[watch.Activity[naming.BoundTree]]) func([]byte) error {
+	bounds := map[string]*naming.Bound{} // by id + residual: stable leaves across documents
 	return func(doc []byte) error {
 		var t api.Tree
 		if err := json.Unmarshal(doc, &t); err != nil {
 			return fmt.Errorf("bad bind document %.200q: %w", doc, err)
 		}
 		seen := map[string]bool{}
-		tree, err := in.boundTree(t, w.bounds, seen)
+		tree, err := in.boundTree(t, bounds, seen)
 		if err != nil {
 			return err
 		}
-		for k := range w.bounds {
+		for k := range bounds {
 			if !seen[k] {
-				delete(w.bounds, k)
+				delete(bounds, k)
 			}
 		}
 		for _, t := range in.o.Transformers {
 			tree = t.Transform(tree)
 		}
-		w.v.Set(watch.OkActivity(tree))
+		v.Set(watch.OkActivity(tree))
 		return nil
 	}
 }
@@ -427,7 +298,7 @@ func (in *Interpreter) boundTree(t api.Tree, bounds map[string]*naming.Bound, se
 		seen[k] = true
 		b := bounds[k]
 		if b == nil {
-			b = &naming.Bound{ID: id, Residual: res, Addr: &addrValue{in: in, id: t.Bound.ID}}
+			b = &naming.Bound{ID: id, Residual: res, Addr: in.addrValue(t.Bound.ID)}
 			bounds[k] = b
 		}
 		return dtab.LeafTree(b), nil
@@ -460,64 +331,18 @@ func (in *Interpreter) boundTree(t api.Tree, bounds map[string]*naming.Bound, se
 }
 
 // addrValue is a bound leaf's address set: an addr stream shared by every
-// leaf with the same id, running while subscribed.
-type addrValue struct {
-	in *Interpreter
-	id string
-}
-
-func (a *addrValue) Get() naming.Addr {
-	a.in.mu.Lock()
-	w := a.in.addr[a.id]
-	a.in.mu.Unlock()
-	if w == nil {
-		return naming.Addr{State: naming.AddrPending}
-	}
-	return w.v.Get()
-}
-
-func (a *addrValue) Subscribe(f func(naming.Addr)) func() {
-	in := a.in
-	in.mu.Lock()
-	w := in.addr[a.id]
-	if w == nil {
-		w = &addrWatch{v: watch.NewVar(naming.Addr{State: naming.AddrPending})}
-		ctx, cancel := context.WithCancel(in.ctx)
-		w.cancel = cancel
-		in.addr[a.id] = w
-		go in.follow(ctx, api.AddrPath+"/"+in.o.Namespace, url.Values{"path": {a.id}}, w.apply)
-	}
-	w.refs++
-	in.mu.Unlock()
-	cancel := w.v.Subscribe(f)
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			in.mu.Lock()
-			w.refs--
-			if w.refs == 0 {
-				delete(in.addr, a.id)
-				w.cancel()
+// leaf with the same id, open while subscribed.
+func (in *Interpreter) addrValue(id string) watch.Value[naming.Addr] {
+	return in.addr.Value(id, func(ctx context.Context, v *watch.Var[naming.Addr]) {
+		in.follow(ctx, api.AddrPath+"/"+in.o.Namespace, url.Values{"path": {id}}, func(doc []byte) error {
+			var a api.Addr
+			if err := json.Unmarshal(doc, &a); err != nil {
+				return fmt.Errorf("bad addr document %.200q: %w", doc, err)
 			}
-			in.mu.Unlock()
+			v.Set(namingAddr(a))
+			return nil
 		})
-	}
-}
-
-type addrWatch struct {
-	v      *watch.Var[naming.Addr]
-	refs   int
-	cancel context.CancelFunc
-}
-
-func (w *addrWatch) apply(doc []byte) error {
-	var a api.Addr
-	if err := json.Unmarshal(doc, &a); err != nil {
-		return fmt.Errorf("bad addr document %.200q: %w", doc, err)
-	}
-	w.v.Set(namingAddr(a))
-	return nil
+	})
 }
 
 // namingAddr converts an address document; endpoint_addr_weight becomes
@@ -554,7 +379,7 @@ func namingAddr(a api.Addr) naming.Addr {
 // stream that ends after delivering documents is reopened at once, failures
 // are retried after a jittered, doubling pause.
 func (in *Interpreter) follow(ctx context.Context, path string, q url.Values, apply func([]byte) error) {
-	pause := in.o.RetryBase
+	bo := &remote.Backoff{Base: in.o.RetryBase, Max: in.o.RetryMax}
 	for ctx.Err() == nil {
 		docs := 0
 		err := in.cli.Stream(ctx, path, q, func(doc []byte) error {
@@ -565,7 +390,7 @@ func (in *Interpreter) follow(ctx context.Context, path string, q url.Values, ap
 			return
 		}
 		if docs > 0 {
-			pause = in.o.RetryBase // namerd answered: start the backoff afresh
+			bo.Reset() // namerd answered: start the backoff afresh
 			if err == nil {
 				continue
 			}
@@ -573,15 +398,11 @@ func (in *Interpreter) follow(ctx context.Context, path string, q url.Values, ap
 		if err == nil {
 			err = errors.New("stream ended without a document")
 		}
-		// Full jitter over [pause/2, pause).
-		d := pause/2 + time.Duration(rand.Int64N(int64(pause/2)+1))
+		d := bo.Next()
 		in.log.Warn("namerd stream failed; retrying", "path", path, "query", q.Encode(), "err", err, "retry_in", d)
-		select {
-		case <-ctx.Done():
+		if !remote.Wait(ctx, d) {
 			return
-		case <-time.After(d):
 		}
-		pause = min(2*pause, in.o.RetryMax)
 	}
 }
 

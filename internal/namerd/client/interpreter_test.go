@@ -206,9 +206,7 @@ func TestInterpreterReleasesStreams(t *testing.T) {
 	f := followBinding(t, in.Bind(nil, dtab.MustParsePath("/svc/world")))
 	f.await(t, "/#/io.l5d.fs/v1@127.0.0.1:1001", 5*time.Second)
 	f.cancel()
-	in.mu.Lock()
-	nb := len(in.bind)
-	in.mu.Unlock()
+	nb := in.bind.Len()
 	if nb != 0 {
 		t.Fatalf("%d bind watches left after the last subscriber left", nb)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/apache/thrift/lib/go/thrift"
@@ -137,16 +138,7 @@ func (d *Delegation) write(e *enc) {
 	e.begin()
 	e.bin(1, d.Stamp)
 	e.field(2, thrift.STRUCT)
-	e.begin()
-	e.field(1, thrift.STRUCT)
-	e.delegateNode(d.Tree.Root)
-	e.field(2, thrift.MAP)
-	e.keep(e.p.WriteMapBegin(e.ctx, thrift.I32, thrift.STRUCT, len(d.Tree.Nodes)))
-	for _, id := range sortedKeys(d.Tree.Nodes) {
-		e.keep(e.p.WriteI32(e.ctx, id))
-		e.delegateNode(d.Tree.Nodes[id])
-	}
-	e.end()
+	writeTree(e, d.Tree.Root, d.Tree.Nodes, e.delegateNode)
 	e.str(3, d.Ns)
 	e.end()
 }
@@ -157,19 +149,6 @@ func (r *DelegateReq) write(e *enc) {
 	e.delegation(2, &r.Delegation)
 	e.path(3, r.ClientID)
 	e.end()
-}
-
-func sortedKeys[V any](m map[int32]V) []int32 {
-	ids := make([]int32, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	for i := 1; i < len(ids); i++ {
-		for j := i; j > 0 && ids[j] < ids[j-1]; j-- {
-			ids[j], ids[j-1] = ids[j-1], ids[j]
-		}
-	}
-	return ids
 }
 
 func (d *dec) i32List() ([]int32, error) {
@@ -291,34 +270,7 @@ func (r *Delegation) read(d *dec) error {
 		case id == 1 && t == thrift.STRING:
 			r.Stamp, err = d.p.ReadBinary(d.ctx)
 		case id == 2 && t == thrift.STRUCT:
-			err = d.structFields(func(id int16, t thrift.TType) (bool, error) {
-				switch {
-				case id == 1 && t == thrift.STRUCT:
-					return true, d.delegateNode(&r.Tree.Root)
-				case id == 2 && t == thrift.MAP:
-					kt, vt, n, err := d.p.ReadMapBegin(d.ctx)
-					if err != nil {
-						return true, err
-					}
-					if kt != thrift.I32 || vt != thrift.STRUCT {
-						return true, fmt.Errorf("nodes: map<%s,%s>, want map<i32,struct>", kt, vt)
-					}
-					r.Tree.Nodes = make(map[int32]DelegateNode, min(n, 64))
-					for range n {
-						k, err := d.p.ReadI32(d.ctx)
-						if err != nil {
-							return true, err
-						}
-						var node DelegateNode
-						if err := d.delegateNode(&node); err != nil {
-							return true, err
-						}
-						r.Tree.Nodes[k] = node
-					}
-					return true, d.p.ReadMapEnd(d.ctx)
-				}
-				return false, nil
-			})
+			err = readTree(d, &r.Tree.Root, &r.Tree.Nodes, d.delegateNode)
 		case id == 3 && t == thrift.STRING:
 			r.Ns, err = d.p.ReadString(d.ctx)
 		default:
@@ -440,7 +392,7 @@ func mkDelegateTree(n naming.DelegateNode, dentry string, next int32) (DelegateN
 			break
 		}
 		child, sub, after := mkDelegateTree(*n.Child, nodeDentry(n.Child.Dentry), next)
-		maps(nodes, sub)
+		maps.Copy(nodes, sub)
 		nodes[after] = child
 		if n.Kind == naming.DelegateDelegated {
 			out.Contents = DelegateContents{Kind: DelegateDelegate, Delegate: after}
@@ -465,7 +417,7 @@ func mkDelegateTree(n naming.DelegateNode, dentry string, next int32) (DelegateN
 		for _, c := range n.Alts {
 			id := next
 			node, sub, after := mkDelegateTree(c, nodeDentry(c.Dentry), id+1)
-			maps(nodes, sub)
+			maps.Copy(nodes, sub)
 			nodes[id] = node
 			out.Contents.Alt = append(out.Contents.Alt, id)
 			next = after
@@ -475,7 +427,7 @@ func mkDelegateTree(n naming.DelegateNode, dentry string, next int32) (DelegateN
 		for _, b := range n.Branches {
 			id := next
 			node, sub, after := mkDelegateTree(b.Tree, nodeDentry(b.Tree.Dentry), id+1)
-			maps(nodes, sub)
+			maps.Copy(nodes, sub)
 			nodes[id] = node
 			out.Contents.Weighted = append(out.Contents.Weighted, WeightedNodeID{Weight: b.Weight, ID: id})
 			next = after

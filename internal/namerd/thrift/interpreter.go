@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/namerd/remote"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
 	"github.com/linnet-mesh/linnet/internal/tlsconf"
@@ -149,16 +148,9 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 			return nil, fmt.Errorf("interpreter.tls: %w", err)
 		}
 	}
-	var trans []naming.Transformer
-	for i, k := range c.Transformers {
-		if k.Value == nil {
-			continue
-		}
-		t, err := k.Value.NewTransformer(env.Env)
-		if err != nil {
-			return nil, fmt.Errorf("interpreter.transformers[%d] (%s): %w", i, k.Kind, err)
-		}
-		trans = append(trans, t)
+	trans, err := naming.NewTransformers(env.Env, c.Transformers)
+	if err != nil {
+		return nil, err
 	}
 	ft := c.FailureThreshold
 	if ft == nil {
@@ -170,7 +162,7 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 	addr := naming.NewInterpreter(env.Namers).Bind(nil, c.dst)
 	return NewInterpreter(ctx, InterpreterOptions{
 		Namespace:    c.Namespace,
-		Dial:         dialBinding(ctx, addr),
+		Dial:         remote.Dialer(ctx, addr),
 		TLS:          tc,
 		RetryBase:    time.Duration(c.Retry.BaseSeconds) * time.Second,
 		RetryMax:     time.Duration(c.Retry.MaxSeconds) * time.Second,
@@ -180,78 +172,6 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 		Scope:        env.Scope.Scope("interpreter", InterpreterKind),
 		Logger:       log.With("interpreter", InterpreterKind, "namespace", c.Namespace),
 	}), nil
-}
-
-// dialBinding dials a random current address of a binding; the binding and
-// its leaves' address sets stay watched until life ends.
-func dialBinding(life context.Context, b naming.Binding) func(ctx context.Context) (net.Conn, error) {
-	var d net.Dialer
-	var mu sync.Mutex
-	var cur watch.Activity[naming.BoundTree]
-	var addrCancels []func()
-	cancel := b.Subscribe(func(a watch.Activity[naming.BoundTree]) {
-		var next []func()
-		if a.State == watch.Ok {
-			for _, l := range leaves(a.Value, nil) {
-				if l.Addr != nil {
-					next = append(next, l.Addr.Subscribe(func(naming.Addr) {}))
-				}
-			}
-		}
-		mu.Lock()
-		cur, addrCancels, next = a, next, addrCancels
-		mu.Unlock()
-		for _, c := range next {
-			c()
-		}
-	})
-	go func() {
-		<-life.Done()
-		cancel()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range addrCancels {
-			c()
-		}
-	}()
-	return func(ctx context.Context) (net.Conn, error) {
-		mu.Lock()
-		a := cur
-		mu.Unlock()
-		if a.State != watch.Ok {
-			return nil, fmt.Errorf("namerd address not known yet (%v)", a.State)
-		}
-		bound, err := naming.Pick(a.Value, rand.Float64)
-		if err != nil {
-			return nil, fmt.Errorf("no namerd address: %w", err)
-		}
-		if bound.Addr == nil {
-			return nil, fmt.Errorf("no namerd address for %s", bound.ID)
-		}
-		addrs := bound.Addr.Get()
-		if addrs.State != naming.AddrBound || len(addrs.Addrs) == 0 {
-			return nil, fmt.Errorf("no namerd address for %s", bound.ID)
-		}
-		return d.DialContext(ctx, "tcp", addrs.Addrs[rand.IntN(len(addrs.Addrs))].HostPort())
-	}
-}
-
-func leaves(t naming.BoundTree, out []*naming.Bound) []*naming.Bound {
-	switch t.Kind {
-	case dtab.Leaf:
-		if t.Value != nil {
-			out = append(out, t.Value)
-		}
-	case dtab.Alt:
-		for _, c := range t.Alts {
-			out = leaves(c, out)
-		}
-	case dtab.Union:
-		for _, b := range t.Branches {
-			out = leaves(b.Tree, out)
-		}
-	}
-	return out
 }
 
 // InterpreterOptions configure NewInterpreter.
@@ -286,14 +206,12 @@ type InterpreterOptions struct {
 // jittered, doubling backoff; failures namerd reports (BindFailure,
 // AddrFailure) make the state Failed until namerd answers again.
 type Interpreter struct {
-	ctx  context.Context
 	o    InterpreterOptions
 	cli  *muxClient
 	log  *slog.Logger
 	cid  [][]byte
-	mu   sync.Mutex
-	bind map[string]*bindWatch
-	addr map[string]*addrWatch
+	bind *remote.Watches[watch.Activity[naming.BoundTree]] // by dtab text + "\x00" + path
+	addr *remote.Watches[naming.Addr]                      // by bound id
 
 	bindOK, bindFailed, addrOK, addrFailed *telemetry.Counter
 }
@@ -314,15 +232,16 @@ func NewInterpreter(ctx context.Context, o InterpreterOptions) *Interpreter {
 		o.PingTimeout = 4 * time.Second
 	}
 	in := &Interpreter{
-		ctx: ctx, o: o, log: o.Logger, cid: fromPath(o.ClientID),
+		o: o, log: o.Logger, cid: fromPath(o.ClientID),
 		cli:  &muxClient{dial: o.Dial, tls: o.TLS, pingEvery: o.PingEvery, pingTimeout: o.PingTimeout},
-		bind: map[string]*bindWatch{}, addr: map[string]*addrWatch{},
+		bind: remote.NewWatches(ctx, watch.PendingActivity[naming.BoundTree]()),
+		addr: remote.NewWatches(ctx, naming.Addr{State: naming.AddrPending}),
 	}
 	sc := o.Scope
 	in.bindOK, in.bindFailed = sc.Scope("bind").Counter("success"), sc.Scope("bind").Counter("failure")
 	in.addrOK, in.addrFailed = sc.Scope("addr").Counter("success"), sc.Scope("addr").Counter("failure")
-	sc.Gauge("bindcache.size", func() float64 { in.mu.Lock(); defer in.mu.Unlock(); return float64(len(in.bind)) })
-	sc.Gauge("addrcache.size", func() float64 { in.mu.Lock(); defer in.mu.Unlock(); return float64(len(in.addr)) })
+	sc.Gauge("bindcache.size", func() float64 { return float64(in.bind.Len()) })
+	sc.Gauge("addrcache.size", func() float64 { return float64(in.addr.Len()) })
 	go func() {
 		<-ctx.Done()
 		in.cli.close()
@@ -330,92 +249,18 @@ func NewInterpreter(ctx context.Context, o InterpreterOptions) *Interpreter {
 	return in
 }
 
-// Bind implements naming.Interpreter.
+// Bind implements naming.Interpreter. Identical bindings watched at the
+// same time share one poll, running while they have subscribers.
 func (in *Interpreter) Bind(d dtab.Dtab, path dtab.Path) naming.Binding {
 	text := d.String()
-	return &bindValue{in: in, key: text + "\x00" + path.String(), dtab: text, path: path}
+	return in.bind.Value(text+"\x00"+path.String(), func(ctx context.Context, v *watch.Var[watch.Activity[naming.BoundTree]]) {
+		in.pollBind(ctx, v, text, path)
+	})
 }
 
-type bindValue struct {
-	in   *Interpreter
-	key  string
-	dtab string
-	path dtab.Path
-}
-
-type bindWatch struct {
-	v      *watch.Var[watch.Activity[naming.BoundTree]]
-	refs   int
-	cancel context.CancelFunc
-	bounds map[string]*naming.Bound // by id + residual: leaves stay the same across answers
-}
-
-func (b *bindValue) Get() watch.Activity[naming.BoundTree] {
-	b.in.mu.Lock()
-	w := b.in.bind[b.key]
-	b.in.mu.Unlock()
-	if w == nil {
-		return watch.PendingActivity[naming.BoundTree]()
-	}
-	return w.v.Get()
-}
-
-func (b *bindValue) Subscribe(f func(watch.Activity[naming.BoundTree])) func() {
-	in := b.in
-	in.mu.Lock()
-	w := in.bind[b.key]
-	if w == nil {
-		w = &bindWatch{v: watch.NewVar(watch.PendingActivity[naming.BoundTree]()), bounds: map[string]*naming.Bound{}}
-		ctx, cancel := context.WithCancel(in.ctx)
-		w.cancel = cancel
-		in.bind[b.key] = w
-		go in.pollBind(ctx, w, b.dtab, b.path)
-	}
-	w.refs++
-	in.mu.Unlock()
-	cancel := w.v.Subscribe(f)
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			in.mu.Lock()
-			w.refs--
-			if w.refs == 0 {
-				delete(in.bind, b.key)
-				w.cancel()
-			}
-			in.mu.Unlock()
-		})
-	}
-}
-
-// backoff is a jittered, doubling pause.
-type backoff struct {
-	base, max, cur time.Duration
-}
-
-func (b *backoff) reset() { b.cur = b.base }
-
-// wait sleeps for a pause in [cur/2, cur], then doubles cur; false when
-// ctx ended.
-func (b *backoff) wait(ctx context.Context) bool {
-	if b.cur <= 0 {
-		b.cur = b.base
-	}
-	d := b.cur/2 + time.Duration(rand.Int64N(int64(b.cur/2)+1))
-	b.cur = min(2*b.cur, b.max)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-func (in *Interpreter) pollBind(ctx context.Context, w *bindWatch, dtabText string, path dtab.Path) {
-	bo := &backoff{base: in.o.RetryBase, max: in.o.RetryMax}
+func (in *Interpreter) pollBind(ctx context.Context, v *watch.Var[watch.Activity[naming.BoundTree]], dtabText string, path dtab.Path) {
+	bo := &remote.Backoff{Base: in.o.RetryBase, Max: in.o.RetryMax}
+	bounds := map[string]*naming.Bound{} // by id + residual: leaves stay the same across answers
 	tpath := fromPath(path)
 	var stamp []byte
 	for ctx.Err() == nil {
@@ -429,17 +274,17 @@ func (in *Interpreter) pollBind(ctx context.Context, w *bindWatch, dtabText stri
 		switch {
 		case err == nil:
 			in.bindOK.Inc()
-			bo.reset()
+			bo.Reset()
 			stamp = res.Stamp
-			tree, terr := in.boundTree(res.Tree, w.bounds)
+			tree, terr := in.boundTree(res.Tree, bounds)
 			if terr != nil {
-				w.v.Set(watch.FailedActivity[naming.BoundTree](terr))
+				v.Set(watch.FailedActivity[naming.BoundTree](terr))
 				continue
 			}
 			for _, t := range in.o.Transformers {
 				tree = t.Transform(tree)
 			}
-			w.v.Set(watch.OkActivity(tree))
+			v.Set(watch.OkActivity(tree))
 			continue
 		case errors.As(err, &bf):
 			in.bindFailed.Inc()
@@ -448,15 +293,15 @@ func (in *Interpreter) pollBind(ctx context.Context, w *bindWatch, dtabText stri
 			// A router that has a binding keeps it, as Linkerd's does; one
 			// that has none learns why at once instead of waiting.
 			in.log.Warn("namerd could not bind", "path", path.String(), "dtab", dtabText, "reason", bf.Reason)
-			if w.v.Get().State != watch.Ok {
-				w.v.Set(watch.FailedActivity[naming.BoundTree](fmt.Errorf("namerd: %s", bf.Reason)))
+			if v.Get().State != watch.Ok {
+				v.Set(watch.FailedActivity[naming.BoundTree](fmt.Errorf("namerd: %s", bf.Reason)))
 			}
 		default:
 			in.bindFailed.Inc()
 			in.log.Warn("namerd bind request failed; keeping the last state", "path", path.String(), "err", err)
 			stamp = nil
 		}
-		if !bo.wait(ctx) {
+		if !remote.Wait(ctx, bo.Next()) {
 			return
 		}
 	}
@@ -494,7 +339,7 @@ func (in *Interpreter) boundTree(t BoundTree, bounds map[string]*naming.Bound) (
 			seen[k] = true
 			b := bounds[k]
 			if b == nil {
-				b = &naming.Bound{ID: id, Residual: res, Addr: &addrValue{in: in, id: id}}
+				b = &naming.Bound{ID: id, Residual: res, Addr: in.addrValue(id)}
 				bounds[k] = b
 			}
 			return dtab.LeafTree(b), nil
@@ -534,59 +379,14 @@ func (in *Interpreter) boundTree(t BoundTree, bounds map[string]*naming.Bound) (
 
 // addrValue is a bound leaf's address set: an addr poll shared by every
 // leaf with the same id, running while subscribed.
-type addrValue struct {
-	in *Interpreter
-	id dtab.Path
+func (in *Interpreter) addrValue(id dtab.Path) watch.Value[naming.Addr] {
+	return in.addr.Value(id.String(), func(ctx context.Context, v *watch.Var[naming.Addr]) {
+		in.pollAddr(ctx, v, id)
+	})
 }
 
-type addrWatch struct {
-	v      *watch.Var[naming.Addr]
-	refs   int
-	cancel context.CancelFunc
-}
-
-func (a *addrValue) Get() naming.Addr {
-	a.in.mu.Lock()
-	w := a.in.addr[a.id.String()]
-	a.in.mu.Unlock()
-	if w == nil {
-		return naming.Addr{State: naming.AddrPending}
-	}
-	return w.v.Get()
-}
-
-func (a *addrValue) Subscribe(f func(naming.Addr)) func() {
-	in := a.in
-	key := a.id.String()
-	in.mu.Lock()
-	w := in.addr[key]
-	if w == nil {
-		w = &addrWatch{v: watch.NewVar(naming.Addr{State: naming.AddrPending})}
-		ctx, cancel := context.WithCancel(in.ctx)
-		w.cancel = cancel
-		in.addr[key] = w
-		go in.pollAddr(ctx, w, a.id)
-	}
-	w.refs++
-	in.mu.Unlock()
-	cancel := w.v.Subscribe(f)
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			in.mu.Lock()
-			w.refs--
-			if w.refs == 0 {
-				delete(in.addr, key)
-				w.cancel()
-			}
-			in.mu.Unlock()
-		})
-	}
-}
-
-func (in *Interpreter) pollAddr(ctx context.Context, w *addrWatch, id dtab.Path) {
-	bo := &backoff{base: in.o.RetryBase, max: in.o.RetryMax}
+func (in *Interpreter) pollAddr(ctx context.Context, v *watch.Var[naming.Addr], id dtab.Path) {
+	bo := &remote.Backoff{Base: in.o.RetryBase, Max: in.o.RetryMax}
 	tid := fromPath(id)
 	var stamp []byte
 	for ctx.Err() == nil {
@@ -600,22 +400,22 @@ func (in *Interpreter) pollAddr(ctx context.Context, w *addrWatch, id dtab.Path)
 		switch {
 		case err == nil:
 			in.addrOK.Inc()
-			bo.reset()
+			bo.Reset()
 			stamp = res.Stamp
-			w.v.Set(namingAddr(res))
+			v.Set(namingAddr(res))
 			continue
 		case errors.As(err, &af):
 			in.addrFailed.Inc()
 			in.log.Warn("namerd could not resolve addresses", "id", id.String(), "reason", af.Reason)
-			if w.v.Get().State != naming.AddrBound {
-				w.v.Set(naming.Addr{State: naming.AddrFailed, Err: fmt.Errorf("namerd: %s", af.Reason)})
+			if v.Get().State != naming.AddrBound {
+				v.Set(naming.Addr{State: naming.AddrFailed, Err: fmt.Errorf("namerd: %s", af.Reason)})
 			}
 		default:
 			in.addrFailed.Inc()
 			in.log.Warn("namerd addr request failed; keeping the last state", "id", id.String(), "err", err)
 			stamp = nil
 		}
-		if !bo.wait(ctx) {
+		if !remote.Wait(ctx, bo.Next()) {
 			return
 		}
 	}

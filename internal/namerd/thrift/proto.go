@@ -284,16 +284,7 @@ func (b *Bound) write(e *enc) {
 	e.begin()
 	e.bin(1, b.Stamp)
 	e.field(2, thrift.STRUCT)
-	e.begin()
-	e.field(1, thrift.STRUCT)
-	e.boundNode(b.Tree.Root)
-	e.field(2, thrift.MAP)
-	e.keep(e.p.WriteMapBegin(e.ctx, thrift.I32, thrift.STRUCT, len(b.Tree.Nodes)))
-	for _, id := range sortedKeys(b.Tree.Nodes) {
-		e.keep(e.p.WriteI32(e.ctx, id))
-		e.boundNode(b.Tree.Nodes[id])
-	}
-	e.end()
+	writeTree(e, b.Tree.Root, b.Tree.Nodes, e.boundNode)
 	e.str(3, b.Ns)
 	e.end()
 }
@@ -592,34 +583,7 @@ func (b *Bound) read(d *dec) error {
 		case id == 1 && t == thrift.STRING:
 			b.Stamp, err = d.p.ReadBinary(d.ctx)
 		case id == 2 && t == thrift.STRUCT:
-			err = d.structFields(func(id int16, t thrift.TType) (bool, error) {
-				switch {
-				case id == 1 && t == thrift.STRUCT:
-					return true, d.boundNode(&b.Tree.Root)
-				case id == 2 && t == thrift.MAP:
-					kt, vt, n, err := d.p.ReadMapBegin(d.ctx)
-					if err != nil {
-						return true, err
-					}
-					if kt != thrift.I32 || vt != thrift.STRUCT {
-						return true, fmt.Errorf("nodes: map<%s,%s>, want map<i32,struct>", kt, vt)
-					}
-					b.Tree.Nodes = make(map[int32]BoundNode, min(n, 64))
-					for range n {
-						k, err := d.p.ReadI32(d.ctx)
-						if err != nil {
-							return true, err
-						}
-						var node BoundNode
-						if err := d.boundNode(&node); err != nil {
-							return true, err
-						}
-						b.Tree.Nodes[k] = node
-					}
-					return true, d.p.ReadMapEnd(d.ctx)
-				}
-				return false, nil
-			})
+			err = readTree(d, &b.Tree.Root, &b.Tree.Nodes, d.boundNode)
 		case id == 3 && t == thrift.STRING:
 			b.Ns, err = d.p.ReadString(d.ctx)
 		default:

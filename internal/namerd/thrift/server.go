@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -620,7 +621,7 @@ func mkTree(t naming.BoundTree, next int32) (BoundNode, map[int32]BoundNode, int
 		for _, c := range t.Alts {
 			id := next
 			node, sub, after := mkTree(c, id+1)
-			maps(nodes, sub)
+			maps.Copy(nodes, sub)
 			nodes[id] = node
 			n.Alt = append(n.Alt, id)
 			next = after
@@ -631,7 +632,7 @@ func mkTree(t naming.BoundTree, next int32) (BoundNode, map[int32]BoundNode, int
 		for _, w := range t.Branches {
 			id := next
 			node, sub, after := mkTree(w.Tree, id+1)
-			maps(nodes, sub)
+			maps.Copy(nodes, sub)
 			nodes[id] = node
 			n.Weighted = append(n.Weighted, WeightedNodeID{Weight: w.Weight, ID: id})
 			next = after
@@ -639,12 +640,6 @@ func mkTree(t naming.BoundTree, next int32) (BoundNode, map[int32]BoundNode, int
 		return n, nodes, next
 	}
 	return BoundNode{Kind: NodeNeg}, nodes, next
-}
-
-func maps[V any](dst, src map[int32]V) {
-	for k, v := range src {
-		dst[k] = v
-	}
 }
 
 func (s *Server) addr(ctx context.Context, seq int32, req *AddrReq) ([]byte, error) {

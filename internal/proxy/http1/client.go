@@ -194,9 +194,13 @@ func (pc *clientConn) roundTrip(cl *Client, req *http.Request) (resp *http.Respo
 		// or write on the connection.
 		stop = context.AfterFunc(ctx, func() { pc.c.SetDeadline(aLongTimeAgo) })
 	}
-	if err := req.Write(pc.bw); err != nil {
-		stop()
-		return nil, true, ctxErr(ctx, err)
+	// The common case is written without Request.Write's allocations
+	// (reqwrite.go); header and flush are one write either way.
+	if !writeRequestHead(pc.bw, req) {
+		if err := req.Write(pc.bw); err != nil {
+			stop()
+			return nil, true, ctxErr(ctx, err)
+		}
 	}
 	if err := pc.bw.Flush(); err != nil {
 		stop()

@@ -19,7 +19,7 @@ import (
 // Expect or Upgrade — the common case of a proxy's traffic — are read and
 // answered on the connection's goroutine by a minimal ResponseWriter. The
 // first request on a connection that needs more (a request body, 100
-// continue, a protocol upgrade, HTTP/1.0, oversized headers) hands the
+// continue, a protocol upgrade, oversized headers) hands the
 // connection, with the bytes already read, to a net/http Server, which
 // serves it from then on with its full machinery.
 //
@@ -179,6 +179,7 @@ func (s *Server) serveConn(fc *fastConn) {
 		}
 	}()
 	remote := c.RemoteAddr().String()
+	var w *fastWriter
 	for first := true; ; first = false {
 		fc.idle.Store(true)
 		fc.idleSince.Store(s.clock.Load())
@@ -203,7 +204,12 @@ func (s *Server) serveConn(fc *fastConn) {
 			return
 		}
 		req.RemoteAddr = remote
-		w := &fastWriter{bw: bw, req: req, h: make(http.Header, 8), cl: -1}
+		// One writer and header map per connection, reset per request:
+		// a ResponseWriter is not used after its handler returns.
+		if w == nil {
+			w = &fastWriter{h: make(http.Header, 8)}
+		}
+		w.reset(bw, req)
 		if !s.serve(w, req) || w.finish() != nil || w.closeAfter {
 			return
 		}
@@ -259,11 +265,11 @@ func peekHead(br *bufio.Reader) (head []byte, ok bool, err error) {
 
 var crlfcrlf = []byte("\r\n\r\n")
 
-// simpleRequest reports whether a request head describes an HTTP/1.1
-// request without a body, Expect or Upgrade.
+// simpleRequest reports whether a request head describes an HTTP/1.1 or
+// HTTP/1.0 request without a body, Expect or Upgrade.
 func simpleRequest(head []byte) bool {
 	eol := bytes.IndexByte(head, '\n')
-	if eol < 10 || !bytes.HasSuffix(head[:eol], []byte(" HTTP/1.1\r")) {
+	if eol < 10 || !bytes.HasSuffix(head[:eol], []byte(" HTTP/1.1\r")) && !bytes.HasSuffix(head[:eol], []byte(" HTTP/1.0\r")) {
 		return false
 	}
 	rest := head[eol+1:]
@@ -380,6 +386,14 @@ type fastWriter struct {
 
 func (w *fastWriter) Header() http.Header { return w.h }
 
+// reset readies w for the next request on its connection, keeping its
+// (cleared) header map.
+func (w *fastWriter) reset(bw *bufio.Writer, req *http.Request) {
+	h := w.h
+	clear(h)
+	*w = fastWriter{bw: bw, req: req, h: h, cl: -1}
+}
+
 func (w *fastWriter) WriteHeader(code int) {
 	if w.wroteHeader || code < 200 {
 		// Interim responses are not forwarded on the fast path.
@@ -395,16 +409,22 @@ func (w *fastWriter) WriteHeader(code int) {
 			delete(w.h, "Content-Length")
 		}
 	}
-	if w.cl < 0 && !w.noBody {
-		w.chunked = true
-	}
 	if w.req.Close {
 		w.closeAfter = true
 	}
+	http10 := w.req.ProtoMajor == 1 && w.req.ProtoMinor == 0
+	if w.cl < 0 && !w.noBody {
+		if http10 {
+			// HTTP/1.0 has no chunked encoding: the end of the
+			// connection ends the body.
+			w.closeAfter = true
+		} else {
+			w.chunked = true
+		}
+	}
 	bw := w.bw
 	bw.WriteString("HTTP/1.1 ")
-	var nb [3]byte
-	bw.Write(strconv.AppendInt(nb[:0], int64(code), 10))
+	writeUint(bw, uint64(code), 10)
 	bw.WriteByte(' ')
 	bw.WriteString(http.StatusText(code))
 	bw.WriteString("\r\n")
@@ -429,6 +449,9 @@ func (w *fastWriter) WriteHeader(code int) {
 	}
 	if w.closeAfter {
 		bw.WriteString("Connection: close\r\n")
+	} else if http10 {
+		// An HTTP/1.0 client asked for keep-alive (else req.Close).
+		bw.WriteString("Connection: keep-alive\r\n")
 	}
 	bw.WriteString("\r\n")
 }
@@ -461,8 +484,7 @@ func (w *fastWriter) Write(p []byte) (int, error) {
 	}
 	w.written += int64(len(p))
 	if w.chunked {
-		var hb [16]byte
-		w.bw.Write(strconv.AppendInt(hb[:0], int64(len(p)), 16))
+		writeUint(w.bw, uint64(len(p)), 16)
 		w.bw.WriteString("\r\n")
 	}
 	if _, err := w.bw.Write(p); err != nil {

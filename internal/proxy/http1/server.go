@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/proxy"
@@ -30,6 +31,9 @@ type HandlerParams struct {
 	MaxCallDepth int
 	// MaxHeadersKB bounds l5d-err (default 8).
 	MaxHeadersKB int
+	// MaxErrResponseKB bounds the body of an error response (0: no bound;
+	// Linkerd's default is 5120).
+	MaxErrResponseKB int
 	// Scope is the server's metrics scope, rt/<label>/server/<ip>/<port>.
 	Scope telemetry.Scope
 	// Recorder, when set, sees every routed request (io.l5d.recentRequests).
@@ -179,6 +183,12 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) int64 
 	e := proxy.MapError(r, err)
 	if e.Status >= 500 {
 		h.p.Logger.Debug("request failed", "request", proxy.RequestSummary(r), "status", e.Status, "err", err)
+	}
+	if n := h.p.MaxErrResponseKB << 10; n > 0 && len(e.Message) > n {
+		for n > 0 && !utf8.RuneStart(e.Message[n]) {
+			n--
+		}
+		e.Message = e.Message[:n]
 	}
 	proxy.WriteError(w, e, h.p.ClearContext, h.p.MaxHeadersKB<<10)
 	if h.p.ClearContext {

@@ -1,0 +1,70 @@
+package tlsconf
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/linnet-mesh/linnet/internal/config"
+	"github.com/linnet-mesh/linnet/internal/tlsconf/tlstest"
+)
+
+func TestServerConfigDecodesAndBuilds(t *testing.T) {
+	ca := tlstest.NewCA(t, "mesh")
+	pair := ca.Issue("srv", "hello.linkerd.io")
+	var c struct {
+		TLS *ServerConfig `yaml:"tls"`
+	}
+	text := fmt.Sprintf("tls:\n  certPath: %s\n  keyPath: %s\n  protocols: [TLSv1.3]\n", pair.CertPath, pair.KeyPath)
+	if err := config.Load([]byte(text), &c); err != nil {
+		t.Fatal(err)
+	}
+	if !c.TLS.On() {
+		t.Fatal("a tls block without `enabled` must be on")
+	}
+	s, err := NewServer(c.TLS.Options("h2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := NewClient(ClientOptions{CommonName: "hello.linkerd.io", TrustCerts: []string{ca.CertPath}, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := cli.Config(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if proto, err := handshake(t, s.Config(), cfg); err != nil || proto != "h2" {
+		t.Fatalf("handshake: ALPN %q, %v; want h2", proto, err)
+	}
+
+	var off struct {
+		TLS *ServerConfig `yaml:"tls"`
+	}
+	if err := config.Load([]byte("tls: {enabled: false, certPath: c, keyPath: k}\n"), &off); err != nil {
+		t.Fatal(err)
+	}
+	if off.TLS.On() {
+		t.Error("enabled: false must be off")
+	}
+	if (*ServerConfig)(nil).On() {
+		t.Error("an absent block must be off")
+	}
+}
+
+func TestServerConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"tls: {certPath: c, keyPath: k, protocols: [TLSv1.2, SSLv3]}\n", `tls.protocols[1]: unknown TLS protocol "SSLv3"`},
+		{"tls: {certPath: c, keyPath: k, requireClientAuth: true}\n", "tls.caCertPath"},
+		{"tls: {keyPath: k}\n", "certPath"},
+		{"tls: {certPath: c, keyPath: k, ciphers: [x]}\n", config.UnsupportedSuffix},
+	} {
+		var c struct {
+			TLS *ServerConfig `yaml:"tls"`
+		}
+		err := config.Load([]byte(tc.text), &c)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v; want an error containing %q", tc.text, err, tc.want)
+		}
+	}
+}
