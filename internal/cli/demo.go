@@ -168,7 +168,7 @@ func runDemo(ctx context.Context, s IO, f demoFlags) error {
 		}
 		nd, err = namerd.Start(ctx, &cfg, namerd.Options{Logger: log.With("role", "namerd"), Text: text})
 		if err != nil {
-			return withExit(1, fmt.Errorf("namerd: %w", err))
+			return withExit(1, fmt.Errorf("namerd (ports set by --namerd and --namerd-admin, or --no-namerd): %w", err))
 		}
 		defer func() {
 			t0 := time.Now()
@@ -189,7 +189,7 @@ func runDemo(ctx context.Context, s IO, f demoFlags) error {
 	}
 	p, err := routerd.Start(ctx, cfg, routerd.Options{Logger: log, Text: text})
 	if err != nil {
-		return withExit(1, err)
+		return withExit(1, fmt.Errorf("routers (ports set by --outgoing, --incoming and --admin): %w", err))
 	}
 	defer func() {
 		t0 := time.Now()

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -306,5 +307,36 @@ func TestDemoNoNamerd(t *testing.T) {
 			c.Close()
 			t.Errorf("with --no-namerd, port %d (a namerd flag) accepts connections", p)
 		}
+	}
+}
+
+// TestDemoPortInUse: a taken port stops the demo at once with an error
+// naming the flag to change.
+func TestDemoPortInUse(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	taken := ln.Addr().(*net.TCPAddr).Port
+	cmd := exec.Command(linnetBin(t), "demo", fmt.Sprint("--outgoing=", freePort(t)), fmt.Sprint("--incoming=", freePort(t)),
+		fmt.Sprint("--admin=", freePort(t)), fmt.Sprint("--namerd=", taken), fmt.Sprint("--namerd-admin=", freePort(t)))
+	done := make(chan struct{})
+	var out []byte
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("demo kept running with namerd's port taken:\n%s", out)
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("exit: %v; want status 1", err)
+	}
+	if !strings.Contains(string(out), "--namerd") || !strings.Contains(string(out), fmt.Sprint(taken)) {
+		t.Errorf("output does not name the taken port and its flag:\n%s", out)
 	}
 }

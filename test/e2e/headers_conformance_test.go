@@ -419,6 +419,27 @@ func TestHeadersConformance(t *testing.T) {
 			}
 		},
 	}, {
+		// §2.3: l5d-sample above 1 counts as 1, below 0 as 0.
+		name: "l5d-sample above 1 samples a new trace", host: "a",
+		hdr:     [][2]string{{"l5d-sample", "7"}},
+		backend: "a",
+		saw:     map[string]string{"L5d-Sample": ""},
+		check: func(t *testing.T, res confResult) {
+			if tr := decodeTrace(t, res.seen.Header.Get("L5d-Ctx-Trace")); tr.flags&6 != 6 {
+				t.Errorf("outbound trace flags %d; want sampled (2|4)", tr.flags)
+			}
+		},
+	}, {
+		name: "l5d-sample below 0 does not sample a new trace", host: "a",
+		hdr:     [][2]string{{"l5d-sample", "-3"}},
+		backend: "a",
+		saw:     map[string]string{"L5d-Sample": ""},
+		check: func(t *testing.T, res confResult) {
+			if tr := decodeTrace(t, res.seen.Header.Get("L5d-Ctx-Trace")); tr.flags&6 != 2 {
+				t.Errorf("outbound trace flags %d; want a known decision not to sample (2)", tr.flags)
+			}
+		},
+	}, {
 		name: "an unparsable l5d-ctx-trace is ignored: a new trace, still routed", host: "a",
 		hdr:     [][2]string{{"l5d-ctx-trace", "not-a-trace!"}},
 		backend: "a",
