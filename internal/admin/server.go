@@ -9,10 +9,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
+	"github.com/linnet-mesh/linnet/internal/telemetry/logging"
 )
 
 // RouterInfo is what the admin pages know about one router.
@@ -32,6 +34,14 @@ type Params struct {
 	// Shutdown is called (once, in its own goroutine) after POST
 	// /admin/shutdown has been answered.
 	Shutdown func()
+	// ShutdownGrace, when set, is called instead of Shutdown when the
+	// POST carries a grace parameter (POST /admin/shutdown?grace=10s):
+	// the drain is bounded by that duration rather than by
+	// admin.shutdownGraceMs.
+	ShutdownGrace func(grace time.Duration)
+	// LogLevel, when set, is the process's log level: /logging shows it
+	// and /logging.json shows and changes it.
+	LogLevel *slog.LevelVar
 	// Dashboard, when set, is served at / (and /services).
 	Dashboard http.Handler
 	// Security, when set, restricts the paths served (admin.security).
@@ -70,6 +80,10 @@ func New(p Params) *Server {
 	s.Handle("/delegator", http.HandlerFunc(s.delegatorPage))
 	s.Handle("/admin/shutdown", http.HandlerFunc(s.shutdown))
 	s.Handle("/admin/server_info", http.HandlerFunc(serverInfo))
+	if p.LogLevel != nil {
+		s.Handle("/logging", logging.PageHandler(p.LogLevel))
+		s.Handle("/logging.json", logging.Handler(p.LogLevel))
+	}
 	s.handleDiagnostics()
 	s.Handle("/admin/pprof/", http.HandlerFunc(pprofIndex))
 	s.Handle("/admin/pprof/cmdline", http.HandlerFunc(pprof.Cmdline))
@@ -134,13 +148,27 @@ func (s *Server) shutdown(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "use POST to shut down", http.StatusMethodNotAllowed)
 		return
 	}
+	stop := s.p.Shutdown
+	if v, ok := r.URL.Query()["grace"]; ok {
+		grace, err := parseGrace(v[0])
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if s.p.ShutdownGrace != nil {
+			stop = func() { s.p.ShutdownGrace(grace) }
+		}
+		s.p.Logger.Info("shutdown requested", "grace", grace, "from", r.RemoteAddr)
+	} else {
+		s.p.Logger.Info("shutdown requested", "from", r.RemoteAddr)
+	}
 	w.Header().Set("Content-Type", "text/plain")
 	_, _ = w.Write([]byte("quitting\n"))
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
-	if s.p.Shutdown != nil {
-		s.once.Do(func() { go s.p.Shutdown() })
+	if stop != nil {
+		s.once.Do(func() { go stop() })
 	}
 }
 

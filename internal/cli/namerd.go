@@ -13,6 +13,7 @@ import (
 
 	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/namerd"
+	"github.com/linnet-mesh/linnet/internal/telemetry/logging"
 )
 
 func init() {
@@ -26,7 +27,8 @@ configuration from stdin.
 
 Flags use Linkerd's single-dash form:
   -validate           check the configuration and exit (0 when valid)
-  -log.level=LEVEL    DEBUG, INFO (default), WARNING or ERROR
+  -log.level=LEVEL    DEBUG, INFO (default), WARNING or ERROR (also TRACE,
+                      CRITICAL, OFF); POST /logging.json changes it at run time
 Flags of the JVM namerd (-com.twitter.*) are accepted and ignored.`,
 			DisableFlagParsing: true,
 			RunE: func(cmd *cobra.Command, args []string) error {
@@ -75,13 +77,16 @@ func runNamerd(ctx context.Context, s IO, args []string) error {
 		fmt.Fprintln(s.Out, "configuration is valid")
 		return nil
 	}
-	log := slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: f.level}))
+	// Shared with the admin server's /logging.json (see runRouter).
+	level := new(slog.LevelVar)
+	level.Set(f.level)
+	log := logging.New(s.Err, logging.Options{Level: level})
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p, err := namerd.Start(ctx, cfg, namerd.Options{Logger: log, Text: text})
+	p, err := namerd.Start(ctx, cfg, namerd.Options{Logger: log, Text: text, LogLevel: level})
 	if err != nil {
 		return withExit(1, err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/routerd"
+	"github.com/linnet-mesh/linnet/internal/telemetry/logging"
 )
 
 func init() {
@@ -27,7 +28,8 @@ describes. CONFIG is a path, or - to read the configuration from stdin.
 
 Flags use Linkerd's single-dash form:
   -validate           check the configuration and exit (0 when valid)
-  -log.level=LEVEL    DEBUG, INFO (default), WARNING or ERROR
+  -log.level=LEVEL    DEBUG, INFO (default), WARNING or ERROR (also TRACE,
+                      CRITICAL, OFF); POST /logging.json changes it at run time
   -memory.limit=SIZE  Go's soft memory limit, e.g. 256MiB, or off (default:
                       GOMEMLIMIT, else 90% of the cgroup's memory limit)
 Flags of the JVM Linkerd (-com.twitter.*) are accepted and ignored.`,
@@ -95,18 +97,13 @@ func parseRouterArgs(s IO, args []string) (routerFlags, error) {
 
 var errHelp = errors.New("help requested")
 
+// parseLevel parses -log.level: Linkerd's level names (ALL, TRACE, DEBUG,
+// INFO, WARNING, ERROR, CRITICAL, FATAL, OFF), as /logging.json does.
 func parseLevel(v string) (slog.Level, error) {
-	switch strings.ToUpper(v) {
-	case "TRACE", "ALL", "DEBUG":
-		return slog.LevelDebug, nil
-	case "INFO":
-		return slog.LevelInfo, nil
-	case "WARN", "WARNING":
-		return slog.LevelWarn, nil
-	case "ERROR", "FATAL", "CRITICAL", "OFF":
-		return slog.LevelError, nil
+	if strings.TrimSpace(v) == "" {
+		return 0, errors.New("-log.level needs a value (DEBUG, INFO, WARNING, ERROR)")
 	}
-	return 0, fmt.Errorf("unknown log level %q (DEBUG, INFO, WARNING, ERROR)", v)
+	return logging.ParseLevel(v)
 }
 
 func readConfig(s IO, path string) ([]byte, error) {
@@ -155,7 +152,11 @@ func runRouter(ctx context.Context, s IO, args []string) error {
 		fmt.Fprintln(s.Out, "configuration is valid")
 		return nil
 	}
-	log := slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: f.level}))
+	// The level is a LevelVar shared with the admin server's /logging.json,
+	// so that it can be changed while the router runs.
+	level := new(slog.LevelVar)
+	level.Set(f.level)
+	log := logging.New(s.Err, logging.Options{Level: level})
 	lim, err := applyMemoryLimit(f.memLimit)
 	if err != nil {
 		return withExit(2, err)
@@ -166,7 +167,7 @@ func runRouter(ctx context.Context, s IO, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p, err := routerd.Start(ctx, cfg, routerd.Options{Logger: log, Text: text})
+	p, err := routerd.Start(ctx, cfg, routerd.Options{Logger: log, Text: text, LogLevel: level})
 	if err != nil {
 		return withExit(1, err)
 	}

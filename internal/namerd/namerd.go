@@ -27,6 +27,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Text is the configuration as given, re-rendered as /config.json.
 	Text []byte
+	// LogLevel, when set, is the level of Logger (the CLI's -log.level):
+	// the admin server's /logging and /logging.json show and change it.
+	LogLevel *slog.LevelVar
 }
 
 // Process is a running namerd: its store, namers, interfaces and admin
@@ -150,6 +153,9 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 		Shutdown:  func() { _ = p.Stop() },
 		Dashboard: NewUI(store, o.Logger),
 		Logger:    o.Logger,
+		// POST /admin/shutdown?grace=<duration> (spec headers-admin.md §5).
+		ShutdownGrace: func(grace time.Duration) { _ = p.StopGrace(grace) },
+		LogLevel:      o.LogLevel,
 	})
 	adm.Handle("/dtab/delegator.json", DelegatorHandler(p.controller))
 	for _, h := range adminHandlers {
@@ -226,9 +232,14 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 
 // Stop shuts the servers down (streams are cut: watch responses never end
 // by themselves, and clients reconnect), then closes namers and the store.
-func (p *Process) Stop() error {
+func (p *Process) Stop() error { return p.StopGrace(p.grace) }
+
+// StopGrace is Stop with grace instead of admin.shutdownGraceMs bounding
+// the drain (POST /admin/shutdown?grace=). Only the first Stop or
+// StopGrace call stops the process.
+func (p *Process) StopGrace(grace time.Duration) error {
 	p.stopOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), p.grace)
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
 		var errs []error
 		// Cancel first: that ends the streaming handlers, which would

@@ -33,6 +33,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Text is the configuration as given, re-rendered as /config.json.
 	Text []byte
+	// LogLevel, when set, is the level of Logger (the CLI's -log.level):
+	// the admin server's /logging and /logging.json show and change it.
+	LogLevel *slog.LevelVar
 }
 
 // Process is a running router process: its routers, their servers, the
@@ -161,6 +164,9 @@ func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) 
 		Shutdown:  func() { _ = p.Stop() },
 		Dashboard: dashboard.Handler(),
 		Logger:    o.Logger,
+		// POST /admin/shutdown?grace=<duration> (spec headers-admin.md §5).
+		ShutdownGrace: func(grace time.Duration) { _ = p.StopGrace(grace) },
+		LogLevel:      o.LogLevel,
 	})
 	for _, h := range adminHandlers {
 		adm.Handle(h.Path, h.Handler)
@@ -348,9 +354,14 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // Stop drains the process: listeners stop accepting, in-flight requests
 // get up to admin.shutdownGraceMs to finish, then routers, namers and
 // telemeters are closed.
-func (p *Process) Stop() error {
+func (p *Process) Stop() error { return p.StopGrace(p.grace) }
+
+// StopGrace is Stop with grace instead of admin.shutdownGraceMs bounding
+// the drain (POST /admin/shutdown?grace=). Only the first Stop or
+// StopGrace call stops the process; later ones wait for it.
+func (p *Process) StopGrace(grace time.Duration) error {
 	p.stopOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), p.grace)
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
 		var wg sync.WaitGroup
 		for _, s := range p.servers {

@@ -170,8 +170,58 @@ func (c *countedConn) Close() error {
 // name that includes it, so rt/<label>/client/<id>/connections is the
 // sum over the bound name's current endpoints, as Linkerd's per-client
 // pools would count them.
+//
+// rt/<label>/client/<id>/connects (a counter, so it must never go down)
+// counts a new connection for every bound name that holds the endpoint
+// at the moment the connection is opened: the same rule as the
+// connections gauge, fixed at dial time instead of summed at read time.
+// When an endpoint belongs to one bound name (the usual case) that is
+// exactly the connections opened for that client. When several bound
+// names share the endpoint, each of them counts the connection, as each
+// of them counts it in connections; the alternative, the bound name whose
+// request caused the dial, would need the request's context at the dial,
+// which http1.TransportOptions.WrapConn does not receive.
 type endpointConns struct {
 	m sync.Map // "host:port" → *atomic.Int64
+
+	mu sync.Mutex
+	// clients are the balancer and connects counter of every bound name
+	// the router has built, by bound id. An evicted bound name keeps its
+	// entry (a closed balancer has no endpoints, so it counts nothing)
+	// until the id is bound again, which replaces it; the registry keeps
+	// that id's metrics for as long.
+	clients map[string]clientConnects
+}
+
+// clientConnects is one bound name's balancer and connects counter.
+type clientConnects struct {
+	b        balancer.Balancer
+	connects *telemetry.Counter
+}
+
+// dialed counts a new connection to addr in the connects counter of
+// every bound name whose balancer holds addr now.
+func (e *endpointConns) dialed(addr string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.clients {
+		for _, ep := range c.b.Endpoints() {
+			if ep.Key == addr {
+				c.connects.Inc()
+				break
+			}
+		}
+	}
+}
+
+// track registers the connects counter of bound name id, whose balancer is b.
+func (e *endpointConns) track(id string, b balancer.Balancer, connects *telemetry.Counter) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.clients == nil {
+		e.clients = map[string]clientConnects{}
+	}
+	e.clients[id] = clientConnects{b: b, connects: connects}
 }
 
 func (e *endpointConns) counter(addr string) *atomic.Int64 {
@@ -187,6 +237,7 @@ func (e *endpointConns) wrapConn(addr string) func(net.Conn) net.Conn {
 	n := e.counter(addr)
 	return func(c net.Conn) net.Conn {
 		n.Add(1)
+		e.dialed(addr)
 		return &closeOnce{Conn: c, onClose: func() { n.Add(-1) }}
 	}
 }
@@ -203,7 +254,7 @@ func (e *endpointConns) gauge(client telemetry.Scope, b balancer.Balancer) {
 }
 
 // countConns makes a router's client policy register the connections
-// gauge of each bound name's balancer.
+// gauge and the connects counter of each bound name's balancer.
 func (e *endpointConns) countConns(routerScope telemetry.Scope, client func(dtab.Path) router.ClientPolicy) func(dtab.Path) router.ClientPolicy {
 	return func(id dtab.Path) router.ClientPolicy {
 		cp := client(id)
@@ -211,7 +262,9 @@ func (e *endpointConns) countConns(routerScope telemetry.Scope, client func(dtab
 			cp.NewBalancer = func() balancer.Balancer {
 				b := nb()
 				if b != nil {
-					e.gauge(telemetry.ClientScope(routerScope, id.String()), b)
+					cs := telemetry.ClientScope(routerScope, id.String())
+					e.gauge(cs, b)
+					e.track(id.String(), b, cs.Counter(telemetry.Connects))
 				}
 				return b
 			}

@@ -7,6 +7,7 @@ package logging
 import (
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
@@ -90,15 +91,43 @@ func levelNames(groups []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// Handler serves /logging.json: GET returns {"level": "INFO"}; POST with a
-// form or query value level=<name> changes the level (400 on an unknown
-// name).
+// RootLogger is the name /logging.json gives the process's one logger
+// (Linkerd's java.util.logging root logger has the empty name, shown as
+// "root").
+const RootLogger = "root"
+
+// LoggerLevel is one entry of /logging.json, in Linkerd's shape.
+type LoggerLevel struct {
+	Logger string `json:"logger"`
+	Level  string `json:"level"`
+}
+
+// Levels returns /logging.json's document: the one logger and its level.
+func Levels(lv *slog.LevelVar) []LoggerLevel {
+	return []LoggerLevel{{Logger: RootLogger, Level: LevelName(lv.Level())}}
+}
+
+// Handler serves /logging.json as Linkerd does. GET returns the loggers
+// and their levels, [{"logger":"root","level":"INFO"}]. POST with form or
+// query values level=<name> (and logger=root, which may be left out)
+// changes the level and answers the new list. Linkerd answers 200 whatever
+// the values; here an unknown level or logger is a 400 naming it, and the
+// level is left unchanged.
 func Handler(lv *slog.LevelVar) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
 		case http.MethodPost:
-			l, err := ParseLevel(r.FormValue("level"))
+			if name := r.FormValue("logger"); name != "" && name != RootLogger {
+				http.Error(w, fmt.Sprintf("unknown logger %q (this process has one logger, %q)", name, RootLogger), http.StatusBadRequest)
+				return
+			}
+			v := r.FormValue("level")
+			if v == "" {
+				http.Error(w, "missing parameter level (one of ALL, TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL, FATAL, OFF)", http.StatusBadRequest)
+				return
+			}
+			l, err := ParseLevel(v)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
@@ -110,9 +139,59 @@ func Handler(lv *slog.LevelVar) http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]string{"level": LevelName(lv.Level())})
+		_ = json.NewEncoder(w).Encode(Levels(lv))
 	})
 }
+
+// PageHandler serves /logging: an HTML page listing the loggers and their
+// levels, with a form per logger that posts to /logging.json. As in
+// Linkerd, the list is also embedded as JSON in
+// <script id="logger-data" type="application/json">.
+func PageHandler(lv *slog.LevelVar) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		data, err := json.Marshal(Levels(lv))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = pageTmpl.Execute(w, pageData{Loggers: Levels(lv), Names: levelNamesList, JSON: template.JS(data)})
+	})
+}
+
+// levelNamesList is the choice offered by the /logging page, most verbose
+// first.
+var levelNamesList = []string{"ALL", "TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "OFF"}
+
+type pageData struct {
+	Loggers []LoggerLevel
+	Names   []string
+	JSON    template.JS
+}
+
+var pageTmpl = template.Must(template.New("logging").Parse(`<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>logging</title></head>
+<body>
+<h1>Logging</h1>
+<table>
+<thead><tr><th>Logger</th><th>Level</th><th>Change</th></tr></thead>
+<tbody>
+{{- range $l := .Loggers}}
+<tr><td>{{$l.Logger}}</td><td>{{$l.Level}}</td><td>
+<form method="post" action="logging.json"><input type="hidden" name="logger" value="{{$l.Logger}}">
+<select name="level">{{range $.Names}}<option{{if eq . $l.Level}} selected{{end}}>{{.}}</option>{{end}}</select>
+<button type="submit">set</button></form></td></tr>
+{{- end}}
+</tbody>
+</table>
+<script id="logger-data" type="application/json">{{.JSON}}</script>
+</body></html>
+`))
 
 // LevelFlag adapts lv to a command-line flag (flag.Value and pflag.Value):
 //
