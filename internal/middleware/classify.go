@@ -96,6 +96,12 @@ func isRead(m string) bool {
 const (
 	HeaderSuccessClass = "l5d-success-class"
 	HeaderRetryable    = "l5d-retryable"
+
+	// Their canonical forms, the keys http.Header stores them under
+	// (TestClassifyCanonicalKeys checks them against
+	// http.CanonicalHeaderKey).
+	canonSuccessClass = "L5d-Success-Class"
+	canonRetryable    = "L5d-Retryable"
 )
 
 // Classify sets l5d-success-class ("1.0" success, "0.0" failure) on every
@@ -112,15 +118,21 @@ func Classify(c Classifier) Middleware {
 				return nil, err
 			}
 			cl := c.Classify(req, resp, nil)
+			if resp.Header == nil {
+				resp.Header = make(http.Header, 2)
+			}
+			// Canonical keys assigned directly: Header.Set and Del would
+			// canonicalise the lower-case names, allocating on every
+			// response.
 			if cl.Success {
-				resp.Header.Set(HeaderSuccessClass, "1.0")
+				resp.Header[canonSuccessClass] = []string{"1.0"}
 			} else {
-				resp.Header.Set(HeaderSuccessClass, "0.0")
+				resp.Header[canonSuccessClass] = []string{"0.0"}
 			}
 			if !cl.Success && cl.Retryable {
-				resp.Header.Set(HeaderRetryable, "true")
+				resp.Header[canonRetryable] = []string{"true"}
 			} else {
-				resp.Header.Del(HeaderRetryable)
+				delete(resp.Header, canonRetryable)
 			}
 			return resp, nil
 		})

@@ -208,7 +208,7 @@ func (r *Router) sweeper() {
 		case <-r.stop:
 			return
 		case <-t.C:
-			now := time.Now().UnixNano()
+			now := monoNow()
 			r.paths.sweep(now)
 			r.bounds.sweep(now)
 			r.clients.sweep(now)
@@ -216,12 +216,22 @@ func (r *Router) sweeper() {
 	}
 }
 
-// coarseNow is the cache clock: nanoseconds truncated to 10ms, so that
+// coarseNow is the cache clock: monoNow truncated to 10ms, so that
 // entries used by every request are not rewritten on every request.
 func coarseNow() int64 {
-	n := time.Now().UnixNano()
+	n := monoNow()
 	return n - n%int64(10*time.Millisecond)
 }
+
+// clockBase is the origin of monoNow.
+var clockBase = time.Now()
+
+// monoNow is the caches' clock: nanoseconds since the process started, on
+// the monotonic clock. It reads one clock (time.Since of a time with a
+// monotonic reading reads only that), where time.Now reads two, the wall
+// clock as well; and a wall clock step cannot make a cache entry look
+// idle. Only differences of its values mean anything.
+func monoNow() int64 { return int64(time.Since(clockBase)) }
 
 // waitReady waits for ch to be closed, for at most the binding timeout
 // (and no longer than ctx allows). It reports whether ch was closed.

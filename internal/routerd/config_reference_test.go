@@ -25,7 +25,6 @@ import (
 // plain linkerd.yaml, or a data key of a Kubernetes ConfigMap.
 type referenceConfig struct {
 	name string // file, or file#configmap/key
-	line int    // line of the text in the file (1 for plain files)
 	text []byte
 	kind string // "linkerd" or "namerd"
 }

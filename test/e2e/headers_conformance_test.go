@@ -9,8 +9,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -25,9 +23,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/h2c"
 
 	"github.com/linnet-mesh/linnet/internal/testutil/linnettest"
 )
@@ -769,7 +764,9 @@ func TestH2HeadersConformance(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(confSeen{Backend: "h2", Host: r.Host, URI: r.RequestURI, Proto: r.Proto, Header: r.Header})
 	})
-	srv := &http.Server{Handler: h2c.NewHandler(echo, &http2.Server{})}
+	protos := new(http.Protocols)
+	protos.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: echo, Protocols: protos}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	be := ln.Addr().(*net.TCPAddr).Port
@@ -787,12 +784,8 @@ routers:
   - {ip: 127.0.0.1, port: %d, clearContext: true}
 `, admin, be, plain, clear), admin)
 
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		},
-	}}
+	// HTTP/2 with prior knowledge (h2c), as gRPC clients speak it.
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Protocols: protos}}
 	do := func(t *testing.T, port int, host string, hdr [][2]string) confResult {
 		t.Helper()
 		req, err := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/p?q=1", port), nil)

@@ -124,9 +124,9 @@ func TestOneRequestIsOneTrace(t *testing.T) {
 	if code, body := w.get(t, "www.hello.world", nil); code != 200 || body != helloWorld {
 		t.Fatalf("got %d %q; want 200 %q\n%s", code, body, helloWorld, w.stderr)
 	}
-	spans := col.wait(t, 6)
+	col.wait(t, 6)
 	time.Sleep(300 * time.Millisecond) // a stray seventh span would show up by now
-	spans = col.wait(t, 6)
+	spans := col.wait(t, 6)
 	if len(spans) != 6 {
 		t.Fatalf("got %d spans for one request, want 6:\n%s", len(spans), dump(spans))
 	}

@@ -217,10 +217,6 @@ func parseRdispatch(body []byte) (status int, reply []byte, err error) {
 // contexts, no destination, no dtab.
 var tdispatchHeader = []byte{0, 0, 0, 0, 0, 0}
 
-// rdispatchOK is the Rdispatch header of a successful reply without
-// contexts.
-var rdispatchOK = []byte{statusOK, 0, 0}
-
 // initBody encodes version:2 (key~4 value~4)*.
 func initBody(version int, headers [][2][]byte) []byte {
 	b := binary.BigEndian.AppendUint16(nil, uint16(version))

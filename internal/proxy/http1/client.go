@@ -206,7 +206,10 @@ func (pc *clientConn) roundTrip(cl *Client, req *http.Request) (resp *http.Respo
 		stop()
 		return nil, true, ctxErr(ctx, err)
 	}
-	for {
+	// The common head is parsed here (respread.go); anything else by
+	// net/http.
+	resp, fast := readResponseHead(pc.br, req)
+	for !fast {
 		resp, err = http.ReadResponse(pc.br, req)
 		if err != nil {
 			stop()

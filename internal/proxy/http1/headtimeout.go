@@ -53,11 +53,18 @@ func (s *Server) readHead(c net.Conn, br *bufio.Reader, first bool) (head []byte
 			err = derr
 		}
 	}
-	var ne net.Error
-	if err != nil && errors.As(err, &ne) && ne.Timeout() && br.Buffered() > 0 {
+	if err != nil && br.Buffered() > 0 && isTimeout(err) {
 		io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
 	}
 	return head, ok, err
+}
+
+// isTimeout reports whether err is a net.Error timeout. It is a function
+// of its own so that the target errors.As needs escapes only on this
+// error path, not on every request readHead serves.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // headBuffered reports whether a complete head, or more than fits the
