@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // PathPattern is a path template as Linkerd's static client/service configs
@@ -34,6 +35,9 @@ func ParsePathPattern(s string) (PathPattern, error) {
 	p := PathPattern{text: s}
 	if !strings.HasPrefix(s, "/") {
 		return p, fmt.Errorf("pattern %q must start with '/'", s)
+	}
+	if !utf8.ValidString(s) { // its segments become regexps, which must be UTF-8
+		return p, fmt.Errorf("pattern %q is not valid UTF-8", s)
 	}
 	seen := map[string]bool{}
 	for _, seg := range strings.Split(strings.Trim(s, "/"), "/") {

@@ -98,11 +98,11 @@ func (r *retrier) middleware(next http.RoundTripper) http.RoundTripper {
 
 func (r *retrier) roundTrip(next http.RoundTripper, req *http.Request) (*http.Response, error) {
 	r.budget.Deposit()
-	replay, err := replayable(req, r.maxBuf)
+	replay, ok, err := replayable(req, r.maxBuf)
 	if err != nil {
 		return nil, err
 	}
-	if replay == nil {
+	if !ok {
 		r.perRequest.Add(0)
 		return next.RoundTrip(req)
 	}
@@ -110,7 +110,7 @@ func (r *retrier) roundTrip(next http.RoundTripper, req *http.Request) (*http.Re
 	bs := r.backoff.Stream()
 	retries := int64(0)
 	for {
-		resp, err := next.RoundTrip(replay())
+		resp, err := next.RoundTrip(replay.next())
 		if !r.shouldRetry(req, resp, err) || ctx.Err() != nil {
 			r.perRequest.Add(retries)
 			return resp, err
@@ -147,48 +147,55 @@ func (r *retrier) shouldRetry(req *http.Request, resp *http.Response, err error)
 	return !c.Success && c.Retryable
 }
 
-// replayable returns a function producing a fresh copy of req for each
-// attempt, or nil when req's body cannot be replayed.
-func replayable(req *http.Request, maxBuf int64) (func() *http.Request, error) {
+// replayer produces a fresh copy of a request for each attempt: the
+// request itself first when reuse is set, then copies with a body from
+// body (none when nil). It is a value rather than a closure so that a
+// bodiless request, the common case, is retried without allocating.
+type replayer struct {
+	req   *http.Request
+	reuse bool
+	body  func() (io.ReadCloser, error)
+}
+
+// next returns the request of the next attempt.
+func (r *replayer) next() *http.Request {
+	if r.reuse {
+		r.reuse = false
+		return r.req
+	}
+	out := new(http.Request)
+	*out = *r.req
+	if r.body != nil {
+		b, err := r.body()
+		if err != nil {
+			b = io.NopCloser(errReader{err})
+		}
+		out.Body = b
+	}
+	return out
+}
+
+// replayable returns the replayer of req, and false when req's body
+// cannot be replayed.
+func replayable(req *http.Request, maxBuf int64) (replayer, bool, error) {
 	if maxBuf <= 0 {
 		maxBuf = DefaultMaxRetryBuffer
 	}
-	// attempt returns the request of each attempt: req itself first when
-	// reuseFirst, then copies with a body from body().
-	attempt := func(reuseFirst bool, body func() (io.ReadCloser, error)) func() *http.Request {
-		first := true
-		return func() *http.Request {
-			if first && reuseFirst {
-				first = false
-				return req
-			}
-			out := new(http.Request)
-			*out = *req
-			if body != nil {
-				b, err := body()
-				if err != nil {
-					b = io.NopCloser(errReader{err})
-				}
-				out.Body = b
-			}
-			return out
-		}
-	}
 	switch {
 	case req.Body == nil || req.Body == http.NoBody:
-		return attempt(true, nil), nil
+		return replayer{req: req, reuse: true}, true, nil
 	case req.GetBody != nil:
-		return attempt(true, req.GetBody), nil
+		return replayer{req: req, reuse: true, body: req.GetBody}, true, nil
 	case req.ContentLength > 0 && req.ContentLength <= maxBuf:
 		buf := make([]byte, req.ContentLength)
 		_, err := io.ReadFull(req.Body, buf)
 		req.Body.Close()
 		if err != nil {
-			return nil, fmt.Errorf("reading request body for retries: %w", err)
+			return replayer{}, false, fmt.Errorf("reading request body for retries: %w", err)
 		}
-		return attempt(false, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }), nil
+		return replayer{req: req, body: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }}, true, nil
 	}
-	return nil, nil // chunked, unknown length or too large
+	return replayer{}, false, nil // chunked, unknown length or too large
 }
 
 type errReader struct{ err error }

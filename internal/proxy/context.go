@@ -152,8 +152,14 @@ type Trace struct {
 // ParseTrace decodes the base64 l5d-ctx-trace value (32 or 40 bytes). An
 // unparsable value is ignored (ok=false): a new trace starts.
 func ParseTrace(v string) (Trace, bool) {
-	var buf [40]byte
-	n, err := base64.StdEncoding.Decode(buf[:], []byte(strings.TrimSpace(v)))
+	v = strings.TrimSpace(v)
+	// Decode writes up to DecodedLen bytes and panics past dst: bound the
+	// caller's value first (40 bytes encode to 56 characters).
+	var buf [42]byte
+	if len(v) > base64.StdEncoding.EncodedLen(40) {
+		return Trace{}, false
+	}
+	n, err := base64.StdEncoding.Decode(buf[:], []byte(v))
 	if err != nil || (n != 32 && n != 40) {
 		return Trace{}, false
 	}

@@ -89,13 +89,19 @@ func ServerAddr(s string) (string, error) {
 	} else if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
 		host = s[1 : len(s)-1]
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 || strings.TrimLeft(port, "0123456789") != "" {
 		return "", fmt.Errorf("%q: port %q is not a number from 1 to 65535", s, port)
 	}
+	port = strconv.Itoa(n) // "0053" → "53"
 	if _, err := netip.ParseAddr(host); err != nil && !validHostName(host) {
 		return "", fmt.Errorf("%q is not an IP address or host name, with an optional :port", s)
 	}
-	return net.JoinHostPort(host, port), nil
+	addr := net.JoinHostPort(host, port)
+	if h, _, err := net.SplitHostPort(addr); err != nil || h != host { // an IPv6 zone such as "%]"
+		return "", fmt.Errorf("%q is not an IP address or host name, with an optional :port", s)
+	}
+	return addr, nil
 }
 
 func validHostName(h string) bool {

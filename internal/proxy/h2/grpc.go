@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -427,8 +428,13 @@ func ParseGRPCTimeout(v string) (time.Duration, bool) {
 	if len(v) < 2 || len(v) > 9 {
 		return 0, false
 	}
+	for i := 0; i < len(v)-1; i++ {
+		if v[i] < '0' || v[i] > '9' { // ParseInt alone would take a sign
+			return 0, false
+		}
+	}
 	n, err := strconv.ParseInt(v[:len(v)-1], 10, 64)
-	if err != nil || n < 0 {
+	if err != nil {
 		return 0, false
 	}
 	var unit time.Duration
@@ -447,6 +453,9 @@ func ParseGRPCTimeout(v string) (time.Duration, bool) {
 		unit = time.Nanosecond
 	default:
 		return 0, false
+	}
+	if n > int64(math.MaxInt64/unit) { // 99999999H is past time.Duration's ~292 years
+		return math.MaxInt64, true
 	}
 	return time.Duration(n) * unit, true
 }
