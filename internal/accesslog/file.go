@@ -50,8 +50,10 @@ func ParseRollPolicy(s string) (RollPolicy, error) {
 		if m[2] != "" {
 			mult = map[byte]float64{'b': 1, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30}[m[2][0]]
 		}
-		if size := int64(n * mult); err == nil && size > 0 {
-			return RollPolicy{size: size}, nil
+		// Out-of-range float→int conversion differs by platform: refuse
+		// sizes past int64 before converting.
+		if f := n * mult; err == nil && f >= 1 && f < 1<<63 {
+			return RollPolicy{size: int64(f)}, nil
 		}
 	}
 	return RollPolicy{}, fmt.Errorf("unknown roll policy %q (want never, hourly, daily, weekly(0-6) or a size like 10.megabytes)", s)
