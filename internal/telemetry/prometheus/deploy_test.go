@@ -295,16 +295,32 @@ scrape_configs:
 		time.Sleep(200 * time.Millisecond)
 	}
 	vars := strings.NewReplacer(`"$rt"`, `".*"`, `"$service"`, `".*"`, `"$client"`, `".*"`, `"$job"`, `".*"`)
-	var failed []string
+	var pending []string
 	for _, q := range boardQueries(t) {
 		if strings.HasPrefix(q, "label_values(") {
 			continue // a Grafana function, covered by TestGrafanaBoardUsesExportedMetrics
 		}
-		pq := vars.Replace(q)
-		n, err := query(pq)
-		if err != nil || n == 0 {
-			failed = append(failed, fmt.Sprintf("%s → %d series, %v", pq, n, err))
+		pending = append(pending, vars.Replace(q))
+	}
+	// A query over a rate window can come back empty while a scrape is
+	// late (a loaded machine); ask again for a bounded time before failing.
+	var failed []string
+	retryUntil := time.Now().Add(20 * time.Second)
+	for {
+		failed = failed[:0]
+		var still []string
+		for _, pq := range pending {
+			n, err := query(pq)
+			if err != nil || n == 0 {
+				still = append(still, pq)
+				failed = append(failed, fmt.Sprintf("%s → %d series, %v", pq, n, err))
+			}
 		}
+		pending = still
+		if len(pending) == 0 || time.Now().After(retryUntil) {
+			break
+		}
+		time.Sleep(time.Second)
 	}
 	sort.Strings(failed)
 	for _, f := range failed {
