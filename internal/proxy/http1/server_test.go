@@ -542,9 +542,15 @@ func TestNamerChangeKeepsInFlightRequests(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
 	started := make(chan struct{})
+	var first sync.Once
 	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		close(started)
-		<-release
+		// Only the first request is held; one that races the namer
+		// change below answers at once.
+		held := false
+		first.Do(func() { held = true; close(started) })
+		if held {
+			<-release
+		}
 		io.WriteString(w, "a")
 	}))
 	defer a.Close()
@@ -567,14 +573,33 @@ func TestNamerChangeKeepsInFlightRequests(t *testing.T) {
 		inflight <- result{string(body), err}
 	}()
 	<-started
+	// Namer changes reach the router asynchronously (pushed, not polled):
+	// wait, bounded, for each one to show.
+	eventually := func(what string, ok func() (bool, string)) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			good, got := ok()
+			if good {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s: still %s after 5s", what, got)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	p.namer.Set("hello", addrOf(t, b.URL))
-	if _, body := do(t, newReq(t, "GET", p.URL, "hello", nil)); body != "b" {
-		t.Errorf("new request after the move: %q; want b", body)
-	}
+	eventually("new request after the move (want body b)", func() (bool, string) {
+		_, body := do(t, newReq(t, "GET", p.URL, "hello", nil))
+		return body == "b", fmt.Sprintf("body %q", body)
+	})
 	p.namer.Delete("hello")
-	if resp, _ := do(t, newReq(t, "GET", p.URL, "hello", nil)); resp.StatusCode != 502 {
-		t.Errorf("request after the name was deleted: %d; want 502", resp.StatusCode)
-	}
+	eventually("request after the name was deleted (want 502)", func() (bool, string) {
+		resp, _ := do(t, newReq(t, "GET", p.URL, "hello", nil))
+		return resp.StatusCode == 502, fmt.Sprintf("status %d", resp.StatusCode)
+	})
 	close(release)
 	if r := <-inflight; r.err != nil || r.body != "a" {
 		t.Errorf("in-flight request: %q %v; want it to finish on a", r.body, r.err)
