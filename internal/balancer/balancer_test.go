@@ -118,6 +118,18 @@ func TestWeights(t *testing.T) {
 			as := addrs(2)
 			as[1].Weight = 3
 			b.Update(as)
+			if k == KindEWMA {
+				// Give both endpoints the same latency history, so that only
+				// weight and load tell them apart: the in-loop round trips
+				// are nanoseconds long and their order within a batch would
+				// otherwise decide the costs (decayTime is seconds, so these
+				// primed values dominate for the whole loop).
+				lb := b.(*lb)
+				now := time.Now().UnixNano()
+				for _, ep := range lb.Endpoints() {
+					ep.state.observe(now, int64(time.Millisecond), lb.tau)
+				}
+			}
 			counts := map[int]int{}
 			var held []func(bool)
 			// Keep requests outstanding so load (pending/weight) matters.
