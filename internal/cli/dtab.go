@@ -75,7 +75,7 @@ file given with --config). Failures exit with status 255.`,
 // fail reports err as namerctl does: the text on stdout, exit status 255.
 func fail(s IO, err error) error {
 	fmt.Fprintln(s.Out, err)
-	return withExit(namerctlExit, err)
+	return reportedExit(namerctlExit, err)
 }
 
 // client resolves the base URL (spec/namerd-api.md §9.2) and builds a client.

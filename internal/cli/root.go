@@ -28,6 +28,9 @@ func addCommand(f func(IO) *cobra.Command) { commands = append(commands, f) }
 type exitError struct {
 	code int
 	err  error
+	// reported means the command already printed err where its users
+	// expect it (namerctl prints to stdout), so Main does not repeat it.
+	reported bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -35,6 +38,11 @@ func (e *exitError) Unwrap() error { return e.err }
 
 // withExit returns err as a command error that makes Main exit with code.
 func withExit(code int, err error) error { return &exitError{code: code, err: err} }
+
+// reportedExit is withExit for an error the command has already printed.
+func reportedExit(code int, err error) error {
+	return &exitError{code: code, err: err, reported: true}
+}
 
 // NewRoot builds the root command.
 func NewRoot(s IO) *cobra.Command {
@@ -62,12 +70,15 @@ func Main(args []string, in io.Reader, out, errw io.Writer) int {
 	root := NewRoot(IO{In: in, Out: out, Err: errw})
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
-		fmt.Fprintln(errw, "linnet:", err)
 		var ee *exitError
-		if errors.As(err, &ee) {
-			return ee.code
+		if !errors.As(err, &ee) {
+			fmt.Fprintln(errw, "linnet:", err)
+			return 1
 		}
-		return 1
+		if !ee.reported {
+			fmt.Fprintln(errw, "linnet:", err)
+		}
+		return ee.code
 	}
 	return 0
 }
