@@ -45,7 +45,8 @@ const (
 
 // inbound is what a propagator found on a request.
 type inbound struct {
-	sc     model.SpanContext // zero TraceID when there was no (valid) context
+	sc     model.SpanContext // zero TraceID when there was no (valid) context; ParentID nil
+	parent model.ID          // sc's parent span id; 0: none
 	sample *float64          // l5d-sample rate, if any
 }
 
@@ -72,8 +73,8 @@ type l5dPropagator struct{}
 func (l5dPropagator) extract(h http.Header) inbound {
 	var in inbound
 	if v := headerValue(h, keyCtxTrace); v != "" {
-		if sc, err := DecodeCtxTrace(v); err == nil {
-			in.sc = sc
+		if sc, parent, err := decodeCtxTrace(v); err == nil {
+			in.sc, in.parent = sc, parent
 		} // an unparsable value is ignored: a new trace starts
 	}
 	if v := headerValue(h, keySample); v != "" {
@@ -88,8 +89,14 @@ func (l5dPropagator) extract(h http.Header) inbound {
 }
 
 func (l5dPropagator) inject(h http.Header, sc model.SpanContext) {
-	vs := make([]string, 2) // one allocation for both values' slices
-	vs[0], vs[1] = EncodeCtxTrace(sc), ReqID(sc)
+	// Both values are encoded into one stack buffer and share one string;
+	// both slices share one array: two allocations in all.
+	var buf [ctxTraceMaxLen + 16]byte
+	n := encodeCtxTrace(buf[:], sc)
+	encodeReqID(buf[n:n+16], sc)
+	s := string(buf[:n+16])
+	vs := make([]string, 2)
+	vs[0], vs[1] = s[:n], s[n:]
 	h[keyCtxTrace] = vs[0:1:1]
 	h[keyReqID] = vs[1:2:2]
 }
@@ -118,6 +125,9 @@ func (b3Propagator) extract(h http.Header) inbound {
 	var in inbound
 	if sc, err := b3.ExtractHTTP(&http.Request{Header: h})(); err == nil && sc != nil && !sc.TraceID.Empty() && sc.ID != 0 {
 		in.sc = *sc
+		if sc.ParentID != nil {
+			in.sc.ParentID, in.parent = nil, *sc.ParentID
+		}
 	} else if err == nil && sc != nil && sc.Sampled != nil {
 		in.sc.Sampled = sc.Sampled // a bare sampling decision (x-b3-sampled only)
 	}
@@ -135,21 +145,39 @@ func (b3Propagator) inject(h http.Header, sc model.SpanContext) {
 // ReqID is the l5d-reqid value of a span: the trace id (low 64 bits) as 16
 // lower-case hex digits.
 func ReqID(sc model.SpanContext) string {
+	var b [16]byte
+	encodeReqID(b[:], sc)
+	return string(b[:])
+}
+
+// encodeReqID writes the l5d-reqid value of sc into dst (16 bytes).
+func encodeReqID(dst []byte, sc model.SpanContext) {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], sc.TraceID.Low)
-	return hex.EncodeToString(b[:])
+	hex.Encode(dst[:], b[:])
 }
+
+// ctxTraceMaxLen is the longest l5d-ctx-trace value: base64 of 40 bytes.
+const ctxTraceMaxLen = 56
 
 // EncodeCtxTrace encodes sc as an l5d-ctx-trace value: base64 of span id,
 // parent id (the span id itself for a root span), trace id and flags, 8
 // bytes each, big-endian; 8 more bytes with the trace id's high half when
 // it is a 128-bit id. A nil Sampled leaves the decision unknown.
 func EncodeCtxTrace(sc model.SpanContext) string {
+	var b [ctxTraceMaxLen]byte
+	return string(b[:encodeCtxTrace(b[:], sc)])
+}
+
+// encodeCtxTrace writes the l5d-ctx-trace value of sc at the start of dst
+// (at least ctxTraceMaxLen bytes: a caller's stack array) and returns its
+// length (44, or 56 with a 128-bit trace id).
+func encodeCtxTrace(dst []byte, sc model.SpanContext) int {
+	var b [40]byte
 	n := 32
 	if sc.TraceID.High != 0 {
 		n = 40
 	}
-	b := make([]byte, n)
 	parent := sc.ID
 	if sc.ParentID != nil {
 		parent = *sc.ParentID
@@ -171,18 +199,36 @@ func EncodeCtxTrace(sc model.SpanContext) string {
 	if n == 40 {
 		binary.BigEndian.PutUint64(b[32:], sc.TraceID.High)
 	}
-	return base64.StdEncoding.EncodeToString(b)
+	base64.StdEncoding.Encode(dst, b[:n])
+	return base64.StdEncoding.EncodedLen(n)
 }
 
 // DecodeCtxTrace parses an l5d-ctx-trace value.
 func DecodeCtxTrace(v string) (model.SpanContext, error) {
-	var sc model.SpanContext
-	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
-	if err != nil {
-		return sc, fmt.Errorf("l5d-ctx-trace: %w", err)
+	sc, parent, err := decodeCtxTrace(v)
+	if parent != 0 {
+		sc.ParentID = &parent
 	}
+	return sc, err
+}
+
+// decodeCtxTrace is DecodeCtxTrace with the parent id (0: none) returned
+// apart, so that the request path can keep it without an allocation.
+func decodeCtxTrace(v string) (sc model.SpanContext, _ model.ID, _ error) {
+	v = strings.TrimSpace(v)
+	if n := base64.StdEncoding.DecodedLen(len(v)); n != 33 && n != 42 {
+		// Not 44 or 56 characters: the decoder would report a bad
+		// length or padding anyway; say what a valid value is.
+		return sc, 0, fmt.Errorf("l5d-ctx-trace: %d characters, want 44 or 56 (base64 of 32 or 40 bytes)", len(v))
+	}
+	var buf [42]byte // decoded on the stack: the request path allocates nothing
+	n, err := base64.StdEncoding.Decode(buf[:], []byte(v))
+	if err != nil {
+		return sc, 0, fmt.Errorf("l5d-ctx-trace: %w", err)
+	}
+	b := buf[:n]
 	if len(b) != 32 && len(b) != 40 {
-		return sc, fmt.Errorf("l5d-ctx-trace: %d bytes, want 32 or 40", len(b))
+		return sc, 0, fmt.Errorf("l5d-ctx-trace: %d bytes, want 32 or 40", len(b))
 	}
 	sc.ID = model.ID(binary.BigEndian.Uint64(b[0:]))
 	parent := model.ID(binary.BigEndian.Uint64(b[8:]))
@@ -192,17 +238,27 @@ func DecodeCtxTrace(v string) (model.SpanContext, error) {
 		sc.TraceID.High = binary.BigEndian.Uint64(b[32:])
 	}
 	if sc.ID == 0 || sc.TraceID.Empty() {
-		return model.SpanContext{}, fmt.Errorf("l5d-ctx-trace: zero span or trace id")
+		return model.SpanContext{}, 0, fmt.Errorf("l5d-ctx-trace: zero span or trace id")
 	}
-	if parent != sc.ID && parent != 0 {
-		sc.ParentID = &parent
+	if parent == sc.ID {
+		parent = 0 // a root span
 	}
 	sc.Debug = flags&flagDebug != 0
 	if flags&flagSamplingKnown != 0 {
-		s := flags&flagSampled != 0
-		sc.Sampled = &s
+		sc.Sampled = sampledPtr(flags&flagSampled != 0)
 	}
-	return sc, nil
+	return sc, parent, nil
+}
+
+// The Sampled pointers of decoded span contexts: nothing writes through a
+// SpanContext's Sampled pointer, so two shared values do.
+var sampledTrue, sampledFalse = true, false
+
+func sampledPtr(s bool) *bool {
+	if s {
+		return &sampledTrue
+	}
+	return &sampledFalse
 }
 
 // Untrusted wraps the handler of a server facing untrusted clients

@@ -53,6 +53,7 @@ type Tracer struct {
 	prop    propagator
 	router  string
 	decides bool // false: never make a sampling decision of our own
+	sample  zipkin.Sampler
 }
 
 // New builds a Tracer.
@@ -72,16 +73,17 @@ func New(opts Options) (*Tracer, error) {
 	if err != nil {
 		return nil, err
 	}
+	sample := rateSampler(opts.SampleRate)
 	zt, err := zipkin.NewTracer(rep,
 		zipkin.WithLocalEndpoint(ep),
-		zipkin.WithSampler(rateSampler(opts.SampleRate)),
+		zipkin.WithSampler(sample),
 		zipkin.WithSharedSpans(true),
 		zipkin.WithNoopSpan(true), // unsampled spans record nothing: cheap propagation
 	)
 	if err != nil {
 		return nil, err
 	}
-	return &Tracer{zt: zt, prop: prop, router: opts.Router, decides: decides}, nil
+	return &Tracer{zt: zt, prop: prop, router: opts.Router, decides: decides, sample: sample}, nil
 }
 
 // rateSampler samples a fraction of trace ids. Unlike zipkin-go's boundary
@@ -97,9 +99,61 @@ func rateSampler(rate float64) zipkin.Sampler {
 	return func(id uint64) bool { return id>>1 < limit }
 }
 
-// decisionKey marks, in a request context, that the sampling decision of
-// the current trace is known (made upstream or by a reporting tracer).
-type decisionKey struct{}
+// hopContext is the request context below a Tracer's Server middleware.
+// It carries the server span's context and whether its sampling decision
+// is known (made upstream or by a reporting tracer), and is itself the
+// context value (one allocation instead of context.WithValue's two): an
+// unsampled request, the common case, needs no zipkin span at all.
+type hopContext struct {
+	context.Context
+	sc     model.SpanContext
+	parent model.ID // what sc.ParentID points to
+	known  bool
+	record bool // sampled: a zipkin span is in the context too
+}
+
+type hopKey struct{}
+
+func (c *hopContext) Value(key any) any {
+	if _, ok := key.(hopKey); ok {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+// newID returns a random, non-zero span or trace id (math/rand/v2's
+// per-thread generator: no lock, no allocation).
+func newID() uint64 {
+	for {
+		if id := rand.Uint64(); id != 0 {
+			return id
+		}
+	}
+}
+
+// serverContext decides, as zipkin-go's StartSpan would for a shared
+// server span, the context of the server span joining sc. record is true
+// when the span is sampled: the caller then starts it with zipkin (sc
+// carries the decision; a root keeps an empty trace id for zipkin to
+// fill in). Otherwise sc is the complete span context, a new root trace
+// when none came in.
+func (t *Tracer) serverContext(sc model.SpanContext) (_ model.SpanContext, record bool) {
+	root := sc.TraceID.Empty() || sc.ID == 0
+	low := sc.TraceID.Low
+	if root {
+		low = newID()
+	}
+	if !sc.Debug && sc.Sampled == nil {
+		sc.Sampled = sampledPtr(t.sample(low))
+	}
+	if sc.Debug || *sc.Sampled {
+		return sc, true
+	}
+	if root {
+		sc.TraceID, sc.ID, sc.ParentID = model.TraceID{Low: low}, model.ID(low), nil
+	}
+	return sc, false
+}
 
 // Server implements telemetry.Tracer.
 func (t *Tracer) Server(next http.Handler) http.Handler {
@@ -107,20 +161,24 @@ func (t *Tracer) Server(next http.Handler) http.Handler {
 		in := t.prop.extract(r.Header)
 		sc := in.sc
 		if sc.Sampled == nil && !sc.Debug && in.sample != nil {
-			s := rand.Float64() < *in.sample
-			sc.Sampled = &s
+			sc.Sampled = sampledPtr(rand.Float64() < *in.sample)
 		}
-		known := sc.Sampled != nil || sc.Debug || t.decides
-		span := t.zt.StartSpan(r.Method, zipkin.Kind(model.Server), zipkin.Parent(sc))
-		ctx := zipkin.NewContext(r.Context(), span)
-		ctx = telemetry.ContextWithSpan(ctx, span)
-		ctx = context.WithValue(ctx, decisionKey{}, known)
-		if !recording(span) {
-			// Most requests are not sampled: propagate only, without
-			// the work (and allocations) of tagging a no-op span.
-			next.ServeHTTP(w, r.WithContext(ctx))
+		hc := &hopContext{Context: r.Context(), parent: in.parent, known: sc.Sampled != nil || sc.Debug || t.decides}
+		if hc.parent != 0 {
+			sc.ParentID = &hc.parent
+		}
+		hc.sc, hc.record = t.serverContext(sc)
+		if !hc.record {
+			// Most requests are not sampled: propagate only, with no
+			// span object and one context.
+			next.ServeHTTP(w, r.WithContext(hc))
 			return
 		}
+		span := t.zt.StartSpan(r.Method, zipkin.Kind(model.Server), zipkin.Parent(hc.sc))
+		ctx := zipkin.NewContext(r.Context(), span)
+		hc.Context = telemetry.ContextWithSpan(ctx, span)
+		hc.sc = span.Context()
+		ctx = hc
 		if ep := endpoint(r.RemoteAddr); ep != nil {
 			span.SetRemoteEndpoint(ep)
 		}
@@ -145,7 +203,19 @@ func (t *Tracer) Server(next http.Handler) http.Handler {
 func (t *Tracer) Client(next http.RoundTripper) http.RoundTripper {
 	return roundTripper(func(r *http.Request) (*http.Response, error) {
 		ctx := r.Context()
-		known, inTrace := ctx.Value(decisionKey{}).(bool)
+		hop, inTrace := ctx.Value(hopKey{}).(*hopContext)
+		if inTrace && !hop.record {
+			// An unsampled trace: the client span is only an id in the
+			// outbound headers. The router's tiers own the outbound
+			// request and write their headers on it; so does this.
+			sc := model.SpanContext{TraceID: hop.sc.TraceID, ID: model.ID(newID()), ParentID: &hop.sc.ID, Sampled: hop.sc.Sampled}
+			if !hop.known {
+				sc.Sampled = nil // pass "unknown" on
+			}
+			t.prop.inject(r.Header, sc)
+			return next.RoundTrip(r)
+		}
+		known := inTrace && hop.known
 		var span zipkin.Span
 		if parent := zipkin.SpanFromContext(ctx); parent != nil {
 			span = t.zt.StartSpan(r.Method, zipkin.Kind(model.Client), zipkin.Parent(parent.Context()))
@@ -163,9 +233,8 @@ func (t *Tracer) Client(next http.RoundTripper) http.RoundTripper {
 		}
 		ctx = zipkin.NewContext(ctx, span)
 		ctx = telemetry.ContextWithSpan(ctx, span)
-		// The router's tiers own the outbound request and write their
-		// headers on it (l5d-dst-*); the trace headers are written the
-		// same way, rather than copying the header map on every attempt.
+		// The trace headers are written on the outbound request, rather
+		// than copying the header map on every attempt.
 		out := r.WithContext(ctx)
 		sc := span.Context()
 		if (inTrace && !known) || (!inTrace && !t.decides) {
