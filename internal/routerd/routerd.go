@@ -122,13 +122,15 @@ func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) 
 	p.tracers = tracerFactory(tms)
 
 	var infos []admin.RouterInfo
+	var httpRouters []*router.Router
 	for i, rc := range cfg.Routers {
 		if h2r, ok := rc.Value.(*H2Router); ok {
-			_, info, rerr := p.startH2Router(ctx, h2r, namers, env)
+			h2rt, info, rerr := p.startH2Router(ctx, h2r, namers, env)
 			if rerr != nil {
 				return nil, fmt.Errorf("routers[%d] (%s): %w", i, h2r.Label, rerr)
 			}
 			infos = append(infos, info)
+			httpRouters = append(httpRouters, h2rt)
 			continue
 		}
 		hr, ok := rc.Value.(*HTTPRouter)
@@ -139,7 +141,7 @@ func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) 
 		if rerr != nil {
 			return nil, fmt.Errorf("routers[%d] (%s): %w", i, hr.Label, rerr)
 		}
-		_ = rt
+		httpRouters = append(httpRouters, rt)
 		infos = append(infos, info)
 	}
 
@@ -168,6 +170,7 @@ func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) 
 		ShutdownGrace: func(grace time.Duration) { _ = p.StopGrace(grace) },
 		LogLevel:      o.LogLevel,
 	})
+	mountStatePages(adm, httpRouters, namers)
 	for _, h := range adminHandlers {
 		adm.Handle(h.Path, h.Handler)
 	}
