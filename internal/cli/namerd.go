@@ -46,17 +46,7 @@ func loadNamerdConfig(s IO, path string) ([]byte, *namerd.Config, error) {
 	}
 	var cfg namerd.Config
 	if err := config.Load(text, &cfg); err != nil {
-		name := path
-		if name == "-" {
-			name = "<stdin>"
-		}
-		if errs := config.AsErrors(err); len(errs) > 0 {
-			for _, e := range errs {
-				fmt.Fprintf(s.Err, "%s: %v\n", name, e)
-			}
-			return nil, nil, withExit(1, fmt.Errorf("%s: invalid configuration (%d problem(s))", name, len(errs)))
-		}
-		return nil, nil, withExit(1, fmt.Errorf("%s: %w", name, err))
+		return nil, nil, configError(s, path, err)
 	}
 	return text, &cfg, nil
 }
@@ -94,14 +84,6 @@ func runNamerd(ctx context.Context, s IO, args []string) error {
 	for _, a := range p.InterfaceAddrs() {
 		log.Info("interface listening", "addr", a)
 	}
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case <-p.Done():
-	}
-	if err := p.Stop(); err != nil {
-		log.Warn("stopping", "err", err)
-	}
-	log.Info("stopped")
+	serveUntilStopped(ctx, log, p.Done(), p.Stop)
 	return nil
 }

@@ -121,19 +121,39 @@ func loadRouterConfig(s IO, path string) ([]byte, *routerd.Config, error) {
 	}
 	cfg, err := routerd.LoadConfig(text)
 	if err != nil {
-		name := path
-		if name == "-" {
-			name = "<stdin>"
-		}
-		if errs := config.AsErrors(err); len(errs) > 0 {
-			for _, e := range errs {
-				fmt.Fprintf(s.Err, "%s: %v\n", name, e)
-			}
-			return nil, nil, withExit(1, fmt.Errorf("%s: invalid configuration (%d problem(s))", name, len(errs)))
-		}
-		return nil, nil, withExit(1, fmt.Errorf("%s: %w", name, err))
+		return nil, nil, configError(s, path, err)
 	}
 	return text, cfg, nil
+}
+
+// configError prints every problem of a configuration that failed to load,
+// one per line with its place, and returns the command's error (exit 1).
+func configError(s IO, path string, err error) error {
+	name := path
+	if name == "-" {
+		name = "<stdin>"
+	}
+	if errs := config.AsErrors(err); len(errs) > 0 {
+		for _, e := range errs {
+			fmt.Fprintf(s.Err, "%s: %v\n", name, e)
+		}
+		return withExit(1, fmt.Errorf("%s: invalid configuration (%d problem(s))", name, len(errs)))
+	}
+	return withExit(1, fmt.Errorf("%s: %w", name, err))
+}
+
+// serveUntilStopped waits for a signal (ctx) or for the process to end by
+// itself (done, e.g. /admin/shutdown), then stops it.
+func serveUntilStopped(ctx context.Context, log *slog.Logger, done <-chan struct{}, stop func() error) {
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case <-done:
+	}
+	if err := stop(); err != nil {
+		log.Warn("stopping", "err", err)
+	}
+	log.Info("stopped")
 }
 
 func runRouter(ctx context.Context, s IO, args []string) error {
@@ -175,13 +195,7 @@ func runRouter(ctx context.Context, s IO, args []string) error {
 	for _, a := range p.ServerAddrs() {
 		log.Info("router server listening", "addr", a)
 	}
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case <-p.Done():
-	}
-	_ = p.Stop()
-	log.Info("stopped")
+	serveUntilStopped(ctx, log, p.Done(), p.Stop)
 	return nil
 }
 
