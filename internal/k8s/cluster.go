@@ -7,9 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	typeddiscoveryv1 "k8s.io/client-go/kubernetes/typed/discovery/v1"
-	typednetworkingv1 "k8s.io/client-go/kubernetes/typed/networking/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -39,9 +36,7 @@ type Cluster struct {
 	conn   Conn
 	opts   Options
 	cfg    *rest.Config
-	core   typedcorev1.CoreV1Interface
-	disc   typeddiscoveryv1.DiscoveryV1Interface
-	netv1  typednetworkingv1.NetworkingV1Interface
+	api    *apiGroups
 	logger *slog.Logger
 	stop   chan struct{}
 	key    string
@@ -127,20 +122,12 @@ func newCluster(conn Conn, opts Options, cfg *rest.Config, logger *slog.Logger) 
 	pcfg := rest.CopyConfig(cfg)
 	pcfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	pcfg.ContentType = "application/vnd.kubernetes.protobuf"
-	core, err := typedcorev1.NewForConfig(pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("k8s: %s: %w", conn, err)
-	}
-	disc, err := typeddiscoveryv1.NewForConfig(pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("k8s: %s: %w", conn, err)
-	}
-	netv1, err := typednetworkingv1.NewForConfig(pcfg)
+	api, err := newAPIGroups(pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("k8s: %s: %w", conn, err)
 	}
 	return &Cluster{
-		conn: conn, opts: opts, cfg: cfg, core: core, disc: disc, netv1: netv1,
+		conn: conn, opts: opts, cfg: cfg, api: api,
 		logger:    logger.With("k8s", conn.String()),
 		stop:      make(chan struct{}),
 		epSynced:  make(chan struct{}),

@@ -69,10 +69,11 @@ func (c *Cluster) runEndpoints() {
 	if c.slices {
 		lw := &cache.ListWatch{
 			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				return c.disc.EndpointSlices(metav1.NamespaceAll).List(ctx, o)
+				l := &discoveryv1.EndpointSliceList{}
+				return l, c.api.endpointSlices().list(ctx, metav1.NamespaceAll, o, l)
 			},
 			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-				return c.disc.EndpointSlices(metav1.NamespaceAll).Watch(ctx, o)
+				return c.api.endpointSlices().watch(ctx, metav1.NamespaceAll, o)
 			},
 		}
 		c.epInformer = cache.NewSharedIndexInformer(lw, &discoveryv1.EndpointSlice{}, 0, cache.Indexers{
@@ -91,10 +92,11 @@ func (c *Cluster) runEndpoints() {
 	} else {
 		lw := &cache.ListWatch{
 			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				return c.core.Endpoints(metav1.NamespaceAll).List(ctx, o)
+				l := &corev1.EndpointsList{}
+				return l, c.api.endpoints().list(ctx, metav1.NamespaceAll, o, l)
 			},
 			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-				return c.core.Endpoints(metav1.NamespaceAll).Watch(ctx, o)
+				return c.api.endpoints().watch(ctx, metav1.NamespaceAll, o)
 			},
 		}
 		//lint:ignore SA1019 v1 Endpoints is the fallback for clusters without EndpointSlices
@@ -102,10 +104,11 @@ func (c *Cluster) runEndpoints() {
 	}
 	svcLW := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return c.core.Services(metav1.NamespaceAll).List(ctx, o)
+			l := &corev1.ServiceList{}
+			return l, c.api.services().list(ctx, metav1.NamespaceAll, o, l)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return c.core.Services(metav1.NamespaceAll).Watch(ctx, o)
+			return c.api.services().watch(ctx, metav1.NamespaceAll, o)
 		},
 	}
 	c.svcInformer = cache.NewSharedIndexInformer(svcLW, &corev1.Service{}, 0, cache.Indexers{})
@@ -131,8 +134,7 @@ func (c *Cluster) runEndpoints() {
 	go c.epInformer.Run(c.stop)
 	go c.svcInformer.Run(c.stop)
 	go c.probe(c.epSynced, &c.epErr, func() { c.serviceListener.call(ServiceKey{}) }, func(ctx context.Context) error {
-		_, err := c.core.Services(metav1.NamespaceAll).List(ctx, metav1.ListOptions{Limit: 1})
-		return err
+		return c.api.services().list(ctx, metav1.NamespaceAll, metav1.ListOptions{Limit: 1}, &corev1.ServiceList{})
 	})
 	go func() {
 		if cache.WaitForCacheSync(c.stop, c.epInformer.HasSynced, c.svcInformer.HasSynced) {
@@ -158,7 +160,7 @@ func (c *Cluster) servesEndpointSlices() (slices, ok bool) {
 			case <-ctx.Done():
 			}
 		}()
-		err := c.core.RESTClient().Get().AbsPath("/apis/discovery.k8s.io/v1").Do(ctx).Error()
+		err := c.api.core.Get().AbsPath("/apis/discovery.k8s.io/v1").Do(ctx).Error()
 		cancel()
 		switch {
 		case err == nil:

@@ -27,10 +27,11 @@ func (c *Cluster) IngressesSynced() <-chan struct{} { return c.ingSynced }
 func (c *Cluster) startIngresses() {
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return c.netv1.Ingresses(metav1.NamespaceAll).List(ctx, o)
+			l := &networkingv1.IngressList{}
+			return l, c.api.ingresses().list(ctx, metav1.NamespaceAll, o, l)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return c.netv1.Ingresses(metav1.NamespaceAll).Watch(ctx, o)
+			return c.api.ingresses().watch(ctx, metav1.NamespaceAll, o)
 		},
 	}
 	c.ingInformer = cache.NewSharedIndexInformer(lw, &networkingv1.Ingress{}, 0, cache.Indexers{})
@@ -66,8 +67,7 @@ func (c *Cluster) startIngresses() {
 	})
 	go c.ingInformer.Run(c.stop)
 	go c.probe(c.ingSynced, &c.ingErr, func() { c.ingressListener.call(struct{}{}) }, func(ctx context.Context) error {
-		_, err := c.netv1.Ingresses(metav1.NamespaceAll).List(ctx, metav1.ListOptions{Limit: 1})
-		return err
+		return c.api.ingresses().list(ctx, metav1.NamespaceAll, metav1.ListOptions{Limit: 1}, &networkingv1.IngressList{})
 	})
 	go func() {
 		if cache.WaitForCacheSync(c.stop, c.ingInformer.HasSynced) {
@@ -150,8 +150,8 @@ func convBackend(b *networkingv1.IngressBackend) *IngressBackend {
 // SetIngressStatus writes addrs (IPs, or hostnames) as the load-balancer
 // status of Ingress ns/name, unless it already says exactly that.
 func (c *Cluster) SetIngressStatus(ctx context.Context, ns, name string, addrs []string) error {
-	ing, err := c.netv1.Ingresses(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
+	ing := &networkingv1.Ingress{}
+	if err := c.api.ingresses().get(ctx, ns, name, ing); err != nil {
 		return fmt.Errorf("k8s: get ingress %s/%s: %w", ns, name, err)
 	}
 	want := make([]networkingv1.IngressLoadBalancerIngress, 0, len(addrs))
@@ -166,7 +166,7 @@ func (c *Cluster) SetIngressStatus(ctx context.Context, ns, name string, addrs [
 		return nil
 	}
 	ing.Status.LoadBalancer.Ingress = want
-	if _, err := c.netv1.Ingresses(ns).UpdateStatus(ctx, ing, metav1.UpdateOptions{}); err != nil {
+	if err := c.api.ingresses().updateStatus(ctx, ns, name, ing, &networkingv1.Ingress{}); err != nil {
 		return fmt.Errorf("k8s: update status of ingress %s/%s: %w", ns, name, err)
 	}
 	return nil

@@ -144,3 +144,36 @@ func TestGofmt(t *testing.T) {
 		}
 	}
 }
+
+// notLinked are packages the linnet binary must not link, with why. Every
+// package linked into the binary runs its init in every process, router
+// included, and the pages that init touches stay resident (issue 3's memory
+// goal; docs/performance.md, "Memory").
+var notLinked = map[string]string{
+	// The generated clientsets import k8s.io/client-go/kubernetes/scheme,
+	// which registers every built-in API group: 14 MB of binary and about
+	// 9 MB of resident memory. internal/k8s uses client-go's REST client
+	// over a scheme of the three groups it reads.
+	"k8s.io/client-go/kubernetes": "use internal/k8s's REST resources, not generated clientsets",
+	"k8s.io/api/apps/":            "only core, discovery and networking are read",
+}
+
+func TestBinaryLinksNoClientset(t *testing.T) {
+	cmd := exec.Command("go", "list", "-deps", module+"/cmd/linnet")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 100 {
+		t.Fatalf("go list -deps found only %d packages", len(deps))
+	}
+	for _, d := range deps {
+		for prefix, why := range notLinked {
+			if strings.HasPrefix(d, prefix) {
+				t.Errorf("cmd/linnet links %s: %s", d, why)
+			}
+		}
+	}
+}
