@@ -198,7 +198,10 @@ func (s *Server) serveConn(fc *fastConn) {
 			handedOff = s.handOff(c, br)
 			return
 		}
-		req, err := http.ReadRequest(br)
+		req, ok := readRequestHead(br, head)
+		if !ok {
+			req, err = http.ReadRequest(br)
+		}
 		if err != nil {
 			io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
 			return

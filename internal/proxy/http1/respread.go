@@ -73,9 +73,7 @@ func readResponseHead(br *bufio.Reader, req *http.Request) (resp *http.Response,
 		if !httpguts.ValidHeaderFieldName(key) || !plainValue([]byte(v)) {
 			return nil, false
 		}
-		if !canonical(key) {
-			key = http.CanonicalHeaderKey(key)
-		}
+		key = canonicalKey(key)
 		switch key {
 		case "Transfer-Encoding", "Trailer", "Pragma":
 			return nil, false
