@@ -10,13 +10,16 @@ COUNT     ?= 1
 VECTORS   ?= internal/naming/testdata/dtab-vectors.json
 TESTFLAGS ?=
 
-.PHONY: help build test test-short deps demo vectors fuzz bench bench-go lint fmt vet clean
+.PHONY: help build build-slim test test-short deps demo vectors fuzz bench bench-go lint fmt vet clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build bin/linnet (static)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/linnet
+
+build-slim: ## build bin/linnet-slim: linnet without the Kubernetes and etcd plug-ins (10 MB less resident)
+	CGO_ENABLED=0 $(GO) build -trimpath -tags linnet_slim -ldflags '$(LDFLAGS)-slim' -o bin/linnet-slim ./cmd/linnet
 
 deps: ## install test dependencies that are missing (apt-get, go install)
 	./scripts/test-deps.sh

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // registry maps an extension-point interface type to its kinds.
@@ -83,6 +84,14 @@ func RegisterUnsupported[I any](kinds ...string) {
 	}
 }
 
+var buildNote atomic.Pointer[string]
+
+// SetBuildNote adds note to every "not supported by this version" answer
+// about a kind, for builds that leave plug-ins out on purpose (such as
+// "this build leaves out the Kubernetes and etcd plug-ins"). Call it from
+// init.
+func SetBuildNote(note string) { buildNote.Store(&note) }
+
 // Kinds returns the kinds registered for I, sorted.
 func Kinds[I any]() []string { return kindsOf(reflect.TypeFor[I]()) }
 
@@ -108,7 +117,11 @@ func lookupKind(t reflect.Type, kind string) (func() any, string) {
 	}
 	key := kindKeyOf(t)
 	if unsup {
-		return nil, Unsupported(fmt.Sprintf("%s %q", key, kind))
+		msg := Unsupported(fmt.Sprintf("%s %q", key, kind))
+		if note := buildNote.Load(); note != nil {
+			msg += " (" + *note + ")"
+		}
+		return nil, msg
 	}
 	known := kindsOf(t)
 	if len(known) == 0 {

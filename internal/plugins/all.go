@@ -1,19 +1,22 @@
 // Package plugins links every namer, storage backend, telemeter and
 // interpreter into the binary by importing them for their init
 // registrations (Caddy's modules/standard).
+//
+// The Kubernetes and etcd plug-ins are in cluster.go. Building with
+// -tags linnet_slim (make build-slim) leaves them out: every package a
+// binary links runs its init in every process, and these cost the router
+// about 10 MB of resident memory whether or not its config uses them
+// (docs/performance.md). A slim binary refuses their kinds with a message
+// that says so.
 package plugins
 
 import (
-	_ "github.com/linnet-mesh/linnet/internal/k8s/ingress"          // io.l5d.ingress
 	_ "github.com/linnet-mesh/linnet/internal/namer/dnssrv"         // io.l5d.dnssrv
 	_ "github.com/linnet-mesh/linnet/internal/namer/fs"             // io.l5d.fs
-	_ "github.com/linnet-mesh/linnet/internal/namer/k8s"            // io.l5d.k8s, .ns, .external, .daemonset, .localnode
 	_ "github.com/linnet-mesh/linnet/internal/namer/rewrite"        // io.l5d.rewrite
 	_ "github.com/linnet-mesh/linnet/internal/namerd/client"        // io.l5d.namerd.http
 	_ "github.com/linnet-mesh/linnet/internal/namerd/thrift"        // io.l5d.namerd
-	_ "github.com/linnet-mesh/linnet/internal/storage/etcd"         // io.l5d.etcd
 	_ "github.com/linnet-mesh/linnet/internal/storage/file"         // io.linnet.file
-	_ "github.com/linnet-mesh/linnet/internal/storage/k8s"          // io.l5d.k8s (namerd)
 	_ "github.com/linnet-mesh/linnet/internal/storage/memory"       // io.l5d.inMemory
 	_ "github.com/linnet-mesh/linnet/internal/telemetry/influxdb"   // io.l5d.influxdb
 	_ "github.com/linnet-mesh/linnet/internal/telemetry/prometheus" // io.l5d.prometheus

@@ -177,3 +177,52 @@ func TestBinaryLinksNoClientset(t *testing.T) {
 		}
 	}
 }
+
+// TestSlimBuild builds linnet with -tags linnet_slim (make build-slim) and
+// checks that it links neither client-go nor etcd, and that it refuses
+// their kinds with a message that names the build, not a bare "unknown".
+func TestSlimBuild(t *testing.T) {
+	root := repoRoot(t)
+	list := exec.Command("go", "list", "-deps", "-tags", "linnet_slim", module+"/cmd/linnet")
+	list.Dir = root
+	out, err := list.Output()
+	if err != nil {
+		t.Fatalf("go list -deps -tags linnet_slim: %v", err)
+	}
+	for _, d := range strings.Fields(string(out)) {
+		if strings.HasPrefix(d, "k8s.io/") || strings.HasPrefix(d, "go.etcd.io/") {
+			t.Errorf("the slim build links %s", d)
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "linnet-slim")
+	build := exec.Command("go", "build", "-tags", "linnet_slim", "-o", bin, "./cmd/linnet")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build -tags linnet_slim: %v\n%s", err, out)
+	}
+	for _, tc := range []struct{ cmd, config, want string }{
+		{"router", "routers:\n- protocol: http\n  servers: [{port: 0}]\nnamers:\n- kind: io.l5d.k8s\n", `namers[0].kind: kind "io.l5d.k8s" is a Linkerd 1.x option not supported by this version (this linnet is a slim build`},
+		{"namerd", "storage: {kind: io.l5d.etcd}\ninterfaces: [{kind: io.l5d.httpController, port: 0}]\n", `storage.kind: kind "io.l5d.etcd" is a Linkerd 1.x option not supported by this version (this linnet is a slim build`},
+	} {
+		cfg := filepath.Join(t.TempDir(), "config.yaml")
+		if err := os.WriteFile(cfg, []byte(tc.config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, tc.cmd, "-validate", cfg)
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Errorf("slim %s -validate accepted %q:\n%s", tc.cmd, tc.config, out)
+			continue
+		}
+		if !strings.Contains(string(out), tc.want) {
+			t.Errorf("slim %s -validate said:\n%s\nwant it to contain %q", tc.cmd, out, tc.want)
+		}
+	}
+	// The standard kinds still work.
+	cfg := filepath.Join(t.TempDir(), "ok.yaml")
+	os.WriteFile(cfg, []byte("routers:\n- protocol: http\n  servers: [{port: 0}]\nnamers:\n- kind: io.l5d.fs\n  rootDir: .\n"), 0o644)
+	if out, err := exec.Command(bin, "router", "-validate", cfg).CombinedOutput(); err != nil {
+		t.Errorf("slim router -validate refused an fs namer: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,15 @@
+//go:build linnet_slim
+
+package plugins
+
+import (
+	"github.com/linnet-mesh/linnet/internal/config"
+	"github.com/linnet-mesh/linnet/internal/storage"
+)
+
+func init() {
+	// The Kubernetes kinds are declared unsupported where their extension
+	// points are; etcd is not, as the standard build always has it.
+	config.RegisterUnsupported[storage.Config]("io.l5d.etcd")
+	config.SetBuildNote("this linnet is a slim build, made with -tags linnet_slim, which leaves out the Kubernetes and etcd plug-ins; use the standard build")
+}
