@@ -104,6 +104,12 @@ const (
 	canonRetryable    = "L5d-Retryable"
 )
 
+var (
+	successValue = [1]string{"1.0"}
+	failureValue = [1]string{"0.0"}
+	trueValue    = [1]string{"true"}
+)
+
 // Classify sets l5d-success-class ("1.0" success, "0.0" failure) on every
 // response, and l5d-retryable: true on retryable failures (removing a
 // stale one otherwise), so that an upstream linkerd can classify and retry.
@@ -111,6 +117,9 @@ const (
 // returned. Transport errors pass through: the proxy renders them with
 // ErrorStatus.
 func Classify(c Classifier) Middleware {
+	// The values are shared by every response, read-only: capacity one, so
+	// that an Add appends to a copy; nothing in Linnet writes a header
+	// value in place.
 	return func(next http.RoundTripper) http.RoundTripper {
 		return RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			resp, err := next.RoundTrip(req)
@@ -125,12 +134,12 @@ func Classify(c Classifier) Middleware {
 			// canonicalise the lower-case names, allocating on every
 			// response.
 			if cl.Success {
-				resp.Header[canonSuccessClass] = []string{"1.0"}
+				resp.Header[canonSuccessClass] = successValue[:1:1]
 			} else {
-				resp.Header[canonSuccessClass] = []string{"0.0"}
+				resp.Header[canonSuccessClass] = failureValue[:1:1]
 			}
 			if !cl.Success && cl.Retryable {
-				resp.Header[canonRetryable] = []string{"true"}
+				resp.Header[canonRetryable] = trueValue[:1:1]
 			} else {
 				delete(resp.Header, canonRetryable)
 			}

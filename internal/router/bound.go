@@ -145,8 +145,21 @@ func (b *boundEntry) balance(req *http.Request) (*http.Response, error) {
 		done(resp.StatusCode >= 500)
 		return resp, nil
 	}
+	if h, ok := resp.Body.(BodyEndHook); ok && h.OnEnd(done, resp.StatusCode >= 500) {
+		return resp, nil
+	}
 	resp.Body = &doneBody{rc: resp.Body, done: done, failed: resp.StatusCode >= 500}
 	return resp, nil
+}
+
+// BodyEndHook is a response body that reports its own end, so that the
+// balancer's accounting needs no wrapper (and no allocation) per response.
+// OnEnd arranges for done to be called once: done(failed) at EOF or when
+// the body is closed early, done(true) after a read error. It returns
+// false, and changes nothing, if it cannot (the body already ended or has
+// a hook).
+type BodyEndHook interface {
+	OnEnd(done func(failed bool), failed bool) bool
 }
 
 // isDialError reports whether err happened while connecting, i.e. the

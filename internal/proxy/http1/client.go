@@ -208,7 +208,10 @@ func (pc *clientConn) roundTrip(cl *Client, req *http.Request) (resp *http.Respo
 	}
 	// The common head is parsed here (respread.go); anything else by
 	// net/http.
-	resp, fast := readResponseHead(pc.br, req)
+	fr, fast := readResponseHead(pc.br, req)
+	if fast {
+		resp = &fr.Response
+	}
 	for !fast {
 		resp, err = http.ReadResponse(pc.br, req)
 		if err != nil {
@@ -240,7 +243,12 @@ func (pc *clientConn) roundTrip(cl *Client, req *http.Request) (resp *http.Respo
 		}
 		return resp, true, nil
 	}
-	resp.Body = &connBody{rc: resp.Body, pc: pc, cl: cl, stop: stop, reusable: reusable}
+	cb := &connBody{}
+	if fast {
+		cb = &fr.cb
+	}
+	*cb = connBody{rc: resp.Body, pc: pc, cl: cl, stop: stop, reusable: reusable}
+	resp.Body = cb
 	return resp, true, nil
 }
 
@@ -265,6 +273,11 @@ type connBody struct {
 	stop     func() bool
 	reusable bool
 	done     bool
+
+	// The router's end-of-response hook (router.BodyEndHook): called once
+	// with hookFailed, or true after a read error.
+	hook       func(failed bool)
+	hookFailed bool
 }
 
 func (b *connBody) Read(p []byte) (int, error) {
@@ -273,24 +286,37 @@ func (b *connBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.rc.Read(p)
 	if err == io.EOF {
-		b.finish(true)
+		b.finish(true, false)
 	} else if err != nil {
-		b.finish(false)
+		b.finish(false, true)
 	}
 	return n, err
 }
 
 func (b *connBody) Close() error {
 	if !b.done {
-		b.finish(false)
+		b.finish(false, false)
 	}
 	return nil
 }
 
+// OnEnd implements router.BodyEndHook, which saves the router a wrapper
+// around every response body.
+func (b *connBody) OnEnd(done func(failed bool), failed bool) bool {
+	if b.done || b.hook != nil {
+		return false
+	}
+	b.hook, b.hookFailed = done, failed
+	return true
+}
+
 // finish releases the connection: to the pool after a clean EOF, closed
-// otherwise.
-func (b *connBody) finish(eof bool) {
+// otherwise; then it calls the hook.
+func (b *connBody) finish(eof, readErr bool) {
 	b.done = true
+	if b.hook != nil {
+		defer b.hook(b.hookFailed || readErr)
+	}
 	// stop reports false when the cancellation already fired (and may
 	// have set a deadline on the connection): then it is not reused.
 	if b.stop() && eof && b.reusable {

@@ -194,3 +194,71 @@ func TestClientDialError(t *testing.T) {
 		t.Errorf("err = %v; want a dial *net.OpError", err)
 	}
 }
+
+// The router's end-of-response hook (router.BodyEndHook) fires once: with
+// the status's failure at EOF or on an early Close, with true after a
+// read error; a body that has ended takes no hook.
+func TestConnBodyEndHook(t *testing.T) {
+	t.Parallel()
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/cut":
+			// Promise 10 bytes, send 2, then drop the connection.
+			w.Header().Set("Content-Length", "10")
+			w.WriteHeader(200)
+			io.WriteString(w, "ab")
+			w.(http.Flusher).Flush()
+			c, _, _ := w.(http.Hijacker).Hijack()
+			c.Close()
+		case "/fail":
+			w.Header().Set("Content-Length", "2")
+			w.WriteHeader(503)
+			io.WriteString(w, "no")
+		default:
+			w.Header().Set("Content-Length", "2")
+			io.WriteString(w, "ok")
+		}
+	}))
+	defer be.Close()
+	c := clientFor(t, be.URL)
+	for _, tc := range []struct {
+		path       string
+		readAll    bool
+		wantFailed bool
+	}{
+		{"/", true, false},
+		{"/fail", true, true},
+		{"/", false, false}, // closed before EOF: not a failure of the endpoint
+		{"/cut", true, true},
+	} {
+		req, _ := http.NewRequest("GET", be.URL+tc.path, nil)
+		resp, err := c.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		h, ok := resp.Body.(interface {
+			OnEnd(func(bool), bool) bool
+		})
+		if !ok {
+			t.Fatalf("%s: body %T has no OnEnd", tc.path, resp.Body)
+		}
+		var calls []bool
+		if !h.OnEnd(func(f bool) { calls = append(calls, f) }, resp.StatusCode >= 500) {
+			t.Fatalf("%s: OnEnd refused a fresh body", tc.path)
+		}
+		if h.OnEnd(func(bool) {}, false) {
+			t.Errorf("%s: OnEnd took a second hook", tc.path)
+		}
+		if tc.readAll {
+			io.ReadAll(resp.Body)
+		}
+		resp.Body.Close()
+		resp.Body.Close()
+		if len(calls) != 1 || calls[0] != tc.wantFailed {
+			t.Errorf("%s: hook calls %v, want [%v]", tc.path, calls, tc.wantFailed)
+		}
+		if h.OnEnd(func(bool) {}, false) {
+			t.Errorf("%s: OnEnd took a hook after the end", tc.path)
+		}
+	}
+}

@@ -25,7 +25,7 @@ import (
 // bare LF, a field name that is not a token or a control byte in a value.
 // What it accepts, it returns as http.ReadResponse would
 // (TestReadResponseHeadMatchesReadResponse).
-func readResponseHead(br *bufio.Reader, req *http.Request) (resp *http.Response, ok bool) {
+func readResponseHead(br *bufio.Reader, req *http.Request) (fr *fastResponse, ok bool) {
 	if req.Method == http.MethodHead || req.Method == http.MethodConnect {
 		return nil, false
 	}
@@ -112,7 +112,8 @@ func readResponseHead(br *bufio.Reader, req *http.Request) (resp *http.Response,
 		return nil, false
 	}
 	br.Discard(len(b))
-	resp = &http.Response{
+	fr = &fastResponse{}
+	fr.Response = http.Response{
 		Status:        s[9 : eol-1],
 		StatusCode:    code,
 		Proto:         "HTTP/1.1",
@@ -125,9 +126,18 @@ func readResponseHead(br *bufio.Reader, req *http.Request) (resp *http.Response,
 		Body:          http.NoBody,
 	}
 	if length > 0 {
-		resp.Body = &lengthBody{br: br, n: length}
+		fr.lb = lengthBody{br: br, n: length}
+		fr.Body = &fr.lb
 	}
-	return resp, true
+	return fr, true
+}
+
+// fastResponse is a response parsed by readResponseHead with its body
+// readers, in one allocation.
+type fastResponse struct {
+	http.Response
+	lb lengthBody
+	cb connBody
 }
 
 // trimSpace trims the spaces and tabs around a field value.

@@ -1,0 +1,351 @@
+// Package consultest runs a real Consul agent (v1.20.0 in dev mode, built by
+// scripts/consul.sh) on loopback for tests.
+//
+// The binary is $LINNET_CONSUL when set, else consul in $LINNET_CONSUL_BIN,
+// else in ${XDG_CACHE_HOME:-$HOME/.cache}/linnet/consul/v1.20.0. `make test`
+// starts its build in the background at the beginning (it takes minutes
+// cold), so Start waits for the binary to appear, up to $LINNET_CONSUL_WAIT
+// (a Go duration, default 11m) or until the build log reports a failure. A
+// missing binary with no build in progress fails the test with the command
+// to run; it is never a silent skip.
+//
+// Every agent listens on free 127.0.0.1 ports only, keeps its data in a
+// temporary folder and is stopped by PID.
+package consultest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Version is the Consul release the tests run against.
+const Version = "v1.20.0"
+
+// BinDir returns the folder scripts/consul.sh builds consul into.
+func BinDir() string {
+	if d := os.Getenv("LINNET_CONSUL_BIN"); d != "" {
+		return d
+	}
+	base := os.Getenv("XDG_CACHE_HOME")
+	if base == "" {
+		home, _ := os.UserHomeDir()
+		base = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(base, "linnet", "consul", Version)
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// Binary returns the consul binary, waiting for a background build if one
+// is running.
+func Binary() (string, error) {
+	binOnce.Do(func() {
+		if b := os.Getenv("LINNET_CONSUL"); b != "" {
+			binPath = b
+			return
+		}
+		dir := BinDir()
+		binErr = waitBinary(dir)
+		binPath = filepath.Join(dir, "consul")
+	})
+	return binPath, binErr
+}
+
+func waitBinary(dir string) error {
+	wait := 11 * time.Minute
+	if v := os.Getenv("LINNET_CONSUL_WAIT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("LINNET_CONSUL_WAIT=%q: %v", v, err)
+		}
+		wait = d
+	}
+	deadline := time.Now().Add(wait)
+	bin := filepath.Join(dir, "consul")
+	logPath := filepath.Join(dir, "build.log")
+	for {
+		if _, err := os.Stat(bin); err == nil {
+			return nil
+		}
+		log, err := os.ReadFile(logPath)
+		if err != nil {
+			return fmt.Errorf("%s is missing and no build is running (no %s); run scripts/consul.sh", bin, logPath)
+		}
+		if bytes.Contains(log, []byte("consul: FAILED")) {
+			return fmt.Errorf("building consul failed; %s says:\n%s", logPath, tail(log, 2000))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not built after %v (LINNET_CONSUL_WAIT); %s says:\n%s", bin, wait, logPath, tail(log, 2000))
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// Agent is a running `consul agent -dev`.
+type Agent struct {
+	t   testing.TB
+	bin string
+	dir string
+	// ports: http, dns, serf LAN, serf WAN, server RPC.
+	http, dns, serfLAN, serfWAN, server int
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  *bytes.Buffer
+}
+
+// Start starts a dev agent and waits until it has elected itself leader and
+// synced its node into the catalog. It is stopped when the test ends.
+func Start(t testing.TB) *Agent {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		t.Fatalf("consultest: %v", err)
+	}
+	a := &Agent{t: t, bin: bin, dir: t.TempDir()}
+	ports := freePorts(t, 5)
+	a.http, a.dns, a.serfLAN, a.serfWAN, a.server = ports[0], ports[1], ports[2], ports[3], ports[4]
+	t.Cleanup(a.Stop)
+	a.Restart()
+	return a
+}
+
+// Addr returns the HTTP API address, 127.0.0.1:port.
+func (a *Agent) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(a.http)) }
+
+// Port returns the HTTP API port.
+func (a *Agent) Port() int { return a.http }
+
+// Restart starts the agent again after Stop (same ports; a dev agent keeps
+// its state in memory, so the catalog and KV start empty). Calling it on a
+// running agent restarts it.
+func (a *Agent) Restart() {
+	a.t.Helper()
+	a.Stop()
+	data := filepath.Join(a.dir, "data")
+	_ = os.RemoveAll(data)
+	cmd := exec.Command(a.bin, "agent", "-dev",
+		"-node", "linnet-test",
+		"-datacenter", "dc1",
+		"-bind", "127.0.0.1", "-client", "127.0.0.1", "-advertise", "127.0.0.1",
+		"-http-port", strconv.Itoa(a.http),
+		"-dns-port", strconv.Itoa(a.dns),
+		"-serf-lan-port", strconv.Itoa(a.serfLAN),
+		"-serf-wan-port", strconv.Itoa(a.serfWAN),
+		"-server-port", strconv.Itoa(a.server),
+		"-grpc-port", "-1", "-grpc-tls-port", "-1",
+		"-data-dir", data,
+		"-log-level", "warn",
+	)
+	log := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = syncWriter{&a.mu, log}, syncWriter{&a.mu, log}
+	if err := cmd.Start(); err != nil {
+		a.t.Fatalf("consultest: starting consul: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	a.mu.Lock()
+	a.cmd, a.done, a.log = cmd, done, log
+	a.mu.Unlock()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			a.t.Fatalf("consultest: consul exited at start; its output:\n%s", a.output())
+		default:
+		}
+		var leader string
+		var nodes []json.RawMessage
+		if a.getJSON("/v1/status/leader", &leader) == nil && leader != "" &&
+			a.getJSON("/v1/catalog/nodes", &nodes) == nil && len(nodes) > 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out := a.output()
+	a.Stop()
+	a.t.Fatalf("consultest: consul not ready within 30s; its output:\n%s", out)
+}
+
+func (a *Agent) output() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.log.String()
+}
+
+type syncWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+// Stop terminates the agent by PID (SIGTERM, then SIGKILL after 5s) and
+// waits for it. It is a no-op on a stopped agent.
+func (a *Agent) Stop() {
+	a.mu.Lock()
+	cmd, done := a.cmd, a.done
+	a.cmd = nil
+	a.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+func (a *Agent) getJSON(path string, v any) error {
+	code, body, err := a.Do(http.MethodGet, path, nil)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("GET %s: %d %s", path, code, body)
+	}
+	return json.Unmarshal(body, v)
+}
+
+// Do sends a request to the agent's HTTP API; body, when not nil, is sent
+// as JSON (a string or []byte is sent as is).
+func (a *Agent) Do(method, path string, body any) (int, []byte, error) {
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			return 0, nil, err
+		}
+		r = bytes.NewReader(j)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+a.Addr()+path, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, out, err
+}
+
+// MustDo is Do that fails the test unless the answer is 200 OK.
+func (a *Agent) MustDo(t testing.TB, method, path string, body any) []byte {
+	t.Helper()
+	code, out, err := a.Do(method, path, body)
+	if err != nil {
+		t.Fatalf("consul %s %s: %v", method, path, err)
+	}
+	if code != http.StatusOK {
+		t.Fatalf("consul %s %s: %d %s", method, path, code, out)
+	}
+	return out
+}
+
+// Service is an agent service registration (the fields tests use).
+type Service struct {
+	ID      string            `json:"ID"`
+	Name    string            `json:"Name"`
+	Tags    []string          `json:"Tags,omitempty"`
+	Address string            `json:"Address,omitempty"`
+	Port    int               `json:"Port"`
+	Meta    map[string]string `json:"Meta,omitempty"`
+	// TTL, when set, gives the instance a TTL health check named
+	// "service:<ID>" that starts critical; set it with Check.
+	TTL string `json:"-"`
+}
+
+// Register registers an instance with the agent (PUT
+// /v1/agent/service/register).
+func (a *Agent) Register(t testing.TB, s Service) {
+	t.Helper()
+	body := map[string]any{"ID": s.ID, "Name": s.Name, "Tags": s.Tags, "Address": s.Address, "Port": s.Port, "Meta": s.Meta}
+	if s.TTL != "" {
+		body["Check"] = map[string]any{"CheckID": "service:" + s.ID, "TTL": s.TTL}
+	}
+	a.MustDo(t, http.MethodPut, "/v1/agent/service/register", body)
+}
+
+// Deregister removes an instance from the agent.
+func (a *Agent) Deregister(t testing.TB, id string) {
+	t.Helper()
+	a.MustDo(t, http.MethodPut, "/v1/agent/service/deregister/"+id, nil)
+}
+
+// Check sets the TTL check of instance id to "pass", "warn" or "fail".
+func (a *Agent) Check(t testing.TB, id, status string) {
+	t.Helper()
+	a.MustDo(t, http.MethodPut, "/v1/agent/check/"+status+"/service:"+id, nil)
+}
+
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for len(ports) < n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		p := l.Addr().(*net.TCPAddr).Port
+		// serf also listens on UDP: make sure that port is free too.
+		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		u.Close()
+		ports = append(ports, p)
+	}
+	return ports
+}
