@@ -41,7 +41,13 @@ var hopHeaders = []string{
 func RemoveHopByHop(h http.Header) {
 	for _, v := range h["Connection"] {
 		for f := range strings.SplitSeq(v, ",") {
-			if f = trimOWS(f); f != "" {
+			switch f = trimOWS(f); {
+			case f == "":
+			case strings.EqualFold(f, "close"):
+				delete(h, "Close") // the common options, without canonicalising
+			case strings.EqualFold(f, "keep-alive"):
+				delete(h, "Keep-Alive")
+			default:
 				h.Del(f)
 			}
 		}

@@ -243,9 +243,11 @@ func (pc *clientConn) roundTrip(cl *Client, req *http.Request) (resp *http.Respo
 		}
 		return resp, true, nil
 	}
-	cb := &connBody{}
+	var cb *connBody
 	if fast {
 		cb = &fr.cb
+	} else {
+		cb = new(connBody)
 	}
 	*cb = connBody{rc: resp.Body, pc: pc, cl: cl, stop: stop, reusable: reusable}
 	resp.Body = cb

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/dtab"
@@ -34,6 +35,27 @@ func (c *HeaderTokenConfig) NewIdentifier(env proxy.IdentifierEnv) (proxy.Identi
 type headerToken struct {
 	prefix dtab.Path
 	header string
+	// recent remembers the names of recent values (a direct-mapped
+	// cache), so that the common case, few hosts and many requests,
+	// builds no path per request. Entries are immutable.
+	recent [16]atomic.Pointer[identified]
+}
+
+type identified struct {
+	value string
+	path  dtab.Path // full capacity: an append copies
+}
+
+// slot picks value's cache entry from its length and last bytes.
+func slot(v string) int {
+	h := len(v)
+	if len(v) > 0 {
+		h = h*31 + int(v[len(v)-1])
+	}
+	if len(v) > 1 {
+		h = h*31 + int(v[len(v)-2])
+	}
+	return h & 15
 }
 
 func (id *headerToken) Identify(r *http.Request) (dtab.Path, error) {
@@ -46,7 +68,14 @@ func (id *headerToken) Identify(r *http.Request) (dtab.Path, error) {
 	if v == "" {
 		return nil, proxy.Unidentified("%s header is absent", id.header)
 	}
-	return appendElems(id.prefix, v), nil
+	e := &id.recent[slot(v)]
+	if c := e.Load(); c != nil && c.value == v {
+		return c.path, nil
+	}
+	p := appendElems(id.prefix, v)
+	p = p[:len(p):len(p)]
+	e.Store(&identified{value: v, path: p})
+	return p, nil
 }
 
 // MethodAndHostConfig is io.l5d.methodAndHost:

@@ -134,3 +134,33 @@ func TestIdentifierListTriesInOrder(t *testing.T) {
 	}
 	_ = http.MethodGet
 }
+
+// The header-token identifier remembers recent values: the answers stay
+// right when values share a cache slot, an append to an answer does not
+// leak into the next one, and a remembered value costs no allocation.
+func TestHeaderTokenRecent(t *testing.T) {
+	id := &headerToken{prefix: dtab.Path{"svc"}, header: "Host"}
+	// "ab" and "cb"... differ only where slot does not look: same slot.
+	hosts := []string{"www.hello.world", "xab", "yab", "zab", "world", "xab", "www.hello.world"}
+	if slot("xab") != slot("yab") || slot("yab") != slot("zab") {
+		t.Fatal("test values do not share a slot")
+	}
+	for _, h := range hosts {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Host = h
+		p, err := id.Identify(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (dtab.Path{"svc", h}); !p.Equal(want) {
+			t.Fatalf("Identify(%q) = %v, want %v", h, p, want)
+		}
+		_ = append(p, "residual") // must not write into a remembered path
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Host = "www.hello.world"
+	id.Identify(r)
+	if n := testing.AllocsPerRun(100, func() { id.Identify(r) }); n != 0 {
+		t.Errorf("%v allocations to identify a remembered host, want 0", n)
+	}
+}
