@@ -49,6 +49,9 @@ func ReadContext(h http.Header, clear bool) (Context, error) {
 		StripL5d(h)
 		return c, nil
 	}
+	if len(h) <= 16 && !hasContextKeys(h) {
+		return c, nil // the common case: nine map operations saved
+	}
 	var err error
 	for _, k := range [...]string{HeaderCtxDtab, HeaderDtab} {
 		for _, v := range h[k] {
@@ -226,4 +229,15 @@ func randomID() uint64 {
 			return id
 		}
 	}
+}
+
+// hasContextKeys reports whether h holds any header ReadContext reads.
+func hasContextKeys(h http.Header) bool {
+	for k := range h {
+		switch k {
+		case HeaderCtxDtab, HeaderDtab, HeaderCtxDeadline, HeaderCtxTrace, HeaderSample:
+			return true
+		}
+	}
+	return false
 }

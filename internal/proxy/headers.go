@@ -39,6 +39,47 @@ var hopHeaders = []string{
 // RemoveHopByHop deletes the headers named in Connection and then the
 // hop-by-hop headers from h.
 func RemoveHopByHop(h http.Header) {
+	removeHop(h, hopKeys(h))
+}
+
+// hopKeys reports which of hopHeaders h holds, as bits in their order.
+// For a small header, one pass over its keys with string compares costs
+// less than hashing nine names to delete them (most messages carry none
+// but Connection); a large one gets all bits.
+func hopKeys(h http.Header) (bits uint16) {
+	if len(h) > 16 {
+		return 1<<len(hopHeaders) - 1
+	}
+	for k := range h {
+		switch k {
+		case "Connection":
+			bits |= 1 << 0
+		case "Proxy-Connection":
+			bits |= 1 << 1
+		case "Keep-Alive":
+			bits |= 1 << 2
+		case "Proxy-Authenticate":
+			bits |= 1 << 3
+		case "Proxy-Authorization":
+			bits |= 1 << 4
+		case "Te":
+			bits |= 1 << 5
+		case "Trailer":
+			bits |= 1 << 6
+		case "Transfer-Encoding":
+			bits |= 1 << 7
+		case "Upgrade":
+			bits |= 1 << 8
+		}
+	}
+	return bits
+}
+
+// removeHop is RemoveHopByHop for the hop-by-hop headers in bits.
+func removeHop(h http.Header, bits uint16) {
+	if bits == 0 {
+		return
+	}
 	for _, v := range h["Connection"] {
 		for f := range strings.SplitSeq(v, ",") {
 			switch f = trimOWS(f); {
@@ -52,8 +93,10 @@ func RemoveHopByHop(h http.Header) {
 			}
 		}
 	}
-	for _, k := range hopHeaders {
-		delete(h, k)
+	for i, k := range hopHeaders {
+		if bits&(1<<i) != 0 {
+			delete(h, k)
+		}
 	}
 }
 
@@ -63,9 +106,13 @@ func RemoveHopByHop(h http.Header) {
 // request keeps "Connection: Upgrade" and its Upgrade header so that
 // WebSockets pass through. It returns the requested upgrade protocol.
 func PrepareOutbound(h http.Header) (upgrade string) {
+	bits := hopKeys(h)
+	if bits == 0 {
+		return ""
+	}
 	upgrade = UpgradeType(h)
 	teTrailers := HasToken(h["Te"], "trailers")
-	RemoveHopByHop(h)
+	removeHop(h, bits)
 	if teTrailers {
 		h["Te"] = teTrailersValue
 	}

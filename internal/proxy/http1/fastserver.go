@@ -376,7 +376,8 @@ func (l *chanListener) Addr() net.Addr {
 type fastWriter struct {
 	bw          *bufio.Writer
 	req         *http.Request
-	h           http.Header
+	h           http.Header // the response header: own, or adopted
+	own         http.Header // the connection's own map, reused
 	wroteHeader bool
 	status      int
 	noBody      bool
@@ -392,9 +393,27 @@ func (w *fastWriter) Header() http.Header { return w.h }
 // reset readies w for the next request on its connection, keeping its
 // (cleared) header map.
 func (w *fastWriter) reset(bw *bufio.Writer, req *http.Request) {
-	h := w.h
+	h := w.own
+	if h == nil {
+		h = w.h
+	}
 	clear(h)
-	*w = fastWriter{bw: bw, req: req, h: h, cl: -1}
+	*w = fastWriter{bw: bw, req: req, h: h, own: h, cl: -1}
+}
+
+// adoptHeader makes h, a header map the handler built and will not use
+// again, the response header, instead of a copy into the writer's own
+// map. It declines once anything is in the header or the head is
+// written.
+func (w *fastWriter) adoptHeader(h http.Header) bool {
+	if w.wroteHeader || len(w.h) > 0 || h == nil {
+		return false
+	}
+	if w.own == nil {
+		w.own = w.h
+	}
+	w.h = h
+	return true
 }
 
 func (w *fastWriter) WriteHeader(code int) {

@@ -2,8 +2,10 @@ package http1
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -97,5 +99,40 @@ func TestWriteUint(t *testing.T) {
 		if sb.String() != c.want {
 			t.Errorf("writeUint(%d, %d) = %q, want %q", c.n, c.base, sb.String(), c.want)
 		}
+	}
+}
+
+// The proxy hands the fast writer the endpoint's header map instead of
+// copying it: it is written as it is, left alone by the next request's
+// reset, and refused once the writer's own header has anything in it.
+func TestFastWriterAdoptHeader(t *testing.T) {
+	var buf bytes.Buffer
+	bw := bufio.NewWriter(&buf)
+	w := &fastWriter{h: make(http.Header, 8)}
+	req := httptest.NewRequest("GET", "/", nil)
+	w.reset(bw, req)
+	h := http.Header{"X-A": {"1"}, "Content-Length": {"2"}}
+	if !w.adoptHeader(h) {
+		t.Fatal("adoptHeader refused a fresh writer")
+	}
+	w.WriteHeader(200)
+	w.Write([]byte("ok"))
+	if err := w.finish(); err != nil {
+		t.Fatal(err)
+	}
+	bw.Flush()
+	if s := buf.String(); !strings.Contains(s, "\r\nX-A: 1\r\n") || !strings.HasSuffix(s, "\r\n\r\nok") {
+		t.Fatalf("response %q lacks the adopted header or body", s)
+	}
+	w.reset(bw, req)
+	if len(w.Header()) != 0 {
+		t.Errorf("next request starts with header %v", w.Header())
+	}
+	if len(h) != 2 {
+		t.Errorf("reset changed the adopted map: %v", h)
+	}
+	w.Header().Set("X-B", "2")
+	if w.adoptHeader(http.Header{"X-C": {"3"}}) {
+		t.Error("adoptHeader replaced a header that was already set")
 	}
 }

@@ -206,9 +206,14 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, resp *http.Res
 	if h.p.ClearContext {
 		proxy.StripL5d(resp.Header)
 	}
-	dst := w.Header()
-	for k, vs := range resp.Header {
-		dst[k] = vs
+	var dst http.Header
+	if a, ok := w.(interface{ adoptHeader(http.Header) bool }); ok && a.adoptHeader(resp.Header) {
+		dst = resp.Header // the fast server writes the endpoint's map as it is
+	} else {
+		dst = w.Header()
+		for k, vs := range resp.Header {
+			dst[k] = vs
+		}
 	}
 	// Announce the trailers the endpoint announced, so that they can be
 	// sent after a chunked body.
