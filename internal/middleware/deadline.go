@@ -138,21 +138,22 @@ func EnforceDeadline(o DeadlineOptions) Middleware {
 // caller's deadline combined with the context's own deadline (total and
 // attempt timeouts), started at the caller's start or now. It belongs
 // innermost, just above the transport, where every timeout is in the
-// context. The request's headers are copied, not modified.
+// context. The request's headers are copied, not modified. Without a
+// context deadline the request goes as it is: a caller's deadline alone
+// is already on it (the proxy re-encodes the inbound one).
 func PropagateDeadline() Middleware {
 	return func(next http.RoundTripper) http.RoundTripper {
 		return RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			ctx := req.Context()
-			d, ok := DeadlineFrom(ctx)
-			if cd, has := ctx.Deadline(); has {
-				if !ok {
-					d, ok = Deadline{Start: time.Now(), Deadline: cd}, true
-				} else if cd.Before(d.Deadline) {
-					d.Deadline = cd
-				}
-			}
-			if !ok {
+			cd, has := ctx.Deadline()
+			if !has {
 				return next.RoundTrip(req)
+			}
+			d, ok := DeadlineFrom(ctx)
+			if !ok {
+				d = Deadline{Start: time.Now(), Deadline: cd}
+			} else if cd.Before(d.Deadline) {
+				d.Deadline = cd
 			}
 			out := new(http.Request)
 			*out = *req

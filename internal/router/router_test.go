@@ -22,7 +22,7 @@ func TestStackOrder(t *testing.T) {
 	if got, want := roles(pathStack), []string{"ServiceStats", "Classify", "Deadline", "TotalTimeout", "Retries", "DstService"}; !slices.Equal(got, want) {
 		t.Errorf("path stack = %v; want %v", got, want)
 	}
-	if got, want := roles(boundStack), []string{"ClientStats", "Requeue", "AttemptTimeout", "DstClient"}; !slices.Equal(got, want) {
+	if got, want := roles(boundStack), []string{"ClientStats", "Requeue", "AttemptTimeout", "DstClient", "PropagateDeadline"}; !slices.Equal(got, want) {
 		t.Errorf("bound stack = %v; want %v", got, want)
 	}
 }
@@ -155,5 +155,59 @@ func TestTotalTimeout(t *testing.T) {
 	var te *middleware.TimeoutError
 	if !errors.As(err, &te) || te.Kind != middleware.TimeoutTotal {
 		t.Errorf("err = %v; want a totalTimeoutMs TimeoutError", err)
+	}
+}
+
+// The outbound l5d-ctx-deadline is the caller's deadline combined with
+// totalTimeoutMs; with neither, none is sent.
+func TestDeadlinePropagation(t *testing.T) {
+	seen := make(chan string, 1)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Get(hdrCtxDeadline)
+	}))
+	defer be.Close()
+	names := map[string][]naming.Address{"a": {address(t, be.URL)}}
+	timed := newFixture(t, Params{Service: func(dtab.Path) ServicePolicy {
+		return ServicePolicy{TotalTimeout: 2 * time.Second}
+	}}, names)
+	plain := newFixture(t, Params{}, names)
+	send := func(f *fixture, callerDeadline string) string {
+		req, _ := http.NewRequest("GET", "http://placeholder/", nil)
+		req.Host = "a"
+		if callerDeadline != "" {
+			req.Header.Set(hdrCtxDeadline, callerDeadline)
+		}
+		resp, err := f.r.RoundTrip(req, Dst{Path: dtab.Path{"svc", "a"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return <-seen
+	}
+	now := time.Now()
+	enc := func(start, end time.Time) string {
+		return middleware.Deadline{Start: start, Deadline: end}.String()
+	}
+	// The total timeout alone: a deadline about 2s away.
+	d, err := middleware.ParseDeadline(send(timed, ""))
+	if left := time.Until(d.Deadline); err != nil || left <= time.Second || left > 2*time.Second {
+		t.Errorf("total timeout alone: deadline %v from now (%v), want within 2s", left, err)
+	}
+	// A caller's looser deadline is tightened to the total timeout, its start kept.
+	d, _ = middleware.ParseDeadline(send(timed, enc(now.Add(-time.Second), now.Add(time.Hour))))
+	if left := time.Until(d.Deadline); left > 2*time.Second || !d.Start.Equal(time.Unix(0, now.Add(-time.Second).UnixNano())) {
+		t.Errorf("looser caller deadline: got %v (%v left)", d, left)
+	}
+	// A stricter one stays.
+	strict := enc(now, now.Add(500*time.Millisecond))
+	if got := send(timed, strict); got != strict {
+		t.Errorf("stricter caller deadline: backend saw %q, want %q", got, strict)
+	}
+	// No timeout: the caller's passes as it is; none, none.
+	if got := send(plain, strict); got != strict {
+		t.Errorf("no timeout: backend saw %q, want %q", got, strict)
+	}
+	if got := send(plain, ""); got != "" {
+		t.Errorf("no timeout, no caller deadline: backend saw %q", got)
 	}
 }

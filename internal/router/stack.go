@@ -63,6 +63,11 @@ var (
 		// boundEntry.balance picks an endpoint and continues in the
 		// client tier.
 		{Role: "DstClient", New: func(b *boundEntry) Middleware { return setHeader(hdrDstClient, b.id) }},
+		// Innermost, where every timeout above is in the context: the
+		// outbound l5d-ctx-deadline becomes the caller's deadline combined
+		// with totalTimeoutMs and requestAttemptTimeoutMs, as Finagle
+		// propagates deadlines, so that the next hop knows the time left.
+		{Role: "PropagateDeadline", New: func(*boundEntry) Middleware { return middleware.PropagateDeadline() }},
 	}
 )
 
