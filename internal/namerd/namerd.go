@@ -56,13 +56,9 @@ type listener struct {
 	ln   net.Listener
 }
 
-// server is what a listener runs: an *http.Server, or the thrift
-// interface's server.
-type server interface {
-	Serve(net.Listener) error // returns http.ErrServerClosed after Shutdown
-	Shutdown(context.Context) error
-	Close() error
-}
+// server is what a listener runs: an *http.Server, the thrift
+// interface's server, or a Servable's.
+type server = Server
 
 // Start opens the store, builds the namers and starts serving every
 // interface and the admin server. Stop (or POST /admin/shutdown) ends it.
@@ -138,6 +134,27 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 				return nil, lerr
 			}
 			p.servers = append(p.servers, l)
+		case Servable:
+			if p.controller == nil {
+				p.controller = NewController(store, namers, root.Scope("interface", HTTPControllerKind), o.Logger.With("interface", HTTPControllerKind))
+			}
+			name := fmt.Sprintf("interfaces[%d] (%s)", i, ifc.Kind)
+			srv, serr := c.NewServer(ServeEnv{
+				Ctx:         ctx,
+				Store:       store,
+				Interpreter: p.controller.Interpreter(),
+				Scope:       root.Scope("interface", ifc.Kind),
+				Logger:      o.Logger.With("interface", ifc.Kind),
+			})
+			if serr != nil {
+				return nil, fmt.Errorf("%s: %w", name, serr)
+			}
+			l, lerr := listenServer(ctx, name, c.Common().Addr(), c.Common().TLS, srv, o.Logger, c.NextProtos()...)
+			if lerr != nil {
+				_ = srv.Close()
+				return nil, lerr
+			}
+			p.servers = append(p.servers, l)
 		default:
 			return nil, fmt.Errorf("interfaces[%d]: kind %s is not supported by this version", i, ifc.Kind)
 		}
@@ -187,9 +204,10 @@ func listen(ctx context.Context, name, addr string, tc *ServerTLS, h http.Handle
 	return listenServer(ctx, name, addr, tc, srv, log)
 }
 
-// listenServer binds addr for srv, with TLS when tc enables it.
-func listenServer(ctx context.Context, name, addr string, tc *ServerTLS, srv server, log *slog.Logger) (*listener, error) {
-	ts, err := serverTLS(tc)
+// listenServer binds addr for srv, with TLS when tc enables it (offering
+// nextProtos over ALPN).
+func listenServer(ctx context.Context, name, addr string, tc *ServerTLS, srv server, log *slog.Logger, nextProtos ...string) (*listener, error) {
+	ts, err := serverTLS(tc, nextProtos...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

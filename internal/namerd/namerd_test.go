@@ -145,7 +145,7 @@ func TestConfigErrors(t *testing.T) {
 		{"interfaces:\n- kind: io.l5d.httpController\n", "storage"},
 		{"storage: {kind: io.l5d.inMemory}\n", "interfaces"},
 		{"storage: {kind: io.l5d.inMemory}\ninterfaces: []\n", "at least one interface"},
-		{"storage: {kind: io.l5d.inMemory}\ninterfaces:\n- kind: io.l5d.mesh\n", config.UnsupportedSuffix},
+		{"storage: {kind: io.l5d.inMemory}\ninterfaces:\n- kind: io.l5d.destination\n", config.UnsupportedSuffix},
 		{"storage: {kind: io.l5d.inMemory}\ninterfaces:\n- kind: io.l5d.thriftNameInterpreter\n  retryBaseSecs: -1\n", "retryBaseSecs"},
 		{"storage: {kind: io.l5d.inMemory}\ninterfaces:\n- kind: io.l5d.thriftNameInterpreter\n  cache: {addrCacheInactive: -2}\n", "addrCacheInactive"},
 		{"storage: {kind: io.l5d.nope}\ninterfaces:\n- kind: io.l5d.httpController\n", "unknown kind"},

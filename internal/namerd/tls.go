@@ -8,10 +8,11 @@ import (
 // Linkerd's server TLS keys, the same block a router's servers take.
 type ServerTLS = tlsconf.ServerConfig
 
-// serverTLS builds the TLS configuration of t, or nil when TLS is off.
-func serverTLS(t *ServerTLS) (*tlsconf.Server, error) {
+// serverTLS builds the TLS configuration of t, offering nextProtos over
+// ALPN, or nil when TLS is off.
+func serverTLS(t *ServerTLS, nextProtos ...string) (*tlsconf.Server, error) {
 	if !t.On() {
 		return nil, nil
 	}
-	return tlsconf.NewServer(t.Options())
+	return tlsconf.NewServer(t.Options(nextProtos...))
 }
