@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -68,21 +67,11 @@ func readRequestHead(br *bufio.Reader, head []byte) (req *http.Request, ok bool)
 	vals := make([]string, 0, n)
 	hosts, host := 0, ""
 	for off := eol + 1; off < len(s)-2; {
-		end := strings.IndexByte(s[off:], '\n') + off
-		if end <= off || s[end-1] != '\r' {
+		key, v, next, ok := nextField(s, off)
+		if !ok {
 			return nil, false
 		}
-		kv := s[off : end-1]
-		off = end + 1
-		colon := strings.IndexByte(kv, ':')
-		if colon <= 0 {
-			return nil, false
-		}
-		key, v := kv[:colon], trimSpace(kv[colon+1:])
-		if !httpguts.ValidHeaderFieldName(key) || !plainValue([]byte(v)) {
-			return nil, false
-		}
-		key = canonicalKey(key)
+		off = next
 		switch key {
 		case "Trailer", "Pragma":
 			// net/http derives Cache-Control from Pragma and reads

@@ -59,21 +59,11 @@ func readResponseHead(br *bufio.Reader, req *http.Request) (fr *fastResponse, ok
 	vals := make([]string, 0, n)
 	length, close, sawConn := int64(-1), false, false
 	for off < len(s)-2 {
-		end := strings.IndexByte(s[off:], '\n') + off
-		if end <= off || s[end-1] != '\r' {
+		key, v, next, ok := nextField(s, off)
+		if !ok {
 			return nil, false
 		}
-		kv := s[off : end-1]
-		off = end + 1
-		colon := strings.IndexByte(kv, ':')
-		if colon <= 0 {
-			return nil, false
-		}
-		key, v := kv[:colon], trimSpace(kv[colon+1:])
-		if !httpguts.ValidHeaderFieldName(key) || !plainValue([]byte(v)) {
-			return nil, false
-		}
-		key = canonicalKey(key)
+		off = next
 		switch key {
 		case "Transfer-Encoding", "Trailer", "Pragma":
 			return nil, false
@@ -204,3 +194,26 @@ func (b *lengthBody) Read(p []byte) (int, error) {
 
 // Close does nothing: connBody, which wraps it, owns the connection.
 func (b *lengthBody) Close() error { return nil }
+
+// nextField reads the field line that starts at s[off] in a head whose
+// lines end in CRLF: its canonical name, its value without the spaces
+// around it, and where the next line starts. ok is false for anything the
+// fast parsers leave to net/http: a bare LF, no colon, obs-fold (a line
+// starting with a space has no valid name), a name that is not a token,
+// or a control byte in the value.
+func nextField(s string, off int) (key, value string, next int, ok bool) {
+	end := strings.IndexByte(s[off:], '\n') + off
+	if end <= off || s[end-1] != '\r' {
+		return "", "", 0, false
+	}
+	kv := s[off : end-1]
+	colon := strings.IndexByte(kv, ':')
+	if colon <= 0 {
+		return "", "", 0, false
+	}
+	key, value = kv[:colon], trimSpace(kv[colon+1:])
+	if !httpguts.ValidHeaderFieldName(key) || !plainValue([]byte(value)) {
+		return "", "", 0, false
+	}
+	return canonicalKey(key), value, end + 1, true
+}
