@@ -8,6 +8,9 @@ set -eu
 # cold: start that first, in the background; the tests wait for the binaries
 # (scripts/k8s-apiserver.sh; a no-op when they are already cached).
 "$(dirname "$0")/k8s-apiserver.sh" --bg
+# The Consul agent for the io.l5d.consul namer and storage tests (~3.5 min
+# cold; scripts/consul.sh, the same way).
+"$(dirname "$0")/consul.sh" --bg
 
 need_pkgs=""
 have() { command -v "$1" >/dev/null 2>&1; }

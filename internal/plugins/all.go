@@ -2,10 +2,11 @@
 // interpreter into the binary by importing them for their init
 // registrations (Caddy's modules/standard).
 //
-// The Kubernetes and etcd plug-ins are in cluster.go. Building with
-// -tags linnet_slim (make build-slim) leaves them out: every package a
-// binary links runs its init in every process, and these cost the router
-// about 10 MB of resident memory whether or not its config uses them
+// The plug-ins with heavy dependencies (Kubernetes, etcd, Consul, and
+// the gRPC io.l5d.mesh) are in cluster.go. Building with -tags
+// linnet_slim (make build-slim) leaves them out: every package a binary
+// links runs its init in every process, and these cost the router about
+// 10 MB of resident memory whether or not its config uses them
 // (docs/performance.md). A slim binary refuses their kinds with a message
 // that says so.
 package plugins

@@ -72,6 +72,7 @@ var quarantine = map[string][]string{
 	"github.com/prometheus/client_golang": {"internal/telemetry/prometheus"},
 	"golang.org/x/net/http2":              {"internal/proxy/h2"},
 	"github.com/apache/thrift":            {"internal/namerd/thrift"},
+	"github.com/hashicorp/consul":         {"internal/namer/consul", "internal/storage/consul"},
 }
 
 func TestImportLayers(t *testing.T) {
@@ -179,7 +180,7 @@ func TestBinaryLinksNoClientset(t *testing.T) {
 }
 
 // TestSlimBuild builds linnet with -tags linnet_slim (make build-slim) and
-// checks that it links neither client-go nor etcd, and that it refuses
+// checks that it links neither client-go, etcd, Consul nor gRPC, and that it refuses
 // their kinds with a message that names the build, not a bare "unknown".
 func TestSlimBuild(t *testing.T) {
 	root := repoRoot(t)
@@ -190,7 +191,8 @@ func TestSlimBuild(t *testing.T) {
 		t.Fatalf("go list -deps -tags linnet_slim: %v", err)
 	}
 	for _, d := range strings.Fields(string(out)) {
-		if strings.HasPrefix(d, "k8s.io/") || strings.HasPrefix(d, "go.etcd.io/") {
+		if strings.HasPrefix(d, "k8s.io/") || strings.HasPrefix(d, "go.etcd.io/") ||
+			strings.HasPrefix(d, "github.com/hashicorp/") || d == "google.golang.org/grpc" {
 			t.Errorf("the slim build links %s", d)
 		}
 	}
@@ -203,6 +205,7 @@ func TestSlimBuild(t *testing.T) {
 	}
 	for _, tc := range []struct{ cmd, config, want string }{
 		{"router", "routers:\n- protocol: http\n  servers: [{port: 0}]\nnamers:\n- kind: io.l5d.k8s\n", `namers[0].kind: kind "io.l5d.k8s" is a Linkerd 1.x option not supported by this version (this linnet is a slim build`},
+		{"router", "routers:\n- protocol: http\n  servers: [{port: 0}]\n  interpreter: {kind: io.l5d.mesh, dst: /$/inet/127.0.0.1/4321}\n", `kind "io.l5d.mesh" is a Linkerd 1.x option not supported by this version (this linnet is a slim build`},
 		{"namerd", "storage: {kind: io.l5d.etcd}\ninterfaces: [{kind: io.l5d.httpController, port: 0}]\n", `storage.kind: kind "io.l5d.etcd" is a Linkerd 1.x option not supported by this version (this linnet is a slim build`},
 	} {
 		cfg := filepath.Join(t.TempDir(), "config.yaml")

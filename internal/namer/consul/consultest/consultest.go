@@ -5,9 +5,10 @@
 // else in ${XDG_CACHE_HOME:-$HOME/.cache}/linnet/consul/v1.20.0. `make test`
 // starts its build in the background at the beginning (it takes minutes
 // cold), so Start waits for the binary to appear, up to $LINNET_CONSUL_WAIT
-// (a Go duration, default 11m) or until the build log reports a failure. A
-// missing binary with no build in progress fails the test with the command
-// to run; it is never a silent skip.
+// (a Go duration, default 30m: on 2 cores the build competes with the
+// kube-apiserver build and the test compiles) or until the build log
+// reports a failure. A missing binary with no build in progress fails the
+// test with the command to run; it is never a silent skip.
 //
 // Every agent listens on free 127.0.0.1 ports only, keeps its data in a
 // temporary folder and is stopped by PID.
@@ -21,6 +22,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,7 +73,7 @@ func Binary() (string, error) {
 }
 
 func waitBinary(dir string) error {
-	wait := 11 * time.Minute
+	wait := 30 * time.Minute
 	if v := os.Getenv("LINNET_CONSUL_WAIT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -108,11 +111,11 @@ func tail(b []byte, n int) string {
 
 // Agent is a running `consul agent -dev`.
 type Agent struct {
-	t   testing.TB
 	bin string
 	dir string
-	// ports: http, dns, serf LAN, serf WAN, server RPC.
-	http, dns, serfLAN, serfWAN, server int
+	// ports: http, dns, serf LAN, serf WAN, server RPC, https (0: off).
+	http, dns, serfLAN, serfWAN, server, https int
+	tls                                        *TLS
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -120,20 +123,98 @@ type Agent struct {
 	log  *bytes.Buffer
 }
 
-// Start starts a dev agent and waits until it has elected itself leader and
-// synced its node into the catalog. It is stopped when the test ends.
-func Start(t testing.TB) *Agent {
+// TLS makes the agent serve its API over HTTPS too, on HTTPSPort.
+type TLS struct {
+	// CertPath and KeyPath are the agent's certificate and key (PEM).
+	CertPath, KeyPath string
+	// CAPath, when set, is the CA that client certificates must chain to:
+	// the HTTPS API then requires one (verify_incoming).
+	CAPath string
+}
+
+// Start starts a dev agent (see New) that is stopped when the test ends.
+func Start(t testing.TB) *Agent { return StartTLS(t, nil) }
+
+// StartTLS is Start with the HTTPS API on as tc says (nil: plain HTTP
+// only).
+func StartTLS(t testing.TB, tc *TLS) *Agent {
 	t.Helper()
-	bin, err := Binary()
+	a, err := newAgent(tc)
 	if err != nil {
 		t.Fatalf("consultest: %v", err)
 	}
-	a := &Agent{t: t, bin: bin, dir: t.TempDir()}
-	ports := freePorts(t, 5)
-	a.http, a.dns, a.serfLAN, a.serfWAN, a.server = ports[0], ports[1], ports[2], ports[3], ports[4]
-	t.Cleanup(a.Stop)
-	a.Restart()
+	t.Cleanup(a.Close)
 	return a
+}
+
+var (
+	shared    *Agent
+	sharedErr error
+	sharedMu  sync.Mutex
+)
+
+// Shared returns the package's shared agent, starting it on first use.
+// Tests that share it must use their own service names and keys.
+func Shared(t testing.TB) *Agent {
+	t.Helper()
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if shared == nil && sharedErr == nil {
+		shared, sharedErr = New()
+	}
+	if sharedErr != nil {
+		t.Fatalf("consultest: %v", sharedErr)
+	}
+	return shared
+}
+
+// Main runs the package's tests, then stops the shared agent if one was
+// started: `func TestMain(m *testing.M) { os.Exit(consultest.Main(m)) }`.
+func Main(m *testing.M) int {
+	code := m.Run()
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if shared != nil {
+		shared.Close()
+		shared = nil
+	}
+	return code
+}
+
+// New starts a dev agent on free 127.0.0.1 ports with a temporary data
+// folder and waits until it has elected itself leader and synced its node
+// into the catalog. Close stops it.
+func New() (*Agent, error) { return newAgent(nil) }
+
+func newAgent(tc *TLS) (*Agent, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "consultest-")
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{bin: bin, dir: dir, tls: tc}
+	ports, err := freePorts(6)
+	if err != nil {
+		return nil, err
+	}
+	a.http, a.dns, a.serfLAN, a.serfWAN, a.server = ports[0], ports[1], ports[2], ports[3], ports[4]
+	if tc != nil {
+		a.https = ports[5]
+	}
+	if err := a.start(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// Close stops the agent and removes its folder.
+func (a *Agent) Close() {
+	a.Stop()
+	_ = os.RemoveAll(a.dir)
 }
 
 // Addr returns the HTTP API address, 127.0.0.1:port.
@@ -142,15 +223,24 @@ func (a *Agent) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Ito
 // Port returns the HTTP API port.
 func (a *Agent) Port() int { return a.http }
 
+// HTTPSPort returns the HTTPS API port (0 unless started with TLS).
+func (a *Agent) HTTPSPort() int { return a.https }
+
 // Restart starts the agent again after Stop (same ports; a dev agent keeps
 // its state in memory, so the catalog and KV start empty). Calling it on a
 // running agent restarts it.
-func (a *Agent) Restart() {
-	a.t.Helper()
+func (a *Agent) Restart(t testing.TB) {
+	t.Helper()
+	if err := a.start(); err != nil {
+		t.Fatalf("consultest: %v", err)
+	}
+}
+
+func (a *Agent) start() error {
 	a.Stop()
 	data := filepath.Join(a.dir, "data")
 	_ = os.RemoveAll(data)
-	cmd := exec.Command(a.bin, "agent", "-dev",
+	args := []string{"agent", "-dev",
 		"-node", "linnet-test",
 		"-datacenter", "dc1",
 		"-bind", "127.0.0.1", "-client", "127.0.0.1", "-advertise", "127.0.0.1",
@@ -162,11 +252,22 @@ func (a *Agent) Restart() {
 		"-grpc-port", "-1", "-grpc-tls-port", "-1",
 		"-data-dir", data,
 		"-log-level", "warn",
-	)
+	}
+	if tc := a.tls; tc != nil {
+		verify := "false"
+		ca := ""
+		if tc.CAPath != "" {
+			verify, ca = "true", fmt.Sprintf("ca_file = %q\n", tc.CAPath)
+		}
+		args = append(args,
+			"-hcl", fmt.Sprintf("ports { https = %d }", a.https),
+			"-hcl", fmt.Sprintf("tls {\nhttps {\ncert_file = %q\nkey_file = %q\n%sverify_incoming = %s\n}\n}", tc.CertPath, tc.KeyPath, ca, verify))
+	}
+	cmd := exec.Command(a.bin, args...)
 	log := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = syncWriter{&a.mu, log}, syncWriter{&a.mu, log}
 	if err := cmd.Start(); err != nil {
-		a.t.Fatalf("consultest: starting consul: %v", err)
+		return fmt.Errorf("starting consul: %w", err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -177,20 +278,20 @@ func (a *Agent) Restart() {
 	for time.Now().Before(deadline) {
 		select {
 		case <-done:
-			a.t.Fatalf("consultest: consul exited at start; its output:\n%s", a.output())
+			return fmt.Errorf("consul exited at start; its output:\n%s", a.output())
 		default:
 		}
 		var leader string
 		var nodes []json.RawMessage
 		if a.getJSON("/v1/status/leader", &leader) == nil && leader != "" &&
 			a.getJSON("/v1/catalog/nodes", &nodes) == nil && len(nodes) > 0 {
-			return
+			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	out := a.output()
 	a.Stop()
-	a.t.Fatalf("consultest: consul not ready within 30s; its output:\n%s", out)
+	return fmt.Errorf("consul not ready within 30s; its output:\n%s", out)
 }
 
 func (a *Agent) output() string {
@@ -323,8 +424,7 @@ func (a *Agent) Check(t testing.TB, id, status string) {
 	a.MustDo(t, http.MethodPut, "/v1/agent/check/"+status+"/service:"+id, nil)
 }
 
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
+func freePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
@@ -335,7 +435,7 @@ func freePorts(t testing.TB, n int) []int {
 	for len(ports) < n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		ls = append(ls, l)
 		p := l.Addr().(*net.TCPAddr).Port
@@ -347,5 +447,64 @@ func freePorts(t testing.TB, n int) []int {
 		u.Close()
 		ports = append(ports, p)
 	}
-	return ports
+	return ports, nil
+}
+
+// Request is what a Proxy saw of one request.
+type Request struct {
+	Method, Path string
+	Query        url.Values
+	Token        string // X-Consul-Token
+}
+
+// Proxy is a recording reverse proxy in front of an agent's HTTP API, for
+// tests that check what a client sends.
+type Proxy struct {
+	srv *http.Server
+	ln  net.Listener
+	mu  sync.Mutex
+	log []Request
+}
+
+// NewProxy starts a proxy to a on a free loopback port; it is closed when
+// the test ends.
+func NewProxy(t testing.TB, a *Agent) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := &url.URL{Scheme: "http", Host: a.Addr()}
+	p := &Proxy{ln: ln}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			p.mu.Lock()
+			p.log = append(p.log, Request{Method: r.In.Method, Path: r.In.URL.Path, Query: r.In.URL.Query(), Token: r.In.Header.Get("X-Consul-Token")})
+			p.mu.Unlock()
+			r.SetURL(target)
+		},
+		FlushInterval: -1,
+		// Cancelled blocking queries are routine here: answer quietly.
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) { w.WriteHeader(http.StatusBadGateway) },
+	}
+	p.srv = &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = p.srv.Serve(ln) }()
+	t.Cleanup(func() { _ = p.srv.Close() })
+	return p
+}
+
+// Port returns the proxy's port on 127.0.0.1.
+func (p *Proxy) Port() int { return p.ln.Addr().(*net.TCPAddr).Port }
+
+// Requests returns the requests seen so far whose path starts with prefix.
+func (p *Proxy) Requests(prefix string) []Request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []Request
+	for _, r := range p.log {
+		if strings.HasPrefix(r.Path, prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
