@@ -9,3 +9,12 @@ package naming
 type StateReporter interface {
 	State() any
 }
+
+// InterpreterStatePage is implemented by an Interpreter whose state is
+// served at /<router>/interpreter_state/<kind>/<name>.json, as Linkerd
+// 1.x serves its namerd interpreters' (kind io.l5d.namerd, ...; name the
+// namerd namespace, or the mesh root without its leading slash).
+type InterpreterStatePage interface {
+	StateReporter
+	StatePage() (kind, name string)
+}

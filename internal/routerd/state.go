@@ -26,8 +26,10 @@ type clientStateEntry struct {
 }
 
 // mountStatePages registers the optional state pages (spec
-// headers-admin.md §5.1): /bound-names.json, /client_state.json and
-// /namer_state/<prefix>.json for every namer that reports its state.
+// headers-admin.md §5.1): /bound-names.json, /client_state.json,
+// /namer_state/<prefix>.json for every namer that reports its state and
+// /<router>/interpreter_state/<kind>/<name>.json for every interpreter
+// that does.
 func mountStatePages(adm *admin.Server, rts []*router.Router, namers []naming.MountedNamer) {
 	adm.Handle("/bound-names.json", admin.JSONState(func() any { return boundNames(rts, namers) }))
 	adm.Handle("/client_state.json", admin.JSONState(func() any { return clientStates(rts) }))
@@ -38,6 +40,7 @@ func mountStatePages(adm *admin.Server, rts []*router.Router, namers []naming.Mo
 			adm.Handle("/namer_state/"+name+".json", admin.JSONState(sr.State))
 		}
 	}
+	mountInterpreterStatePages(adm, rts)
 }
 
 // boundNames is the sorted union of the names the enumerating namers hold

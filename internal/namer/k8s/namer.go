@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	kapi "github.com/linnet-mesh/linnet/internal/k8s"
@@ -50,6 +51,11 @@ type entry struct {
 	state  *watch.Var[result]
 	addr   *watch.Var[naming.Addr]
 	bounds map[string]*naming.Bound // by printed residual
+
+	// For the state page (under the namer's mu): when the entry was
+	// created, and when and how often its result changed since.
+	started, updated time.Time
+	updates          uint64
 }
 
 func newNamer(m mode, prefix dtab.Path, selector, ns string, c *kapi.Cluster, logger *slog.Logger) *Namer {
@@ -167,6 +173,8 @@ func (n *Namer) onChange(sk kapi.ServiceKey) {
 		changed := !r.equal(e.last)
 		if changed {
 			e.last = r
+			e.updated = time.Now()
+			e.updates++
 		}
 		n.mu.Unlock()
 		if changed {
@@ -187,7 +195,7 @@ func (n *Namer) acquire(k key, id dtab.Path) *entry {
 	e := n.entries[k]
 	if e == nil {
 		r := n.compute(k)
-		e = &entry{k: k, id: id, last: r, state: watch.NewVar(r), addr: watch.NewVar(r.addr()), bounds: map[string]*naming.Bound{}}
+		e = &entry{k: k, id: id, last: r, state: watch.NewVar(r), addr: watch.NewVar(r.addr()), bounds: map[string]*naming.Bound{}, started: time.Now()}
 		n.entries[k] = e
 	}
 	e.refs++

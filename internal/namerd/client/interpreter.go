@@ -249,7 +249,7 @@ func NewInterpreter(ctx context.Context, o InterpreterOptions) *Interpreter {
 // same time share one bind stream, open while they have subscribers.
 func (in *Interpreter) Bind(d dtab.Dtab, path dtab.Path) naming.Binding {
 	text := d.String()
-	return in.bind.Value(text+"\x00"+path.String(), func(ctx context.Context, v *watch.Var[watch.Activity[naming.BoundTree]]) {
+	return in.bind.Value(remote.BindKey(text, path.String()), func(ctx context.Context, v *watch.Var[watch.Activity[naming.BoundTree]]) {
 		q := url.Values{"path": {path.String()}, "dtab": {text}}
 		in.follow(ctx, api.BindPath+"/"+in.o.Namespace, q, in.applyBind(v))
 	})
@@ -380,11 +380,17 @@ func namingAddr(a api.Addr) naming.Addr {
 // are retried after a jittered, doubling pause.
 func (in *Interpreter) follow(ctx context.Context, path string, q url.Values, apply func([]byte) error) {
 	bo := &remote.Backoff{Base: in.o.RetryBase, Max: in.o.RetryMax}
+	st := remote.StatusOf(ctx) // for the state page
 	for ctx.Err() == nil {
 		docs := 0
+		st.Request()
 		err := in.cli.Stream(ctx, path, q, func(doc []byte) error {
 			docs++
-			return apply(doc)
+			if err := apply(doc); err != nil {
+				return err
+			}
+			st.Response()
+			return nil
 		})
 		if ctx.Err() != nil {
 			return
@@ -398,6 +404,7 @@ func (in *Interpreter) follow(ctx context.Context, path string, q url.Values, ap
 		if err == nil {
 			err = errors.New("stream ended without a document")
 		}
+		st.Fail(err)
 		d := bo.Next()
 		in.log.Warn("namerd stream failed; retrying", "path", path, "query", q.Encode(), "err", err, "retry_in", d)
 		if !remote.Wait(ctx, d) {

@@ -180,7 +180,7 @@ func reported(err error) bool {
 // same time share one stream, open while they have subscribers.
 func (in *Interpreter) Bind(d dtab.Dtab, path dtab.Path) naming.Binding {
 	text := d.String()
-	return in.bind.Value(text+"\x00"+path.String(), func(ctx context.Context, v *watch.Var[watch.Activity[naming.BoundTree]]) {
+	return in.bind.Value(remote.BindKey(text, path.String()), func(ctx context.Context, v *watch.Var[watch.Activity[naming.BoundTree]]) {
 		in.streamBind(ctx, v, d, path)
 	})
 }
@@ -189,7 +189,9 @@ func (in *Interpreter) streamBind(ctx context.Context, v *watch.Var[watch.Activi
 	bo := &remote.Backoff{Base: in.o.RetryBase, Max: in.o.RetryMax}
 	bounds := map[string]*naming.Bound{} // by id + residual: leaves stay the same across answers
 	req := &BindReq{Root: in.root, Name: pathToWire(path), Dtab: dtabToWire(d)}
+	st := remote.StatusOf(ctx) // for the state page
 	for ctx.Err() == nil {
+		st.Request()
 		err := in.stream(ctx, MethodStreamBoundTree, req, func() Message { return new(BoundTreeRsp) }, func(m Message) error {
 			rsp := m.(*BoundTreeRsp)
 			tree, err := in.boundTree(rsp.Tree, bounds)
@@ -200,6 +202,7 @@ func (in *Interpreter) streamBind(ctx context.Context, v *watch.Var[watch.Activi
 				tree = t.Transform(tree)
 			}
 			in.bindOK.Inc()
+			st.Response()
 			bo.Reset()
 			v.Set(watch.OkActivity(tree))
 			return nil
@@ -208,6 +211,7 @@ func (in *Interpreter) streamBind(ctx context.Context, v *watch.Var[watch.Activi
 			return
 		}
 		in.bindFailed.Inc()
+		st.Fail(err)
 		if reported(err) {
 			in.log.Warn("namerd could not bind", "path", path.String(), "dtab", d.String(), "err", err)
 			// A router that has a binding keeps it; one that has none
@@ -306,7 +310,9 @@ func (in *Interpreter) addrValue(id dtab.Path) watch.Value[naming.Addr] {
 func (in *Interpreter) streamAddr(ctx context.Context, v *watch.Var[naming.Addr], id dtab.Path) {
 	bo := &remote.Backoff{Base: in.o.RetryBase, Max: in.o.RetryMax}
 	req := &ReplicasReq{ID: pathToWire(id)}
+	st := remote.StatusOf(ctx) // for the state page
 	for ctx.Err() == nil {
+		st.Request()
 		err := in.stream(ctx, MethodStreamReplicas, req, func() Message { return new(Replicas) }, func(m Message) error {
 			a := addrFromReplicas(m.(*Replicas))
 			if a.State == naming.AddrFailed {
@@ -314,6 +320,7 @@ func (in *Interpreter) streamAddr(ctx context.Context, v *watch.Var[naming.Addr]
 			} else {
 				in.addrOK.Inc()
 			}
+			st.Response()
 			bo.Reset()
 			// A pending answer does not hide a known address set.
 			if a.State != naming.AddrPending || v.Get().State == naming.AddrPending {
@@ -325,6 +332,7 @@ func (in *Interpreter) streamAddr(ctx context.Context, v *watch.Var[naming.Addr]
 			return
 		}
 		in.addrFailed.Inc()
+		st.Fail(err)
 		if reported(err) && v.Get().State == naming.AddrPending {
 			v.Set(naming.Addr{State: naming.AddrFailed, Err: fmt.Errorf("namerd: %s", status.Convert(err).Message())})
 		}

@@ -121,6 +121,7 @@ type shared[T any] struct {
 	v      *watch.Var[T]
 	refs   int
 	cancel context.CancelFunc
+	life   *watchLife // for Snapshot
 }
 
 // NewWatches returns an empty set whose watches end when ctx does;
@@ -166,8 +167,16 @@ func (x *value[T]) Subscribe(f func(T)) func() {
 	ws.mu.Lock()
 	s := ws.m[x.key]
 	if s == nil {
-		s = &shared[T]{v: watch.NewVar(ws.pending)}
-		ctx, cancel := context.WithCancel(ws.ctx)
+		s = &shared[T]{v: watch.NewVar(ws.pending), life: &watchLife{started: time.Now()}}
+		first := true
+		s.v.Subscribe(func(T) { // lives as long as the Var
+			if first {
+				first = false // the current value, not an update
+				return
+			}
+			s.life.recordUpdate()
+		})
+		ctx, cancel := context.WithCancel(context.WithValue(ws.ctx, statusKey{}, &s.life.status))
 		s.cancel = cancel
 		ws.m[x.key] = s
 		go x.run(ctx, s.v)

@@ -253,7 +253,7 @@ func NewInterpreter(ctx context.Context, o InterpreterOptions) *Interpreter {
 // same time share one poll, running while they have subscribers.
 func (in *Interpreter) Bind(d dtab.Dtab, path dtab.Path) naming.Binding {
 	text := d.String()
-	return in.bind.Value(text+"\x00"+path.String(), func(ctx context.Context, v *watch.Var[watch.Activity[naming.BoundTree]]) {
+	return in.bind.Value(remote.BindKey(text, path.String()), func(ctx context.Context, v *watch.Var[watch.Activity[naming.BoundTree]]) {
 		in.pollBind(ctx, v, text, path)
 	})
 }
@@ -263,9 +263,11 @@ func (in *Interpreter) pollBind(ctx context.Context, v *watch.Var[watch.Activity
 	bounds := map[string]*naming.Bound{} // by id + residual: leaves stay the same across answers
 	tpath := fromPath(path)
 	var stamp []byte
+	st := remote.StatusOf(ctx) // for the state page
 	for ctx.Err() == nil {
 		var res Bound
 		var failure BindFailure
+		st.Request()
 		err := in.cli.call(ctx, MethodBind, &BindReq{Dtab: dtabText, Name: NameRef{Stamp: stamp, Name: tpath, Ns: in.o.Namespace}, ClientID: in.cid}, &res, &failure)
 		if ctx.Err() != nil {
 			return
@@ -274,6 +276,7 @@ func (in *Interpreter) pollBind(ctx context.Context, v *watch.Var[watch.Activity
 		switch {
 		case err == nil:
 			in.bindOK.Inc()
+			st.Response()
 			bo.Reset()
 			stamp = res.Stamp
 			tree, terr := in.boundTree(res.Tree, bounds)
@@ -293,12 +296,14 @@ func (in *Interpreter) pollBind(ctx context.Context, v *watch.Var[watch.Activity
 			// A router that has a binding keeps it, as Linkerd's does; one
 			// that has none learns why at once instead of waiting.
 			in.log.Warn("namerd could not bind", "path", path.String(), "dtab", dtabText, "reason", bf.Reason)
+			st.Fail(fmt.Errorf("namerd: %s", bf.Reason))
 			if v.Get().State != watch.Ok {
 				v.Set(watch.FailedActivity[naming.BoundTree](fmt.Errorf("namerd: %s", bf.Reason)))
 			}
 		default:
 			in.bindFailed.Inc()
 			in.log.Warn("namerd bind request failed; keeping the last state", "path", path.String(), "err", err)
+			st.Fail(err)
 			stamp = nil
 		}
 		if !remote.Wait(ctx, bo.Next()) {
@@ -389,9 +394,11 @@ func (in *Interpreter) pollAddr(ctx context.Context, v *watch.Var[naming.Addr], 
 	bo := &remote.Backoff{Base: in.o.RetryBase, Max: in.o.RetryMax}
 	tid := fromPath(id)
 	var stamp []byte
+	st := remote.StatusOf(ctx) // for the state page
 	for ctx.Err() == nil {
 		var res Addr
 		var failure AddrFailure
+		st.Request()
 		err := in.cli.call(ctx, MethodAddr, &AddrReq{Name: NameRef{Stamp: stamp, Name: tid, Ns: in.o.Namespace}, ClientID: in.cid}, &res, &failure)
 		if ctx.Err() != nil {
 			return
@@ -400,6 +407,7 @@ func (in *Interpreter) pollAddr(ctx context.Context, v *watch.Var[naming.Addr], 
 		switch {
 		case err == nil:
 			in.addrOK.Inc()
+			st.Response()
 			bo.Reset()
 			stamp = res.Stamp
 			v.Set(namingAddr(res))
@@ -407,12 +415,14 @@ func (in *Interpreter) pollAddr(ctx context.Context, v *watch.Var[naming.Addr], 
 		case errors.As(err, &af):
 			in.addrFailed.Inc()
 			in.log.Warn("namerd could not resolve addresses", "id", id.String(), "reason", af.Reason)
+			st.Fail(fmt.Errorf("namerd: %s", af.Reason))
 			if v.Get().State != naming.AddrBound {
 				v.Set(naming.Addr{State: naming.AddrFailed, Err: fmt.Errorf("namerd: %s", af.Reason)})
 			}
 		default:
 			in.addrFailed.Inc()
 			in.log.Warn("namerd addr request failed; keeping the last state", "id", id.String(), "err", err)
+			st.Fail(err)
 			stamp = nil
 		}
 		if !remote.Wait(ctx, bo.Next()) {
