@@ -88,7 +88,7 @@ func (s *HTTPServer) Validate() error {
 	if s.MaxCallDepth <= 0 {
 		return config.FieldError("maxCallDepth", "must be positive, got %d", s.MaxCallDepth)
 	}
-	return nil
+	return validateTimestampHeader(s.TimestampHeader)
 }
 
 // H2Server is a server of an h2 router.
@@ -181,6 +181,11 @@ func (l *Labeler) Validate() error {
 	}
 	if l.Kind == "static" && l.Label == "" {
 		return config.FieldError("label", "a static labeler needs `label`")
+	}
+	if l.Kind == "static" {
+		if err := validateObfuscatedLabel(l.Label); err != nil {
+			return err
+		}
 	}
 	if l.Kind != "static" && l.Label != "" {
 		return config.FieldError("label", "`label` applies only to the static labeler")

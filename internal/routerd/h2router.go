@@ -29,16 +29,13 @@ func checkH2Router(hr *H2Router) []string {
 	if hr.H2AccessLog != "" {
 		warnings = append(warnings, "h2AccessLog is not supported yet for h2 routers; no access log is written")
 	}
-	if hr.Client.Kind != PolicyStatic && hr.Client.Global.ForwardClientCert {
-		warnings = append(warnings, "client.forwardClientCert is not supported yet; no x-forwarded-client-cert header is added")
+	if _, perPrefix := forwardsClientCert(&hr.Client, hr.Client.Global.ForwardClientCert); perPrefix {
+		warnings = append(warnings, warnPerPrefixXFCC)
 	}
 	if hr.TracePropagator.Kind == "io.l5d.zipkin" {
 		warnings = append(warnings, "tracePropagator io.l5d.zipkin is not supported yet; l5d-ctx-trace headers are used")
 	}
 	for i, s := range hr.Servers {
-		if s.AddForwardedHeader != nil {
-			warnings = append(warnings, fmt.Sprintf("servers[%d].addForwardedHeader is not supported yet; no Forwarded header is added", i))
-		}
 		if s.TimeoutMs > 0 {
 			warnings = append(warnings, fmt.Sprintf("servers[%d].timeoutMs is not supported yet; use service.totalTimeoutMs", i))
 		}
@@ -169,6 +166,7 @@ func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []nami
 	})
 	p.routers = append(p.routers, rt)
 	classify := serverClassify(hr)
+	xfcc, _ := forwardsClientCert(&hr.Client, hr.Client.Global.ForwardClientCert)
 	for i := range hr.Servers {
 		s := &hr.Servers[i]
 		so := h2.ServerOptions{
@@ -205,6 +203,7 @@ func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []nami
 			Scope:                 sscope,
 			Logger:                log,
 			Tracing:               true,
+			Edge:                  serverEdge(label, s.AddForwardedHeader, "", xfcc),
 		})
 		srv := h2.NewServer(traceServer(tr, s.ClearContext, hr.Dtab.Dtab, h), so)
 		p.servers = append(p.servers, &listener{name: label + " " + ln.Addr().String(), ln: srv.WrapListener(ln), srv: srv.HTTP})

@@ -276,6 +276,7 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 		}
 		p.closers = append(p.closers, alog.Close)
 	}
+	xfcc, _ := forwardsClientCert(&hr.Client, hr.Client.Global.ForwardClientCert)
 	for i := range hr.Servers {
 		s := &hr.Servers[i]
 		tlsConf, err := newServerTLS(ctx, s.TLS, alpnHTTP1, log)
@@ -307,6 +308,7 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 			Tracing:               true,
 			Label:                 label,
 			Addr:                  ln.Addr().String(),
+			Edge:                  serverEdge(label, s.AddForwardedHeader, s.TimestampHeader, xfcc),
 		})
 		p.servers = append(p.servers, &listener{
 			name: label + " " + ln.Addr().String(),

@@ -157,6 +157,10 @@ type countedConn struct {
 	once sync.Once
 }
 
+// NetConn returns the counted connection, so that its TLS state can be
+// found through this wrapper (x-forwarded-client-cert).
+func (c *countedConn) NetConn() net.Conn { return c.Conn }
+
 func (c *countedConn) Close() error {
 	c.once.Do(func() {
 		c.m.open.Add(-1)

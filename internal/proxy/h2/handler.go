@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/linnet-mesh/linnet/internal/proxy"
 	"github.com/linnet-mesh/linnet/internal/router"
@@ -40,6 +41,9 @@ type HandlerParams struct {
 	// router's endpoint transports: the tracer then owns l5d-ctx-trace,
 	// l5d-sample and l5d-reqid, and the handler does not write them.
 	Tracing bool
+	// Edge, when set, adds the server's optional headers (Forwarded,
+	// x-forwarded-client-cert) to forwarded requests.
+	Edge *proxy.ServerEdge
 }
 
 // Handler is the http.Handler of one h2 router server. It forwards each
@@ -141,6 +145,9 @@ func (h *Handler) forward(ctx context.Context, r *http.Request) (*http.Response,
 		hdr["User-Agent"] = emptyValue
 	}
 	proxy.AppendVia(hdr, r.ProtoMajor, r.ProtoMinor)
+	if e := h.p.Edge; e != nil {
+		e.Apply(hdr, r, edgeConn(r), time.Now())
+	}
 	if h.p.Tracing {
 		lctx.WriteOutboundContext(hdr)
 	} else {

@@ -34,6 +34,12 @@ type Server struct {
 	fallback *http.Server
 	handoff  *chanListener
 
+	// Idle connection workers take new connections from work until quit
+	// is closed (workers.go).
+	work     chan *fastConn
+	quit     chan struct{}
+	quitOnce sync.Once
+
 	mu      sync.Mutex
 	ln      net.Listener
 	conns   map[*fastConn]struct{}
@@ -51,7 +57,9 @@ func NewServer(h http.Handler, fallback *http.Server, log *slog.Logger) *Server 
 		log = slog.New(slog.DiscardHandler)
 	}
 	fallback.Handler = h
-	return &Server{handler: h, log: log, fallback: fallback, handoff: newChanListener(), conns: map[*fastConn]struct{}{}}
+	fallback.ConnContext = chainConnContext(fallback.ConnContext)
+	return &Server{handler: h, log: log, fallback: fallback, handoff: newChanListener(), conns: map[*fastConn]struct{}{},
+		work: make(chan *fastConn), quit: make(chan struct{})}
 }
 
 // Serve accepts connections on ln until Shutdown or Close.
@@ -96,7 +104,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.conns[fc] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.serveConn(fc)
+		s.dispatch(fc)
 	}
 }
 
@@ -115,6 +123,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.handoff.Close()
+	s.stopWorkers()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	ferr := s.fallback.Shutdown(ctx)
@@ -139,6 +148,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.handoff.Close()
+	s.stopWorkers()
 	return s.fallback.Close()
 }
 
@@ -210,7 +220,7 @@ func (s *Server) serveConn(fc *fastConn) {
 		// One writer and header map per connection, reset per request:
 		// a ResponseWriter is not used after its handler returns.
 		if w == nil {
-			w = &fastWriter{h: make(http.Header, 8)}
+			w = &fastWriter{h: make(http.Header, 8), conn: c}
 		}
 		w.reset(bw, req)
 		if !s.serve(w, req) || w.finish() != nil || w.closeAfter {
@@ -318,6 +328,10 @@ type prefixConn struct {
 	prefix []byte
 }
 
+// NetConn returns the wrapped connection (as tls.Conn does), so that its
+// TLS state can be found under the prefix.
+func (p *prefixConn) NetConn() net.Conn { return p.Conn }
+
 func (p *prefixConn) Read(b []byte) (int, error) {
 	if len(p.prefix) > 0 {
 		n := copy(b, p.prefix)
@@ -386,6 +400,8 @@ type fastWriter struct {
 	written     int64
 	closeAfter  bool
 	err         error
+	// conn is the connection the writer answers on (edge.go reads it).
+	conn net.Conn
 }
 
 func (w *fastWriter) Header() http.Header { return w.h }
@@ -398,7 +414,7 @@ func (w *fastWriter) reset(bw *bufio.Writer, req *http.Request) {
 		h = w.h
 	}
 	clear(h)
-	*w = fastWriter{bw: bw, req: req, h: h, own: h, cl: -1}
+	*w = fastWriter{bw: bw, req: req, h: h, own: h, cl: -1, conn: w.conn}
 }
 
 // adoptHeader makes h, a header map the handler built and will not use

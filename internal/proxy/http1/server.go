@@ -46,7 +46,10 @@ type HandlerParams struct {
 	// router's endpoint transports: the tracer then owns l5d-ctx-trace,
 	// l5d-sample and l5d-reqid, and the handler does not write them.
 	Tracing bool
-	Logger  *slog.Logger
+	// Edge, when set, adds the server's optional headers (Forwarded,
+	// timestampHeader, x-forwarded-client-cert) to forwarded requests.
+	Edge   *proxy.ServerEdge
+	Logger *slog.Logger
 }
 
 // Handler is the http.Handler of one router server.
@@ -80,8 +83,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	var diag *diagTrace
+	if r.Method == http.MethodTrace {
+		var done bool
+		if diag, done = h.startTrace(w, r); done {
+			return
+		}
+	}
 	t0 := h.stats.Start()
-	resp, out, name, err := h.forward(r)
+	resp, out, name, err := h.forward(w, r)
 	if err != nil {
 		status := proxy.MapError(r, err).Status
 		h.stats.End(t0, status, router.FailureKind(err))
@@ -90,6 +100,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n := h.fail(w, r, err)
 		h.accessLog(r, status, n, t0)
 		return
+	}
+	if diag != nil {
+		h.annotate(diag, resp, out, name)
 	}
 	status, kind := router.Outcome(r, resp, nil, router.DefaultClassifier)
 	h.stats.End(t0, status, kind)
@@ -131,7 +144,7 @@ func (h *Handler) record(t0 time.Time, r *http.Request, out *http.Request, name 
 
 // forward prepares the outbound request and sends it through the router.
 // It returns the outbound request and the name, when it got that far.
-func (h *Handler) forward(r *http.Request) (*http.Response, *http.Request, dtab.Path, error) {
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request) (*http.Response, *http.Request, dtab.Path, error) {
 	ctx, err := proxy.ReadContext(r.Header, h.p.ClearContext)
 	if err != nil {
 		return nil, nil, nil, err
@@ -161,6 +174,9 @@ func (h *Handler) forward(r *http.Request) (*http.Response, *http.Request, dtab.
 		hdr["User-Agent"] = emptyValue
 	}
 	proxy.AppendVia(hdr, r.ProtoMajor, r.ProtoMinor)
+	if e := h.p.Edge; e != nil {
+		e.Apply(hdr, r, connInfo(w, r), time.Now())
+	}
 	if h.p.Tracing {
 		ctx.WriteOutboundContext(hdr)
 	} else {
