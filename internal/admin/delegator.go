@@ -96,6 +96,16 @@ var delegatorTmpl = template.Must(template.ParseFS(pages, "delegator.html"))
 type delegatorRouter struct {
 	Label string
 	Dtab  string
+	// Live is the dtab of an interpreter that reads it from a live source
+	// (io.l5d.fs, io.l5d.k8s.configMap, io.l5d.consul.interpreter); the
+	// interpreter applies it before the dtab it is given.
+	Live string
+}
+
+// liveDtabber is implemented by interpreters whose own dtab comes from a
+// live source.
+type liveDtabber interface {
+	LiveDtab() (dtab.Dtab, bool)
 }
 
 // delegatorPage is the dtab playground: pick a router, edit its dtab, type
@@ -103,7 +113,13 @@ type delegatorRouter struct {
 func (s *Server) delegatorPage(w http.ResponseWriter, r *http.Request) {
 	var rs []delegatorRouter
 	for _, rt := range s.p.Routers {
-		rs = append(rs, delegatorRouter{Label: rt.Label, Dtab: prettyDtab(rt.Dtab)})
+		r := delegatorRouter{Label: rt.Label, Dtab: prettyDtab(rt.Dtab)}
+		if l, ok := rt.Interpreter.(liveDtabber); ok {
+			if d, ok := l.LiveDtab(); ok {
+				r.Live = prettyDtab(d)
+			}
+		}
+		rs = append(rs, r)
 	}
 	selected := r.URL.Query().Get("router")
 	if selected == "" && len(rs) > 0 {

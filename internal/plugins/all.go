@@ -12,6 +12,7 @@
 package plugins
 
 import (
+	_ "github.com/linnet-mesh/linnet/internal/interpreter/fs"       // io.l5d.fs (interpreter)
 	_ "github.com/linnet-mesh/linnet/internal/namer/dnssrv"         // io.l5d.dnssrv
 	_ "github.com/linnet-mesh/linnet/internal/namer/fs"             // io.l5d.fs
 	_ "github.com/linnet-mesh/linnet/internal/namer/rewrite"        // io.l5d.rewrite
