@@ -42,7 +42,13 @@ func NewFeed() *Feed {
 }
 
 // Reset replaces the whole state (the Feed becomes Ok). all is not retained.
-func (f *Feed) Reset(all map[string]*VersionedDtab) {
+func (f *Feed) Reset(all map[string]*VersionedDtab) { f.ResetWith(all, nil) }
+
+// ResetWith is Reset for a snapshot in which the namespaces of bad hold
+// values that could not be read: they exist, and observing them fails
+// with their error. Unlike Reset followed by SetError, no observer sees
+// such a namespace absent for an instant.
+func (f *Feed) ResetWith(all map[string]*VersionedDtab, bad map[string]error) {
 	f.mu.Lock()
 	f.state, f.err = watch.Ok, nil
 	f.nss = maps.Clone(all)
@@ -50,6 +56,10 @@ func (f *Feed) Reset(all map[string]*VersionedDtab) {
 		f.nss = map[string]*VersionedDtab{}
 	}
 	clear(f.bad)
+	for ns, err := range bad {
+		delete(f.nss, ns)
+		f.bad[ns] = err
+	}
 	type upd struct {
 		v *watch.Var[watch.Activity[Observation]]
 		a watch.Activity[Observation]

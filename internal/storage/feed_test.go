@@ -66,3 +66,34 @@ func TestFeed(t *testing.T) {
 		t.Fatalf("list after Fail: %+v", a)
 	}
 }
+
+// A snapshot with an unreadable value makes its namespace fail at once:
+// its observers and the namespace list never see it absent in between.
+func TestFeedResetWithBad(t *testing.T) {
+	f := NewFeed()
+	f.Reset(map[string]*VersionedDtab{"ns": {Version: Version("1")}})
+	var got []watch.Activity[Observation]
+	cancel := f.Observe("ns").Subscribe(func(a watch.Activity[Observation]) { got = append(got, a) })
+	defer cancel()
+	var lists [][]string
+	cancelList := f.ObserveList().Subscribe(func(a watch.Activity[[]string]) { lists = append(lists, a.Value) })
+	defer cancelList()
+	bad := errors.New("not a dtab")
+	f.ResetWith(map[string]*VersionedDtab{"ns": {Version: Version("1")}, "other": {Version: Version("2")}}, map[string]error{"ns": bad})
+	for i, a := range got[1:] {
+		if a.State == watch.Ok && a.Value == nil {
+			t.Errorf("update %d: ns seen absent", i+1)
+		}
+	}
+	if last := got[len(got)-1]; last.State != watch.Failed || !errors.Is(last.Err, bad) {
+		t.Errorf("ns is %+v, want Failed with the decode error", last)
+	}
+	for _, l := range lists {
+		if !slices.Contains(l, "ns") {
+			t.Errorf("namespace list %v lost ns", l)
+		}
+	}
+	if want := []string{"ns", "other"}; !slices.Equal(lists[len(lists)-1], want) {
+		t.Errorf("namespace list %v, want %v", lists[len(lists)-1], want)
+	}
+}

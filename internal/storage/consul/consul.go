@@ -447,10 +447,7 @@ func (s *Store) reset(pairs api.KVPairs) {
 		}
 		all[ns] = v
 	}
-	s.feed.Reset(all)
-	for ns, err := range bad {
-		s.feed.SetError(ns, err)
-	}
+	s.feed.ResetWith(all, bad)
 }
 
 var _ storage.Store = (*Store)(nil)

@@ -303,21 +303,17 @@ func (s *Store) snapshot(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	all := make(map[string]*storage.VersionedDtab, len(resp.Kvs))
-	var bad []string
-	var errs []error
+	bad := map[string]error{}
 	for _, kv := range resp.Kvs {
 		ns := strings.TrimPrefix(string(kv.Key), s.prefix)
 		v, err := s.decode(string(kv.Key), kv.Value, kv.ModRevision)
 		if err != nil {
-			bad, errs = append(bad, ns), append(errs, err)
+			bad[ns] = err
 			continue
 		}
 		all[ns] = v
 	}
-	s.feed.Reset(all)
-	for i, ns := range bad {
-		s.feed.SetError(ns, errs[i])
-	}
+	s.feed.ResetWith(all, bad)
 	return resp.Header.Revision, nil
 }
 
