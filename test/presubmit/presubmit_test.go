@@ -72,7 +72,7 @@ var quarantine = map[string][]string{
 	"github.com/prometheus/client_golang": {"internal/telemetry/prometheus"},
 	"golang.org/x/net/http2":              {"internal/proxy/h2"},
 	"github.com/apache/thrift":            {"internal/namerd/thrift"},
-	"github.com/hashicorp/consul":         {"internal/namer/consul", "internal/storage/consul"},
+	"github.com/hashicorp/consul":         {"internal/consul", "internal/namer/consul", "internal/storage/consul"},
 }
 
 func TestImportLayers(t *testing.T) {

@@ -1,17 +1,13 @@
 package consul
 
 import (
-	"crypto/tls"
 	"fmt"
-	"net"
-	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/consul/api"
 
 	"github.com/linnet-mesh/linnet/internal/config"
+	consulclient "github.com/linnet-mesh/linnet/internal/consul"
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/tlsconf"
@@ -146,11 +142,11 @@ func (c *Config) NewNamer(env naming.Env) (naming.Namer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", Kind, err)
 	}
-	tc, err := c.TLS.config()
+	tc, err := c.TLS.TLSConfig()
 	if err != nil {
 		return nil, fmt.Errorf("%s: tls: %w", Kind, err)
 	}
-	cli, tr, err := NewClient(c.Host, c.Port, c.Token, tc)
+	cli, tr, err := consulclient.NewClient(c.Host, c.Port, c.Token, tc, 16)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Kind, err)
 	}
@@ -176,77 +172,8 @@ func (c *Config) NewNamer(env naming.Env) (naming.Namer, error) {
 	return New(env, cli, o), nil
 }
 
-// NewClient returns a Consul API client for host:port (HTTPS when tc is
-// set) and its transport, whose idle connections the caller closes when
-// done.
-func NewClient(host string, port int, token string, tc *tls.Config) (*api.Client, *http.Transport, error) {
-	tr := &http.Transport{
-		Proxy:               nil, // Consul is a local agent: never through a proxy
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: 10 * time.Second,
-		TLSClientConfig:     tc,
-	}
-	scheme := "http"
-	if tc != nil {
-		scheme = "https"
-	}
-	cli, err := api.NewClient(&api.Config{
-		Address:    net.JoinHostPort(host, strconv.Itoa(port)),
-		Scheme:     scheme,
-		Token:      token,
-		Transport:  tr,
-		HttpClient: &http.Client{Transport: tr},
-	})
-	return cli, tr, err
-}
-
 // ClientTLS is the `tls` block (Linkerd's client TLS keys).
-type ClientTLS struct {
-	Enabled           bool     `yaml:"enabled"`
-	CommonName        string   `yaml:"commonName"`
-	TrustCertsBundle  string   `yaml:"trustCertsBundle"`
-	TrustCerts        []string `yaml:"trustCerts"`
-	DisableValidation bool     `yaml:"disableValidation"`
-	ClientAuth        *struct {
-		CertPath string `yaml:"certPath" config:"required"`
-		KeyPath  string `yaml:"keyPath" config:"required"`
-	} `yaml:"clientAuth"`
-	Protocols []string `yaml:"protocols"`
-}
-
-// SetDefaults implements config.Defaulter.
-func (t *ClientTLS) SetDefaults() { t.Enabled = true }
-
-// Validate implements config.Validator.
-func (t *ClientTLS) Validate() error {
-	if t.Enabled && t.CommonName == "" && !t.DisableValidation {
-		return config.FieldError("commonName", "TLS to Consul needs `commonName` (the name Consul's certificate carries) unless disableValidation is true")
-	}
-	return nil
-}
-
-func (t *ClientTLS) config() (*tls.Config, error) {
-	if t == nil || !t.Enabled {
-		return nil, nil
-	}
-	o := tlsconf.ClientOptions{
-		CommonName:        t.CommonName,
-		TrustCertsBundle:  t.TrustCertsBundle,
-		TrustCerts:        t.TrustCerts,
-		DisableValidation: t.DisableValidation,
-		Protocols:         t.Protocols,
-	}
-	if a := t.ClientAuth; a != nil {
-		o.ClientCertPath, o.ClientKeyPath = a.CertPath, a.KeyPath
-	}
-	c, err := tlsconf.NewClient(o)
-	if err != nil {
-		return nil, err
-	}
-	return c.Config(nil)
-}
+type ClientTLS = tlsconf.ClientConfig
 
 // mountPrefix returns /#/<prefix>, the prefix defaulting to the kind.
 func mountPrefix(prefix string) (dtab.Path, error) {

@@ -121,7 +121,7 @@ func TestConfigErrors(t *testing.T) {
 		{"  weights: [{tag: '', weight: 1}]\n", "namers[0].weights[0].tag: must not be empty"},
 		{"  weights: [{tag: a, weight: -1}]\n", "namers[0].weights[0].weight: -1 is not a weight"},
 		{"  fixedLengthStreamedAfterKB: -1\n", "namers[0].fixedLengthStreamedAfterKB"},
-		{"  tls: {}\n", "namers[0].tls.commonName: TLS to Consul needs `commonName`"},
+		{"  tls: {}\n", "namers[0].tls.commonName: TLS needs `commonName`"},
 		{"  includeTags: true\n", `unknown key "includeTags"; did you mean "includeTag"?`},
 	} {
 		_, err := load("namers:\n- kind: io.l5d.consul\n" + tc.yaml)

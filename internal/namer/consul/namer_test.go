@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	consulclient "github.com/linnet-mesh/linnet/internal/consul"
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/middleware/backoff"
 	"github.com/linnet-mesh/linnet/internal/namer/consul/consultest"
@@ -39,7 +40,7 @@ const wait = 10 * time.Second
 // short blocking queries) and its metrics scope.
 func newNamer(t *testing.T, port int, o Options) (*Namer, telemetry.Scope) {
 	t.Helper()
-	cli, tr, err := NewClient("127.0.0.1", port, "", nil)
+	cli, tr, err := consulclient.NewClient("127.0.0.1", port, "", nil, 8)
 	if err != nil {
 		t.Fatal(err)
 	}

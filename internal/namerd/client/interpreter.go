@@ -56,57 +56,7 @@ type InterpreterConfig struct {
 }
 
 // ClientTLS is the interpreter's `tls` block (Linkerd's client TLS keys).
-type ClientTLS struct {
-	Enabled           bool     `yaml:"enabled"`
-	CommonName        string   `yaml:"commonName"`
-	TrustCertsBundle  string   `yaml:"trustCertsBundle"`
-	TrustCerts        []string `yaml:"trustCerts"`
-	DisableValidation bool     `yaml:"disableValidation"`
-	ClientAuth        *struct {
-		CertPath              string `yaml:"certPath" config:"required"`
-		KeyPath               string `yaml:"keyPath" config:"required"`
-		IntermediateCertsPath string `yaml:"intermediateCertsPath"`
-	} `yaml:"clientAuth"`
-	Protocols []string `yaml:"protocols"`
-}
-
-// SetDefaults implements config.Defaulter.
-func (t *ClientTLS) SetDefaults() { t.Enabled = true }
-
-// Validate implements config.Validator.
-func (t *ClientTLS) Validate() error {
-	if t.Enabled && t.CommonName == "" && !t.DisableValidation {
-		return config.FieldError("commonName", "TLS to namerd needs `commonName` (the name namerd's certificate carries) unless disableValidation is true")
-	}
-	return nil
-}
-
-// config builds the client TLS configuration, or nil when TLS is off.
-// Certificate files are re-read when they change, until ctx ends.
-func (t *ClientTLS) config(ctx context.Context, log *slog.Logger) (*tls.Config, error) {
-	if t == nil || !t.Enabled {
-		return nil, nil
-	}
-	o := tlsconf.ClientOptions{
-		CommonName:        t.CommonName,
-		TrustCertsBundle:  t.TrustCertsBundle,
-		TrustCerts:        t.TrustCerts,
-		DisableValidation: t.DisableValidation,
-		Protocols:         t.Protocols,
-		Logger:            log,
-	}
-	if a := t.ClientAuth; a != nil {
-		o.ClientCertPath, o.ClientKeyPath, o.ClientIntermediateCertsPath = a.CertPath, a.KeyPath, a.IntermediateCertsPath
-	}
-	c, err := tlsconf.NewClient(o)
-	if err != nil {
-		return nil, err
-	}
-	go tlsconf.Watch(ctx, c, 10*time.Second, func(err error) {
-		log.Warn("reloading TLS files for namerd failed; keeping the previous ones", "err", err)
-	})
-	return c.Config(nil)
-}
+type ClientTLS = tlsconf.ClientConfig
 
 // RetryConfig is the reconnect backoff: jittered, doubling from
 // BaseSeconds up to MaxSeconds. Fractions are allowed.
@@ -162,7 +112,7 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 	if err != nil {
 		return nil, err
 	}
-	tc, err := c.TLS.config(ctx, log)
+	tc, err := c.TLS.WatchedTLSConfig(ctx, log, "namerd")
 	if err != nil {
 		return nil, fmt.Errorf("interpreter.tls: %w", err)
 	}

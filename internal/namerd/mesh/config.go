@@ -2,7 +2,6 @@ package mesh
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/linnet-mesh/linnet/internal/namerd/client"
 	"github.com/linnet-mesh/linnet/internal/namerd/remote"
 	"github.com/linnet-mesh/linnet/internal/naming"
-	"github.com/linnet-mesh/linnet/internal/tlsconf"
 )
 
 // Kind is the config kind of both sides: namerd's interface and the
@@ -164,7 +162,7 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	tc, err := clientTLS(ctx, c.TLS, log)
+	tc, err := c.TLS.WatchedTLSConfig(ctx, log, "namerd", "h2")
 	if err != nil {
 		return nil, fmt.Errorf("interpreter.tls: %w", err)
 	}
@@ -193,32 +191,4 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 		Scope:            env.Scope.Scope("interpreter", Kind),
 		Logger:           log.With("interpreter", Kind, "root", "/"+c.root),
 	}), nil
-}
-
-// clientTLS builds the client TLS configuration of t (nil when off);
-// certificate files are re-read when they change, until ctx ends.
-func clientTLS(ctx context.Context, t *client.ClientTLS, log *slog.Logger) (*tls.Config, error) {
-	if t == nil || !t.Enabled {
-		return nil, nil
-	}
-	o := tlsconf.ClientOptions{
-		CommonName:        t.CommonName,
-		TrustCertsBundle:  t.TrustCertsBundle,
-		TrustCerts:        t.TrustCerts,
-		DisableValidation: t.DisableValidation,
-		Protocols:         t.Protocols,
-		NextProtos:        []string{"h2"},
-		Logger:            log,
-	}
-	if a := t.ClientAuth; a != nil {
-		o.ClientCertPath, o.ClientKeyPath, o.ClientIntermediateCertsPath = a.CertPath, a.KeyPath, a.IntermediateCertsPath
-	}
-	cl, err := tlsconf.NewClient(o)
-	if err != nil {
-		return nil, err
-	}
-	go tlsconf.Watch(ctx, cl, 10*time.Second, func(err error) {
-		log.Warn("reloading TLS files for namerd failed; keeping the previous ones", "err", err)
-	})
-	return cl.Config(nil)
 }

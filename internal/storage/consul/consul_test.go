@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/linnet-mesh/linnet/internal/config"
+	consulclient "github.com/linnet-mesh/linnet/internal/consul"
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/middleware/backoff"
 	"github.com/linnet-mesh/linnet/internal/namer/consul/consultest"
@@ -43,7 +44,7 @@ func freshPrefix() string { return fmt.Sprintf("/linnet-test/%d/dtabs", prefixes
 
 func openStore(t *testing.T, port int, prefix string, edit ...func(*Options)) *Store {
 	t.Helper()
-	cli, tr, err := NewClient("127.0.0.1", port, "", nil)
+	cli, tr, err := consulclient.NewClient("127.0.0.1", port, "", nil, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +336,7 @@ func TestConfig(t *testing.T) {
 		{"  writeConsistencyMode: ''\n", "storage.writeConsistencyMode: must not be empty"},
 		{"  backoff: {kind: jittered, minMs: 10}\n", "backoff.maxMs"},
 		{"  backoff: {kind: exponential}\n", `unknown kind "exponential"`},
-		{"  tls: {enabled: true}\n", "storage.tls.commonName: TLS to Consul needs `commonName`"},
+		{"  tls: {enabled: true}\n", "storage.tls.commonName: TLS needs `commonName`"},
 		{"  dc: dc1\n", `unknown key "dc"`},
 	} {
 		_, err := load("storage:\n  kind: io.l5d.consul\n" + tc.yaml)

@@ -1,7 +1,6 @@
 package etcd
 
 import (
-	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
@@ -61,7 +60,7 @@ func (c *Config) Validate() error {
 
 // NewStore implements storage.Config.
 func (c *Config) NewStore(env storage.Env) (storage.Store, error) {
-	tc, err := c.TLS.config()
+	tc, err := c.TLS.TLSConfig()
 	if err != nil {
 		return nil, fmt.Errorf("%s: tls: %w", Kind, err)
 	}
@@ -74,48 +73,5 @@ func (c *Config) NewStore(env storage.Env) (storage.Store, error) {
 	})
 }
 
-// ClientTLS is the `tls` block of io.l5d.etcd.
-type ClientTLS struct {
-	Enabled           bool     `yaml:"enabled"`
-	CommonName        string   `yaml:"commonName"`
-	TrustCertsBundle  string   `yaml:"trustCertsBundle"`
-	TrustCerts        []string `yaml:"trustCerts"`
-	DisableValidation bool     `yaml:"disableValidation"`
-	ClientAuth        *struct {
-		CertPath string `yaml:"certPath" config:"required"`
-		KeyPath  string `yaml:"keyPath" config:"required"`
-	} `yaml:"clientAuth"`
-	Protocols []string `yaml:"protocols"`
-}
-
-// SetDefaults implements config.Defaulter.
-func (t *ClientTLS) SetDefaults() { t.Enabled = true }
-
-// Validate implements config.Validator.
-func (t *ClientTLS) Validate() error {
-	if t.Enabled && t.CommonName == "" && !t.DisableValidation {
-		return config.FieldError("commonName", "TLS to etcd needs `commonName` (the name etcd's certificate carries) unless disableValidation is true")
-	}
-	return nil
-}
-
-func (t *ClientTLS) config() (*tls.Config, error) {
-	if t == nil || !t.Enabled {
-		return nil, nil
-	}
-	o := tlsconf.ClientOptions{
-		CommonName:        t.CommonName,
-		TrustCertsBundle:  t.TrustCertsBundle,
-		TrustCerts:        t.TrustCerts,
-		DisableValidation: t.DisableValidation,
-		Protocols:         t.Protocols,
-	}
-	if a := t.ClientAuth; a != nil {
-		o.ClientCertPath, o.ClientKeyPath = a.CertPath, a.KeyPath
-	}
-	c, err := tlsconf.NewClient(o)
-	if err != nil {
-		return nil, err
-	}
-	return c.Config(nil)
-}
+// ClientTLS is the `tls` block (Linkerd's client TLS keys).
+type ClientTLS = tlsconf.ClientConfig
