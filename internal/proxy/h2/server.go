@@ -40,6 +40,7 @@ type Server struct {
 	// HTTP is the underlying server; Shutdown and Close drain and stop it.
 	HTTP *http.Server
 	tls  *tls.Config
+	warm *warmStacks
 }
 
 // NewServer returns a server for h (normally a *Handler).
@@ -72,7 +73,9 @@ func NewServer(h http.Handler, o ServerOptions) *Server {
 		Protocols:         &protos,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
 	}
-	s := &Server{HTTP: srv}
+	warm := newWarmStacks(h)
+	h = warm
+	s := &Server{HTTP: srv, warm: warm}
 	if o.TLS != nil {
 		protos.SetHTTP2(true)
 		s.tls = o.TLS.Clone()
@@ -131,7 +134,15 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting and waits for in-flight streams (GOAWAY is sent
 // to HTTP/2 clients) until ctx is done.
-func (s *Server) Shutdown(ctx context.Context) error { return s.HTTP.Shutdown(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.HTTP.Shutdown(ctx)
+	s.warm.stop()
+	return err
+}
 
 // Close closes the listener and every connection at once.
-func (s *Server) Close() error { return s.HTTP.Close() }
+func (s *Server) Close() error {
+	err := s.HTTP.Close()
+	s.warm.stop()
+	return err
+}
