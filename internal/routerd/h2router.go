@@ -130,6 +130,7 @@ func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []nami
 		topts.TLSFor = newClientTLSChooser(ctx, func(id dtab.Path) *ClientTLS { return hr.Client.For(id).TLS }, alpnH2Client, log)
 	}
 	pol := newH2Policies(hr, scope, log.Warn)
+	conns := new(endpointConns)
 	tr, err := p.tracers.NewTracer(telemetry.TracerOptions{Router: label, Propagator: hr.TracePropagator.Kind})
 	if err != nil {
 		return nil, admin.RouterInfo{}, fmt.Errorf("tracePropagator: %w", err)
@@ -161,8 +162,12 @@ func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []nami
 			}
 			return sp
 		},
-		Client:       pol.client,
-		NewTransport: func(string) router.Transport { return traceTransport(tr, h2.NewTransport(topts)) },
+		Client: conns.countConns(scope, pol.client),
+		NewTransport: func(addr string) router.Transport {
+			o := topts
+			o.WrapConn = conns.wrapConn(addr)
+			return traceTransport(tr, h2.NewTransport(o))
+		},
 	})
 	p.routers = append(p.routers, rt)
 	classify := serverClassify(hr)

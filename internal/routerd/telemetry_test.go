@@ -116,3 +116,57 @@ routers:
 		t.Errorf("connects %d, closes %d; want 1, 1", c[srv(trusted)+"connects"], c[srv(trusted)+"closes"])
 	}
 }
+
+// An h2 router counts its connections to an endpoint like an http one:
+// one multiplexed connection for several requests.
+func TestH2ClientConnectionGauge(t *testing.T) {
+	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Proto)
+	}))
+	be.Config.Protocols = new(http.Protocols)
+	be.Config.Protocols.SetUnencryptedHTTP2(true)
+	be.Start()
+	defer be.Close()
+	port := be.Listener.Addr().String()[len("127.0.0.1:"):]
+	p, err := startFrom(t, `
+admin: {port: 0}
+routers:
+- protocol: h2
+  experimental: true
+  label: h
+  dtab: /svc/web => /$/inet/127.0.0.1/`+port+`;
+  servers: [{port: 0}]
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Transport{Protocols: new(http.Protocols)}
+	client.Protocols.SetUnencryptedHTTP2(true)
+	defer client.CloseIdleConnections()
+	for range 3 {
+		req, _ := http.NewRequest("GET", "http://"+p.ServerAddrs()[0]+"/", nil)
+		req.Host = "web"
+		resp, err := client.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "HTTP/2.0" {
+			t.Fatalf("%d %q", resp.StatusCode, b)
+		}
+	}
+	prefix := "rt/h/client/$/inet/127.0.0.1/" + port + "/"
+	if g := gauges(p)[prefix+"connections"]; g != 1 {
+		t.Errorf("%sconnections = %v, want 1", prefix, g)
+	}
+	var connects int64 = -1
+	p.Registry().Each(func(m telemetry.Metric) {
+		if m.Kind == telemetry.KindCounter && m.Name == prefix+"connects" {
+			connects = m.Counter.Value()
+		}
+	})
+	if connects != 1 {
+		t.Errorf("%sconnects = %d, want 1", prefix, connects)
+	}
+}

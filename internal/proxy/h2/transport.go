@@ -47,6 +47,23 @@ type TransportOptions struct {
 	// MaxHeaderListBytes bounds the response headers (maxHeaderListBytes;
 	// 0: 10 MiB, net/http's default).
 	MaxHeaderListBytes uint32
+	// WrapConn, when set, wraps every TCP connection dialed, beneath TLS
+	// (the router counts connections with it).
+	WrapConn func(net.Conn) net.Conn
+}
+
+// dialer dials TCP connections for o, wrapped by o.WrapConn.
+type dialer struct {
+	d    *net.Dialer
+	wrap func(net.Conn) net.Conn
+}
+
+func (d dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := d.d.DialContext(ctx, network, addr)
+	if err != nil || d.wrap == nil {
+		return c, err
+	}
+	return d.wrap(c), nil
 }
 
 // Transport is the HTTP/2 transport of one endpoint: multiplexed streams
@@ -95,7 +112,7 @@ func NewTransport(o TransportOptions) *Transport {
 // newHTTPTransport returns a pool speaking HTTP/2 only: over TLS with
 // tlsConf, else h2c.
 func newHTTPTransport(o TransportOptions, tlsConf *tls.Config) *http.Transport {
-	d := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
+	d := dialer{d: &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}, wrap: o.WrapConn}
 	var protos http.Protocols
 	t := &http.Transport{
 		Proxy:                  nil,
@@ -172,7 +189,7 @@ const nextProtoH2 = "h2"
 // dialTLS connects to addr and completes a TLS handshake that must
 // negotiate h2. Every failure is reported as a dial error: the request
 // has not been written.
-func dialTLS(ctx context.Context, d *net.Dialer, network, addr string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+func dialTLS(ctx context.Context, d dialer, network, addr string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
