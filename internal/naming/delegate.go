@@ -101,6 +101,9 @@ func (in *DefaultInterpreter) Explain(ctx context.Context, d dtab.Dtab, path dta
 		return DelegateNode{}, err
 	}
 	n = tidy(n)
+	if len(in.trans) > 0 {
+		n = transformLeaves(n, in.trans)
+	}
 	if err := x.fillAddrs(&n); err != nil {
 		return DelegateNode{}, err
 	}
@@ -400,4 +403,50 @@ func await[T any](ctx context.Context, v watch.Value[T], ready func(T) bool) (T,
 		var zero T
 		return zero, ctx.Err()
 	}
+}
+
+// transformLeaves wraps every leaf of n in the Transformation nodes of
+// the interpreter's transformers, in the order they apply (the last one
+// outermost), each with the bound name it produced, as Linkerd's
+// delegator shows them (spec/dtab.md §10.2, §10.4).
+func transformLeaves(n DelegateNode, ts []Transformer) DelegateNode {
+	switch n.Kind {
+	case DelegateLeaf:
+		for _, t := range ts {
+			if n.Bound == nil {
+				break
+			}
+			out := t.Transform(dtab.LeafTree(n.Bound))
+			if out.Kind != dtab.Leaf || out.Value == nil {
+				break
+			}
+			leaf := n
+			n = DelegateNode{Kind: DelegateTransformation, Path: leaf.Path, Name: transformerName(out.Value.ID), Bound: out.Value, Child: &leaf}
+		}
+	case DelegateDelegated:
+		c := transformLeaves(*n.Child, ts)
+		n.Child = &c
+	case DelegateAlt:
+		alts := make([]DelegateNode, len(n.Alts))
+		for i := range n.Alts {
+			alts[i] = transformLeaves(n.Alts[i], ts)
+		}
+		n.Alts = alts
+	case DelegateUnion:
+		bs := make([]DelegateBranch, len(n.Branches))
+		for i, b := range n.Branches {
+			bs[i] = DelegateBranch{Weight: b.Weight, Tree: transformLeaves(b.Tree, ts)}
+		}
+		n.Branches = bs
+	}
+	return n
+}
+
+// transformerName is the kind a transformed id is marked with
+// (/%/io.l5d.port/4141/... → io.l5d.port).
+func transformerName(id dtab.Path) string {
+	if len(id) >= 2 && id[0] == "%" {
+		return id[1]
+	}
+	return "transformer"
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -590,5 +591,38 @@ func sharedInetChecks(t *testing.T, in *DefaultInterpreter) {
 	c := in.Bind(nil, dtab.MustParsePath("/$/fixedinet/svc.test/80")).Get()
 	if c.Value.Value.Addr == a.Value.Value.Addr {
 		t.Fatal("fixedinet shares inet's re-resolving watch")
+	}
+}
+
+// The delegator shows what the interpreter's transformers do: each leaf
+// is wrapped, innermost first, in a transformation node naming the
+// transformer and the bound name it produced (spec/dtab.md §10.2, §10.4).
+func TestExplainShowsTransformations(t *testing.T) {
+	in := NewInterpreter(nil, WithTransformers(markTransformer{}, markTransformer{}))
+	n, err := in.Explain(context.Background(), dtab.MustParse("/svc=>/$/inet/127.0.0.1"), dtab.MustParsePath("/svc/1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(MarshalDelegateJSON(n))
+	for _, want := range []string{
+		`{"type":"delegate","path":"/svc/1"`,
+		`"delegate":{"type":"transformation","path":"/$/inet/127.0.0.1/1","name":"mark","bound":{"addr":`,
+		`"id":"/%/mark/%/mark/$/inet/127.0.0.1/1"`,
+		`"tree":{"type":"transformation","path":"/$/inet/127.0.0.1/1","name":"mark"`,
+		`"id":"/%/mark/$/inet/127.0.0.1/1"`,
+		`"tree":{"type":"leaf","path":"/$/inet/127.0.0.1/1"`,
+		`"id":"/$/inet/127.0.0.1/1"`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("explanation lacks %s:\n%s", want, got)
+		}
+	}
+	// Without transformers, no transformation node.
+	plain, err := NewInterpreter(nil).Explain(context.Background(), dtab.MustParse("/svc=>/$/inet/127.0.0.1"), dtab.MustParsePath("/svc/1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(MarshalDelegateJSON(plain)); strings.Contains(s, "transformation") {
+		t.Errorf("untransformed explanation has a transformation node: %s", s)
 	}
 }
