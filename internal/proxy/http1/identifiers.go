@@ -72,6 +72,8 @@ func (id *headerToken) Identify(r *http.Request) (dtab.Path, error) {
 	if c := e.Load(); c != nil && c.value == v {
 		return c.path, nil
 	}
+	// A copy: v slices the request's head, which the cache must not keep.
+	v = strings.Clone(v)
 	p := appendElems(id.prefix, v)
 	p = p[:len(p):len(p)]
 	e.Store(&identified{value: v, path: p})
