@@ -95,12 +95,7 @@ type Namer struct {
 	queries  *telemetry.Counter
 	failures *telemetry.Counter
 
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	closeMu sync.Mutex // guards closed and wg.Add against Close
-	closed  bool
-	wg      sync.WaitGroup
+	loops naming.Loops
 
 	mu       sync.Mutex
 	services map[key]*service // services being watched
@@ -164,18 +159,14 @@ func New(env naming.Env, cli *api.Client, o Options) *Namer {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	n.ctx, n.cancel = context.WithCancel(ctx)
+	n.loops.Init(ctx)
 	return n
 }
 
 // Close stops every watch and waits for them to end. Lookups keep their
 // last answers.
 func (n *Namer) Close() error {
-	n.closeMu.Lock()
-	n.closed = true
-	n.closeMu.Unlock()
-	n.cancel()
-	n.wg.Wait()
+	n.loops.Close()
 	if n.o.OnClose != nil {
 		n.o.OnClose()
 	}
@@ -250,30 +241,14 @@ type service struct {
 	errMu    sync.Mutex
 	shownErr string // lastErr for the state page (under errMu)
 
-	mu   sync.Mutex
-	subs int
-	stop context.CancelFunc
+	loop naming.SharedLoop
 }
 
 // acquire counts a subscriber; the first one starts the watch and makes
 // the service the one later lookups share.
 func (s *service) acquire() {
-	n := s.n
-	s.mu.Lock()
-	s.subs++
-	first := s.subs == 1
-	if first {
-		n.closeMu.Lock()
-		if !n.closed {
-			ctx, cancel := context.WithCancel(n.ctx)
-			s.stop = cancel
-			n.wg.Add(1)
-			go s.watch(ctx)
-		}
-		n.closeMu.Unlock()
-	}
-	s.mu.Unlock()
-	if first {
+	if s.loop.Acquire(&s.n.loops, s.watch) {
+		n := s.n
 		n.mu.Lock()
 		if n.services[s.key] == nil {
 			n.services[s.key] = s
@@ -282,26 +257,15 @@ func (s *service) acquire() {
 	}
 }
 
-// release undoes acquire; the last one stops the watch (without waiting:
-// it may run inside a notification from the watch) and forgets the
-// service.
+// release undoes acquire; the last one stops the loop and forgets the
+// entry, so that unwatched names cost nothing.
 func (s *service) release() {
-	s.mu.Lock()
-	s.subs--
-	last := s.subs == 0
-	if last && s.stop != nil {
-		s.stop()
-		s.stop = nil
-	}
-	s.mu.Unlock()
-	if last {
+	if s.loop.Release() {
 		n := s.n
 		n.mu.Lock()
-		s.mu.Lock()
-		if s.subs == 0 && n.services[s.key] == s {
+		if s.loop.Idle() && n.services[s.key] == s {
 			delete(n.services, s.key)
 		}
-		s.mu.Unlock()
 		n.mu.Unlock()
 	}
 }
@@ -309,7 +273,6 @@ func (s *service) release() {
 // watch runs blocking queries on the service's health endpoint until ctx
 // ends, publishing each answer; errors back off and keep the last answer.
 func (s *service) watch(ctx context.Context) {
-	defer s.n.wg.Done()
 	n := s.n
 	bo := n.o.Backoff.Stream()
 	var index uint64

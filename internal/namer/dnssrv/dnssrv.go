@@ -51,12 +51,7 @@ type Namer struct {
 	resolutions *telemetry.Counter
 	failures    *telemetry.Counter
 
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	closeMu sync.Mutex // guards closed and wg.Add against Close
-	closed  bool
-	wg      sync.WaitGroup
+	loops naming.Loops
 
 	mu      sync.Mutex
 	records map[string]*record // names being watched, by record name
@@ -84,18 +79,14 @@ func New(env naming.Env, opts ...Option) *Namer {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	n.ctx, n.cancel = context.WithCancel(ctx)
+	n.loops.Init(ctx)
 	return n
 }
 
 // Close stops every poll and waits for them to end. Lookups keep their
 // last answers.
 func (n *Namer) Close() error {
-	n.closeMu.Lock()
-	n.closed = true
-	n.closeMu.Unlock()
-	n.cancel()
-	n.wg.Wait()
+	n.loops.Close()
 	return nil
 }
 
@@ -156,30 +147,14 @@ type record struct {
 	pubMu   sync.Mutex // serialises apply
 	lastErr string     // last failure logged, to log changes only (under pubMu)
 
-	mu   sync.Mutex
-	subs int
-	stop context.CancelFunc
+	loop naming.SharedLoop
 }
 
 // acquire counts a subscriber; the first one starts the poll and makes the
 // record the one later lookups of the name share.
 func (r *record) acquire() {
-	n := r.n
-	r.mu.Lock()
-	r.subs++
-	first := r.subs == 1
-	if first {
-		n.closeMu.Lock()
-		if !n.closed {
-			ctx, cancel := context.WithCancel(n.ctx)
-			r.stop = cancel
-			n.wg.Add(1)
-			go r.poll(ctx)
-		}
-		n.closeMu.Unlock()
-	}
-	r.mu.Unlock()
-	if first {
+	if r.loop.Acquire(&r.n.loops, r.poll) {
+		n := r.n
 		n.mu.Lock()
 		if n.records[r.name] == nil {
 			n.records[r.name] = r
@@ -188,32 +163,20 @@ func (r *record) acquire() {
 	}
 }
 
-// release undoes acquire; the last one stops the poll (without waiting:
-// it may be called from a subscriber the poll is notifying) and forgets
-// the record, so unwatched names cost nothing.
+// release undoes acquire; the last one stops the loop and forgets the
+// entry, so that unwatched names cost nothing.
 func (r *record) release() {
-	r.mu.Lock()
-	r.subs--
-	last := r.subs == 0
-	if last && r.stop != nil {
-		r.stop()
-		r.stop = nil
-	}
-	r.mu.Unlock()
-	if last {
+	if r.loop.Release() {
 		n := r.n
 		n.mu.Lock()
-		r.mu.Lock()
-		if r.subs == 0 && n.records[r.name] == r {
+		if r.loop.Idle() && n.records[r.name] == r {
 			delete(n.records, r.name)
 		}
-		r.mu.Unlock()
 		n.mu.Unlock()
 	}
 }
 
 func (r *record) poll(ctx context.Context) {
-	defer r.n.wg.Done()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
