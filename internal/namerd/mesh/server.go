@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/namerd/follow"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/storage"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
@@ -227,45 +227,6 @@ func ctxError(err error) error {
 	return err
 }
 
-// ---- change following ----
-
-// signal is a coalescing wake-up.
-type signal chan struct{}
-
-func (s signal) poke() {
-	select {
-	case s <- struct{}{}:
-	default:
-	}
-}
-
-// slot keeps the latest value a subscription pushed; gen counts pushes.
-type slot[T any] struct {
-	mu  sync.Mutex
-	v   T
-	gen uint64
-}
-
-func (l *slot[T]) set(v T) {
-	l.mu.Lock()
-	l.v = v
-	l.gen++
-	l.mu.Unlock()
-}
-
-func (l *slot[T]) get() (T, uint64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.v, l.gen
-}
-
-// follow subscribes to v; its values land in the slot and poke sig.
-func follow[T any](v watch.Value[T], sig signal) (*slot[T], func()) {
-	l := &slot[T]{}
-	cancel := v.Subscribe(func(x T) { l.set(x); sig.poke() })
-	return l, cancel
-}
-
 // sender drops a message equal to the previous one it sent.
 type sender struct {
 	send func(Message) error
@@ -285,67 +246,23 @@ func (d *sender) msg(m Message) error {
 	return nil
 }
 
-// watchBinding calls emit with every state of the binding of path through
-// ns's dtab followed by extra, until ctx ends (ctx's status error) or emit
-// returns an error (that error). The binding is redone when the
-// namespace's dtab changes version. A failed observation of the store is
-// passed to emit as a Failed activity carrying a store error.
+// watchBinding calls emit with every settled state of the binding of
+// path through ns's dtab followed by extra (follow.Binding), until ctx
+// ends (ctx's status error) or emit returns an error (that error). A
+// failed observation of the store reaches emit as a Failed activity
+// carrying an UNAVAILABLE status.
 func (s *Server) watchBinding(ctx context.Context, ns string, extra dtab.Dtab, path dtab.Path, emit func(watch.Activity[naming.BoundTree]) error) error {
-	sig := make(signal, 1)
-	obs, cancelObs := follow(s.o.Store.Observe(ns), sig)
-	defer cancelObs()
-	var (
-		obsGen, bindGen uint64
-		haveDtab        bool
-		version         storage.Version
-		binding         *slot[watch.Activity[naming.BoundTree]]
-		cancelBind      = func() {}
-	)
-	defer func() { cancelBind() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctxError(ctx.Err())
-		case <-sig:
+	err := follow.Binding(ctx, s.o.Store, s.o.Interpreter, ns, extra, path, func(a watch.Activity[naming.BoundTree]) error {
+		var se *follow.StoreError
+		if a.State == watch.Failed && errors.As(a.Err, &se) {
+			a.Err = storeError(ns, se.Err)
 		}
-		a, gen := obs.get()
-		if gen != obsGen {
-			obsGen = gen
-			switch a.State {
-			case watch.Failed:
-				if err := emit(watch.FailedActivity[naming.BoundTree](storeError(ns, a.Err))); err != nil {
-					return err
-				}
-				continue
-			case watch.Ok:
-				var d dtab.Dtab
-				var v storage.Version
-				if a.Value != nil {
-					d, v = a.Value.Dtab, a.Value.Version
-				}
-				if !haveDtab || !v.Equal(version) {
-					haveDtab, version = true, v
-					cancelBind()
-					binding, cancelBind = follow(s.o.Interpreter.Bind(d.Concat(extra), path), sig)
-					bindGen = 0
-				}
-			}
-		}
-		if binding == nil {
-			continue
-		}
-		b, gen := binding.get()
-		if gen == bindGen {
-			continue
-		}
-		bindGen = gen
-		if b.State == watch.Pending {
-			continue
-		}
-		if err := emit(b); err != nil {
-			return err
-		}
+		return emit(a)
+	})
+	if err == nil {
+		return ctxError(ctx.Err())
 	}
+	return err
 }
 
 // errStop ends a watch from its emit function without an error.
@@ -438,13 +355,13 @@ var replicasNoID = &Replicas{Kind: ReplicasFailed, Message: "No ID provided"}
 // bound with no dtab (namers and /$/ only), as Linkerd's ResolverService
 // does.
 func (s *Server) watchReplicas(ctx context.Context, id dtab.Path, emit func(*Replicas) error) error {
-	sig := make(signal, 1)
-	binding, cancelBind := follow(s.o.Interpreter.Bind(nil, id), sig)
+	sig := follow.NewSignal()
+	binding, cancelBind := follow.Follow(s.o.Interpreter.Bind(nil, id), sig)
 	defer cancelBind()
 	var (
 		bindGen, addrGen uint64
 		leaf             *naming.Bound
-		addr             *slot[naming.Addr]
+		addr             *follow.Slot[naming.Addr]
 		cancelAddr       = func() {}
 	)
 	defer func() { cancelAddr() }()
@@ -455,7 +372,7 @@ func (s *Server) watchReplicas(ctx context.Context, id dtab.Path, emit func(*Rep
 		cancelAddr()
 		leaf, addr, addrGen, cancelAddr = b, nil, 0, func() {}
 		if b != nil && b.Addr != nil {
-			addr, cancelAddr = follow(b.Addr, sig)
+			addr, cancelAddr = follow.Follow(b.Addr, sig)
 		}
 	}
 	for {
@@ -464,7 +381,7 @@ func (s *Server) watchReplicas(ctx context.Context, id dtab.Path, emit func(*Rep
 			return ctxError(ctx.Err())
 		case <-sig:
 		}
-		if a, gen := binding.get(); gen != bindGen {
+		if a, gen := binding.Get(); gen != bindGen {
 			bindGen = gen
 			var r *Replicas
 			switch a.State {
@@ -499,7 +416,7 @@ func (s *Server) watchReplicas(ctx context.Context, id dtab.Path, emit func(*Rep
 		if addr == nil {
 			continue
 		}
-		a, gen := addr.get()
+		a, gen := addr.Get()
 		if gen == addrGen {
 			continue
 		}
@@ -551,8 +468,8 @@ func (s *Server) streamReplicas(ctx context.Context, req *ReplicasReq, send func
 // watchDtab calls emit with every non-pending observation of ns, until
 // ctx ends or emit returns an error.
 func (s *Server) watchDtab(ctx context.Context, ns string, emit func(watch.Activity[storage.Observation]) error) error {
-	sig := make(signal, 1)
-	obs, cancel := follow(s.o.Store.Observe(ns), sig)
+	sig := follow.NewSignal()
+	obs, cancel := follow.Follow(s.o.Store.Observe(ns), sig)
 	defer cancel()
 	var seen uint64
 	for {
@@ -561,7 +478,7 @@ func (s *Server) watchDtab(ctx context.Context, ns string, emit func(watch.Activ
 			return ctxError(ctx.Err())
 		case <-sig:
 		}
-		a, gen := obs.get()
+		a, gen := obs.Get()
 		if gen == seen || a.State == watch.Pending {
 			continue
 		}

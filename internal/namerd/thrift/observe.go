@@ -177,35 +177,3 @@ func (c *cache[K, T]) closeAll() {
 		delete(c.m, k)
 	}
 }
-
-// signal is a coalescing wake-up.
-type signal chan struct{}
-
-func newSignal() signal { return make(signal, 1) }
-
-func (s signal) poke() {
-	select {
-	case s <- struct{}{}:
-	default:
-	}
-}
-
-// slot holds the latest value pushed by a subscription.
-type slot[T any] struct {
-	mu  sync.Mutex
-	v   T
-	gen uint64
-}
-
-func (s *slot[T]) set(v T) {
-	s.mu.Lock()
-	s.v = v
-	s.gen++
-	s.mu.Unlock()
-}
-
-func (s *slot[T]) get() (T, uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.v, s.gen
-}

@@ -19,6 +19,7 @@ import (
 	"github.com/apache/thrift/lib/go/thrift"
 
 	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/namerd/follow"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/storage"
 	"github.com/linnet-mesh/linnet/internal/watch"
@@ -544,62 +545,15 @@ func (s *Server) bind(ctx context.Context, seq int32, req *BindReq) ([]byte, err
 // runBind follows ns's dtab and the binding of path through it (followed
 // by extra) until ctx ends.
 func (s *Server) runBind(ctx context.Context, o *observer[BoundTree], ns string, extra dtab.Dtab, path dtab.Path) {
-	sig := newSignal()
-	obs := &slot[watch.Activity[storage.Observation]]{}
-	cancelObs := s.o.Store.Observe(ns).Subscribe(func(a watch.Activity[storage.Observation]) { obs.set(a); sig.poke() })
-	defer cancelObs()
-	var (
-		obsGen, bindGen uint64
-		haveDtab        bool
-		version         storage.Version
-		binding         *slot[watch.Activity[naming.BoundTree]]
-		cancelBind      = func() {}
-	)
-	defer func() { cancelBind() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-sig:
+	_ = follow.Binding(ctx, s.o.Store, s.o.Interpreter, ns, extra, path, func(b watch.Activity[naming.BoundTree]) error {
+		if b.State == watch.Failed {
+			o.update(BoundTree{}, b.Err) // a *follow.StoreError names the namespace
+			return nil
 		}
-		a, gen := obs.get()
-		if gen != obsGen {
-			obsGen = gen
-			switch a.State {
-			case watch.Failed:
-				o.update(BoundTree{}, fmt.Errorf("dtab namespace %q: %w", ns, a.Err))
-				continue
-			case watch.Ok:
-				var d dtab.Dtab
-				var v storage.Version
-				if a.Value != nil {
-					d, v = a.Value.Dtab, a.Value.Version
-				}
-				if !haveDtab || !v.Equal(version) {
-					haveDtab, version = true, v
-					cancelBind()
-					b := &slot[watch.Activity[naming.BoundTree]]{}
-					binding, bindGen = b, 0
-					cancelBind = s.o.Interpreter.Bind(d.Concat(extra), path).Subscribe(func(x watch.Activity[naming.BoundTree]) { b.set(x); sig.poke() })
-				}
-			}
-		}
-		if binding == nil {
-			continue
-		}
-		b, gen := binding.get()
-		if gen == bindGen {
-			continue
-		}
-		bindGen = gen
-		switch b.State {
-		case watch.Failed:
-			o.update(BoundTree{}, b.Err)
-		case watch.Ok:
-			root, nodes, _ := mkTree(b.Value, 0)
-			o.update(BoundTree{Root: root, Nodes: nodes}, nil)
-		}
-	}
+		root, nodes, _ := mkTree(b.Value, 0)
+		o.update(BoundTree{Root: root, Nodes: nodes}, nil)
+		return nil
+	})
 }
 
 // mkTree flattens t as Linkerd does: the children of an alt or union are
@@ -683,14 +637,14 @@ func stripTransformerPrefix(p dtab.Path) dtab.Path {
 
 // runAddr follows the address set of the bound id until ctx ends.
 func (s *Server) runAddr(ctx context.Context, o *observer[*BoundAddr], id dtab.Path) {
-	sig := newSignal()
-	binding := &slot[watch.Activity[naming.BoundTree]]{}
-	cancelBind := s.o.Interpreter.Bind(nil, id).Subscribe(func(a watch.Activity[naming.BoundTree]) { binding.set(a); sig.poke() })
+	sig := follow.NewSignal()
+	binding := &follow.Slot[watch.Activity[naming.BoundTree]]{}
+	cancelBind := s.o.Interpreter.Bind(nil, id).Subscribe(func(a watch.Activity[naming.BoundTree]) { binding.Set(a); sig.Poke() })
 	defer cancelBind()
 	var (
 		bindGen, addrGen uint64
 		leaf             *naming.Bound
-		addr             *slot[naming.Addr]
+		addr             *follow.Slot[naming.Addr]
 		cancelAddr       = func() {}
 	)
 	defer func() { cancelAddr() }()
@@ -701,9 +655,9 @@ func (s *Server) runAddr(ctx context.Context, o *observer[*BoundAddr], id dtab.P
 		cancelAddr()
 		leaf, addr, addrGen, cancelAddr = b, nil, 0, func() {}
 		if b != nil && b.Addr != nil {
-			sl := &slot[naming.Addr]{}
+			sl := &follow.Slot[naming.Addr]{}
 			addr = sl
-			cancelAddr = b.Addr.Subscribe(func(a naming.Addr) { sl.set(a); sig.poke() })
+			cancelAddr = b.Addr.Subscribe(func(a naming.Addr) { sl.Set(a); sig.Poke() })
 		}
 	}
 	for {
@@ -712,7 +666,7 @@ func (s *Server) runAddr(ctx context.Context, o *observer[*BoundAddr], id dtab.P
 			return
 		case <-sig:
 		}
-		if a, gen := binding.get(); gen != bindGen {
+		if a, gen := binding.Get(); gen != bindGen {
 			bindGen = gen
 			switch a.State {
 			case watch.Failed:
@@ -741,7 +695,7 @@ func (s *Server) runAddr(ctx context.Context, o *observer[*BoundAddr], id dtab.P
 		if addr == nil {
 			continue
 		}
-		a, gen := addr.get()
+		a, gen := addr.Get()
 		if gen == addrGen {
 			continue
 		}
@@ -820,9 +774,9 @@ func (s *Server) dtab(ctx context.Context, seq int32, req *DtabReq) ([]byte, err
 }
 
 func (s *Server) runDtab(ctx context.Context, o *observer[string], ns string) {
-	sig := newSignal()
-	obs := &slot[watch.Activity[storage.Observation]]{}
-	cancel := s.o.Store.Observe(ns).Subscribe(func(a watch.Activity[storage.Observation]) { obs.set(a); sig.poke() })
+	sig := follow.NewSignal()
+	obs := &follow.Slot[watch.Activity[storage.Observation]]{}
+	cancel := s.o.Store.Observe(ns).Subscribe(func(a watch.Activity[storage.Observation]) { obs.Set(a); sig.Poke() })
 	defer cancel()
 	for {
 		select {
@@ -830,7 +784,7 @@ func (s *Server) runDtab(ctx context.Context, o *observer[string], ns string) {
 			return
 		case <-sig:
 		}
-		a, _ := obs.get()
+		a, _ := obs.Get()
 		switch a.State {
 		case watch.Failed:
 			o.update("", fmt.Errorf("dtab namespace %q: %w", ns, a.Err))
