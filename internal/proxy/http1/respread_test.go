@@ -61,47 +61,74 @@ var respCases = []respCase{
 func TestReadResponseHeadMatchesReadResponse(t *testing.T) {
 	for _, tc := range respCases {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(tc.method, "http://e/", nil)
-			fbr := bufio.NewReaderSize(strings.NewReader(tc.wire), 4<<10)
-			got, ok := readResponseHead(fbr, req)
-			if ok != tc.fast {
-				t.Fatalf("readResponseHead took it: %v, want %v", ok, tc.fast)
-			}
-			if !ok {
-				if fbr.Buffered() > 0 {
-					if b, _ := fbr.Peek(fbr.Buffered()); !strings.HasPrefix(tc.wire, string(b)) {
-						t.Fatalf("declined, but consumed input: %q left", b)
-					}
-				}
-				return
-			}
-			want, err := http.ReadResponse(bufio.NewReader(strings.NewReader(tc.wire)), req)
-			if err != nil {
-				t.Fatalf("http.ReadResponse: %v (the fast path accepted what net/http refuses)", err)
-			}
-			if got.Status != want.Status || got.StatusCode != want.StatusCode || got.Proto != want.Proto ||
-				got.ProtoMajor != want.ProtoMajor || got.ProtoMinor != want.ProtoMinor ||
-				got.ContentLength != want.ContentLength || got.Close != want.Close || got.Request != want.Request ||
-				!reflect.DeepEqual(got.TransferEncoding, want.TransferEncoding) || !reflect.DeepEqual(got.Trailer, want.Trailer) {
-				t.Errorf("got  %+v\nwant %+v", got, want)
-			}
-			if !reflect.DeepEqual(got.Header, want.Header) {
-				t.Errorf("header\n got  %q\n want %q", got.Header, want.Header)
-			}
-			if (got.Body == http.NoBody) != (want.Body == http.NoBody) {
-				t.Errorf("body is NoBody: %v, want %v", got.Body == http.NoBody, want.Body == http.NoBody)
-			}
-			gb, gerr := io.ReadAll(got.Body)
-			wb, werr := io.ReadAll(want.Body)
-			if string(gb) != string(wb) || gerr != werr {
-				t.Errorf("body %q, %v; want %q, %v", gb, gerr, wb, werr)
-			}
-			rest, _ := io.ReadAll(fbr)
-			if werr == nil && tc.wire[len(tc.wire)-len(rest):] != string(rest) {
-				t.Errorf("left on the connection: %q", rest)
+			if took := compareResponseHead(t, tc.method, tc.wire); took != tc.fast {
+				t.Fatalf("readResponseHead took it: %v, want %v", took, tc.fast)
 			}
 		})
 	}
+}
+
+// FuzzReadResponseHead feeds endpoint bytes (the proxy's least trusted
+// input after the caller's) to readResponseHead and http.ReadResponse:
+// whatever the fast path takes must read exactly as net/http reads it,
+// and whatever it declines must be left unread.
+func FuzzReadResponseHead(f *testing.F) {
+	for _, tc := range respCases {
+		f.Add(tc.method == http.MethodHead, tc.wire)
+	}
+	f.Fuzz(func(t *testing.T, head bool, wire string) {
+		method := http.MethodGet
+		if head {
+			method = http.MethodHead
+		}
+		compareResponseHead(t, method, wire)
+	})
+}
+
+// compareResponseHead reads wire with readResponseHead and, from its own
+// reader, with http.ReadResponse, and reports whether the fast path took
+// it. What it takes must come out the same (status, header, length,
+// close, body, the error at its end, and what is left on the connection);
+// what it declines must leave the reader untouched.
+func compareResponseHead(t *testing.T, method, wire string) (took bool) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://e/", nil)
+	fbr := bufio.NewReaderSize(strings.NewReader(wire), 4<<10)
+	got, ok := readResponseHead(fbr, req)
+	if !ok {
+		if fbr.Buffered() > 0 {
+			if b, _ := fbr.Peek(fbr.Buffered()); !strings.HasPrefix(wire, string(b)) {
+				t.Fatalf("declined, but consumed input: %q left", b)
+			}
+		}
+		return false
+	}
+	want, err := http.ReadResponse(bufio.NewReader(strings.NewReader(wire)), req)
+	if err != nil {
+		t.Fatalf("http.ReadResponse: %v (the fast path accepted what net/http refuses)", err)
+	}
+	if got.Status != want.Status || got.StatusCode != want.StatusCode || got.Proto != want.Proto ||
+		got.ProtoMajor != want.ProtoMajor || got.ProtoMinor != want.ProtoMinor ||
+		got.ContentLength != want.ContentLength || got.Close != want.Close || got.Request != want.Request ||
+		!reflect.DeepEqual(got.TransferEncoding, want.TransferEncoding) || !reflect.DeepEqual(got.Trailer, want.Trailer) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+	if !reflect.DeepEqual(got.Header, want.Header) {
+		t.Errorf("header\n got  %q\n want %q", got.Header, want.Header)
+	}
+	if (got.Body == http.NoBody) != (want.Body == http.NoBody) {
+		t.Errorf("body is NoBody: %v, want %v", got.Body == http.NoBody, want.Body == http.NoBody)
+	}
+	gb, gerr := io.ReadAll(got.Body)
+	wb, werr := io.ReadAll(want.Body)
+	if string(gb) != string(wb) || gerr != werr {
+		t.Errorf("body %q, %v; want %q, %v", gb, gerr, wb, werr)
+	}
+	rest, _ := io.ReadAll(fbr)
+	if werr == nil && wire[len(wire)-len(rest):] != string(rest) {
+		t.Errorf("left on the connection: %q", rest)
+	}
+	return true
 }
 
 // TestReadResponseHeadBodyEOF checks that the last bytes of a body come
