@@ -3,7 +3,6 @@ package routerd_test
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -97,18 +96,12 @@ func classify(doc map[string]any) string {
 }
 
 // referenceRefusals holds, for each reference linkerd config that this
-// version cannot run, the exact "not supported by this version" errors.
-// Every other linkerd config must load. Update it when support lands.
-var referenceRefusals = map[string][]string{
-	"handbook-linkerd/servicemesh.yml#l5d-config/config.yaml": {
-		// The h2 ingress router (the http one is supported).
-		unsupported("routers[7].identifier", "io.l5d.ingress", 226),
-	},
-}
-
-func unsupported(path, kind string, line int) string {
-	return fmt.Sprintf("%s.kind: kind %q is a Linkerd 1.x option not supported by this version (line %d)", path, kind, line)
-}
+// version cannot run, the exact "not supported by this version" errors
+// (e.g. `routers[7].identifier.kind: kind "io.l5d.ingress" is a Linkerd
+// 1.x option not supported by this version (line 226)`, servicemesh.yml's
+// h2 ingress router, refused until h2 ingress landed). Every other linkerd
+// config must load. Update it when support lands.
+var referenceRefusals = map[string][]string{}
 
 // namerdReferenceRefusals is referenceRefusals for the namerd configs
 // (k8s-daemonset's namerd.yml declared io.l5d.mesh, refused until the gRPC

@@ -1,5 +1,6 @@
-// Package ingress is the io.l5d.ingress identifier (spec/config.md §4.4):
-// it names a request after the first matching rule of the Kubernetes
+// Package ingress is the io.l5d.ingress identifier (spec/config.md §4.4)
+// of http and h2 routers: it names a request (its Host or :authority, and
+// its path) after the first matching rule of the Kubernetes
 // Ingress resources (networking.k8s.io/v1) meant for this controller,
 // producing /<dstPrefix>/<namespace>/<servicePort>/<serviceName>.
 //

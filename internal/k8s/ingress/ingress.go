@@ -14,13 +14,18 @@ import (
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	kapi "github.com/linnet-mesh/linnet/internal/k8s"
 	"github.com/linnet-mesh/linnet/internal/proxy"
+	"github.com/linnet-mesh/linnet/internal/proxy/h2"
 )
 
 // Kind is the identifier's config kind.
 const Kind = "io.l5d.ingress"
 
+// The kind is registered on http and on h2 routers, as in Linkerd 1.x:
+// one config block, one matcher. On h2 the request's :authority is its
+// r.Host and :path its r.URL.Path, so Identify needs no protocol case.
 func init() {
 	config.Register[proxy.IdentifierConfig](Kind, func() proxy.IdentifierConfig { return &Config{} })
+	config.Register[h2.IdentifierConfig](Kind, func() h2.IdentifierConfig { return &Config{} })
 }
 
 // Config is the io.l5d.ingress identifier block:
@@ -109,7 +114,9 @@ func (c *Config) NewIdentifier(env proxy.IdentifierEnv) (proxy.Identifier, error
 		id.prefix = dtab.Path{"svc"}
 	}
 	id.snap.Store(&snapshot{})
-	cl.WatchIngresses(id.rebuild)
+	// The cluster may outlive this router (another holder shares it): stop
+	// rebuilding when the router stops.
+	context.AfterFunc(ctx, cl.WatchIngresses(id.rebuild))
 	// The cluster may be shared and already listed: start from its cache.
 	id.rebuild()
 	if c.StatusAddress != "" {
@@ -226,3 +233,9 @@ func (id *Identifier) writeStatus(ctx context.Context) (failed bool) {
 	}
 	return failed
 }
+
+var (
+	_ proxy.IdentifierConfig = (*Config)(nil)
+	_ h2.IdentifierConfig    = (*Config)(nil)
+	_ proxy.Identifier       = (*Identifier)(nil)
+)

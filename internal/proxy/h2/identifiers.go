@@ -21,7 +21,10 @@ type IdentifierConfig interface {
 
 // The HTTP/2 identifiers of spec/config.md §4.4. Like Linkerd, an http
 // router does not accept io.l5d.header.path, nor an h2 router the
-// HTTP/1.1-only kinds.
+// HTTP/1.1-only kinds. io.l5d.ingress is registered here by
+// internal/k8s/ingress, which takes precedence over this declaration; a
+// build without the Kubernetes plug-ins (linnet_slim) refuses it as
+// unsupported, with the build's note.
 func init() {
 	config.Register[IdentifierConfig](KindHeaderToken, func() IdentifierConfig { return &HeaderTokenConfig{Header: ":authority"} })
 	config.Register[IdentifierConfig](KindHeaderPath, func() IdentifierConfig { return &HeaderPathConfig{Header: ":path"} })
