@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/linnet-mesh/linnet/internal/clock"
 	"github.com/linnet-mesh/linnet/internal/middleware/backoff"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
@@ -125,7 +126,7 @@ func TestWeights(t *testing.T) {
 				// otherwise decide the costs (decayTime is seconds, so these
 				// primed values dominate for the whole loop).
 				lb := b.(*lb)
-				now := time.Now().UnixNano()
+				now := clock.Mono()
 				for _, ep := range lb.Endpoints() {
 					ep.state.observe(now, int64(time.Millisecond), lb.tau)
 				}
@@ -412,7 +413,7 @@ func TestEWMAAvoidsSlow(t *testing.T) {
 	bi, _ := newLB(t, Options{Kind: KindEWMA})
 	b := bi.(*lb)
 	b.Update(addrs(3))
-	now := time.Now().UnixNano()
+	now := clock.Mono()
 	for _, ep := range b.Endpoints() {
 		rtt := int64(time.Millisecond)
 		if ep.Port == 10002 {

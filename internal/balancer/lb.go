@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/linnet-mesh/linnet/internal/clock"
 	"github.com/linnet-mesh/linnet/internal/middleware/backoff"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
@@ -267,7 +268,7 @@ func (b *lb) Pick() (*Endpoint, func(bool), error) {
 		b.m.noEndpoints.Inc()
 		return nil, nil, ErrNoEndpoints
 	}
-	now := time.Now().UnixNano()
+	now := clock.Mono()
 	var ep *Endpoint
 	probe := false
 	switch {
@@ -460,7 +461,7 @@ func (b *lb) adjustAperture(now int64) {
 }
 
 func (t *token) done(failed bool) {
-	b, s, now := t.b, t.ep, time.Now().UnixNano()
+	b, s, now := t.b, t.ep, clock.Mono()
 	s.pending.Add(-1)
 	b.inflight.Add(-1)
 	if b.kind == kindEWMA {

@@ -15,8 +15,8 @@ type endpointState struct {
 	created time.Time
 
 	pending atomic.Int64
-	// ejectedUntil is 0 while the endpoint is alive, otherwise the unix
-	// nanosecond time after which one probe may be sent.
+	// ejectedUntil is 0 while the endpoint is alive, otherwise the
+	// clock.Mono time after which one probe may be sent.
 	ejectedUntil atomic.Int64
 	// probing is set while the single probe request is in flight.
 	probing atomic.Bool

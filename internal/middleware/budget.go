@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/linnet-mesh/linnet/internal/clock"
 )
 
 // BudgetOptions maps 1:1 to Linkerd's retries.budget (and
@@ -54,7 +56,7 @@ type Budget struct {
 	slot  time.Duration
 	slots [budgetSlots]int64
 	epoch [budgetSlots]int64 // slot number each entry belongs to
-	now   func() time.Time
+	now   func() int64       // clock.Mono, replaced in tests
 }
 
 const (
@@ -79,7 +81,7 @@ func NewBudget(o BudgetOptions) (*Budget, error) {
 	}
 	b := &Budget{
 		slot: time.Duration(ttl) * time.Second / budgetSlots,
-		now:  time.Now,
+		now:  clock.Mono,
 	}
 	if pct == 0 {
 		b.deposit, b.withdrawal = 0, 1 // only the reserve pays for retries
@@ -92,7 +94,7 @@ func NewBudget(o BudgetOptions) (*Budget, error) {
 
 // add records n units in the current slot; b.mu is held.
 func (b *Budget) add(n int64) {
-	s := b.now().UnixNano() / int64(b.slot)
+	s := b.now() / int64(b.slot)
 	i := int(s % budgetSlots)
 	if b.epoch[i] != s {
 		b.epoch[i], b.slots[i] = s, 0
@@ -102,7 +104,7 @@ func (b *Budget) add(n int64) {
 
 // sum is the unexpired balance; b.mu is held.
 func (b *Budget) sum() int64 {
-	s := b.now().UnixNano() / int64(b.slot)
+	s := b.now() / int64(b.slot)
 	t := b.reserve
 	for i := range budgetSlots {
 		if s-b.epoch[i] < budgetSlots {

@@ -322,7 +322,7 @@ func TestBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.now = func() time.Time { return clock }
+	b.now = func() int64 { return clock.UnixNano() }
 	// Reserve: 1/s * 10s = 10 retries with no traffic.
 	n := 0
 	for b.TryWithdraw() {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/balancer"
+	"github.com/linnet-mesh/linnet/internal/clock"
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/middleware"
 	"github.com/linnet-mesh/linnet/internal/naming"
@@ -223,15 +224,9 @@ func coarseNow() int64 {
 	return n - n%int64(10*time.Millisecond)
 }
 
-// clockBase is the origin of monoNow.
-var clockBase = time.Now()
-
-// monoNow is the caches' clock: nanoseconds since the process started, on
-// the monotonic clock. It reads one clock (time.Since of a time with a
-// monotonic reading reads only that), where time.Now reads two, the wall
-// clock as well; and a wall clock step cannot make a cache entry look
-// idle. Only differences of its values mean anything.
-func monoNow() int64 { return int64(time.Since(clockBase)) }
+// monoNow is the caches' clock (clock.Mono): a wall clock step cannot
+// make a cache entry look idle.
+func monoNow() int64 { return clock.Mono() }
 
 // waitReady waits for ch to be closed, for at most the binding timeout
 // (and no longer than ctx allows). It reports whether ch was closed.

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/linnet-mesh/linnet/internal/clock"
 )
 
 // RequestStats records Linkerd's per-scope request metrics (requests,
@@ -56,18 +58,19 @@ func NewRequestStats(s Scope) *RequestStats {
 	return st
 }
 
-// Start counts a request in flight and returns its start time.
-func (st *RequestStats) Start() time.Time {
+// Start counts a request in flight and returns its start, a clock.Mono
+// reading.
+func (st *RequestStats) Start() int64 {
 	st.pending.Add(1)
-	return time.Now()
+	return clock.Mono()
 }
 
 // End records a finished request started at t0. status is the HTTP
 // status code, or 0 when there was no response. failure is "" for a
 // success, otherwise the reason it counts as a failure.
-func (st *RequestStats) End(t0 time.Time, status int, failure FailureKind) {
+func (st *RequestStats) End(t0 int64, status int, failure FailureKind) {
 	st.pending.Add(-1)
-	st.Observe(time.Since(t0), status, failure)
+	st.Observe(clock.Since(t0), status, failure)
 }
 
 // Observe records a finished request that took d, without touching the

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/linnet-mesh/linnet/internal/clock"
 )
 
 // Client is the client-tier transport of one endpoint. Requests without a
@@ -51,7 +53,7 @@ type clientConn struct {
 	c      net.Conn
 	br     *bufio.Reader
 	bw     *bufio.Writer
-	idleAt time.Time
+	idleAt int64 // clock.Mono when it went back to the pool
 	reused bool
 }
 
@@ -115,12 +117,12 @@ func idempotent(m string) bool {
 
 // get returns an idle connection or dials a new one.
 func (cl *Client) get(ctx context.Context) (*clientConn, error) {
-	now := time.Now()
+	now := clock.Mono()
 	cl.mu.Lock()
 	for n := len(cl.idle); n > 0; n = len(cl.idle) {
 		pc := cl.idle[n-1]
 		cl.idle = cl.idle[:n-1]
-		if now.Sub(pc.idleAt) < cl.idleTime {
+		if time.Duration(now-pc.idleAt) < cl.idleTime {
 			cl.mu.Unlock()
 			pc.reused = true
 			return pc, nil
@@ -144,7 +146,7 @@ func (cl *Client) get(ctx context.Context) (*clientConn, error) {
 
 // put returns a connection whose exchange finished cleanly to the pool.
 func (cl *Client) put(pc *clientConn) {
-	pc.idleAt = time.Now()
+	pc.idleAt = clock.Mono()
 	cl.mu.Lock()
 	if !cl.closed && len(cl.idle) < cl.maxIdle {
 		cl.idle = append(cl.idle, pc)

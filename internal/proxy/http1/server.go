@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/linnet-mesh/linnet/internal/clock"
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/proxy"
 	"github.com/linnet-mesh/linnet/internal/router"
@@ -117,20 +118,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.accessLog(r, status, n, t0)
 }
 
-func (h *Handler) accessLog(r *http.Request, status int, n int64, t0 time.Time) {
+func (h *Handler) accessLog(r *http.Request, status int, n int64, t0 int64) {
 	if h.p.AccessLog != nil {
-		h.p.AccessLog.Log(r, status, n, t0)
+		h.p.AccessLog.Log(r, status, n, wallStart(t0))
 	}
 }
 
+// wallStart is the wall-clock time of t0, a clock.Mono reading taken
+// moments ago: only access logs and request records need it, so the
+// request path does not read the wall clock for every request.
+func wallStart(t0 int64) time.Time { return time.Now().Add(-clock.Since(t0)) }
+
 // record reports one request to the recorder, if any.
-func (h *Handler) record(t0 time.Time, r *http.Request, out *http.Request, name dtab.Path, status int) {
+func (h *Handler) record(t0 int64, r *http.Request, out *http.Request, name dtab.Path, status int) {
 	if h.p.Recorder == nil {
 		return
 	}
 	rec := telemetry.RequestRecord{
-		Time: t0, Source: r.RemoteAddr, Server: h.p.Addr, Router: h.p.Label,
-		Method: r.Method, URI: r.URL.RequestURI(), Status: status, Duration: time.Since(t0),
+		Time: wallStart(t0), Source: r.RemoteAddr, Server: h.p.Addr, Router: h.p.Label,
+		Method: r.Method, URI: r.URL.RequestURI(), Status: status, Duration: clock.Since(t0),
 	}
 	if name != nil {
 		rec.Logical = name.String()
