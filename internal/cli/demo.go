@@ -40,7 +40,13 @@ incoming routers, which follow namerd, with their admin server.
 It prints the walkthrough's commands, including a canary release done by
 updating namerd's dtab with ` + "`linnet dtab update`" + `.
 --no-namerd runs the routers with their own dtab instead.
-Ctrl-C stops everything.`,
+It runs in the foreground; Ctrl-C (or SIGTERM) stops everything and removes
+its temporary directory.`,
+			Example: `  linnet demo
+  # in another terminal:
+  curl -s -H "Host: www.hello.world" 127.0.0.1:4141
+  # with other ports, when 4140, 4141, 4180 or 999x are taken:
+  linnet demo --outgoing 5140 --incoming 5141 --admin 5990 --namerd 5180 --namerd-admin 5991`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				return runDemo(cmd.Context(), s, f)

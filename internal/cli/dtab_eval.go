@@ -46,7 +46,12 @@ answers and the final addresses, then the bound tree a router would use.
 "host port" or "host port * weight"), at /#/io.l5d.fs. The built-in /$/
 namers (/$/inet/<host>/<port>, ...) are always available.
 --json prints the delegator's JSON (as /delegator.json does) instead.`,
-		Args: cobra.ExactArgs(1),
+		Example: `  linnet dtab eval --dtab '/svc => /$/inet/127.0.0.1/8080' /svc/hello
+  # namerd's dtab, explained offline:
+  linnet dtab get internal --pretty=false > internal.dtab
+  linnet dtab eval --dtab-file internal.dtab --fs-root disco /svc/world`,
+		DisableFlagsInUseLine: true,
+		Args:                  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDtabEval(cmd.Context(), s, f, args[0])
 		},
@@ -57,6 +62,15 @@ namers (/$/inet/<host>/<port>, ...) are always available.
 	cmd.Flags().BoolVar(&f.json, "json", false, "print the delegator JSON")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Second, "give up waiting for namers and DNS after `DURATION`")
 	cmd.MarkFlagsMutuallyExclusive("dtab", "dtab-file")
+	// The namerd connection flags of "linnet dtab" mean nothing here.
+	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
+		if p := c.Parent(); p != nil {
+			for _, name := range []string{"base-url", "config"} {
+				_ = p.PersistentFlags().MarkHidden(name)
+			}
+		}
+		(&cobra.Command{}).HelpFunc()(c, args)
+	})
 	return cmd
 }
 

@@ -113,3 +113,47 @@ func TestDtabBaseURLResolution(t *testing.T) {
 	}
 	linnet(t, "", "dtab", "list", "--base-url", base).want(t, 0, "x\n")
 }
+
+// Mistakes get namerctl's text on stdout (scripts read it) and, on stderr,
+// what went wrong and what to do.
+func TestDtabMistakesAreExplained(t *testing.T) {
+	base := startTestNamerd(t)
+	t.Setenv("NAMERCTL_BASE_URL", base)
+	t.Chdir(t.TempDir())
+	hint := func(r run, code int, out, errPart string) {
+		t.Helper()
+		r.want(t, code, out)
+		if !strings.Contains(r.err, errPart) {
+			t.Errorf("stderr = %q, want it to contain %q", r.err, errPart)
+		}
+	}
+	// A mistyped subcommand is an error, not the help with exit 0.
+	linnet(t, "", "dtab", "lst").want(t, 255, "unknown command \"lst\" for \"linnet dtab\"; did you mean \"list\"?\n")
+	linnet(t, "", "dtab", "--bse-url", "x").want(t, 255, "unknown flag: --bse-url\n")
+	if r := linnet(t, "", "dtab"); r.code != 0 || !strings.Contains(r.out, "namerctl") {
+		t.Errorf("linnet dtab: exit %d, stdout %q; want the help", r.code, r.out)
+	}
+
+	// A bad dtab is refused before it is sent, naming the file.
+	os.WriteFile("bad.dtab", []byte("svc => /a"), 0o644)
+	linnet(t, "", "dtab", "update", "x", "bad.dtab").want(t, 255, "bad.dtab: invalid dtab: '/' expected but 's' found at '[s]vc => /a'\n")
+	linnet(t, "/a => ", "dtab", "create", "x", "-").want(t, 255, "<stdin>: invalid dtab: simple expected but end of input found at '/a => []'\n")
+	linnet(t, "", "dtab", "get", "x").want(t, 255, "resource was not found by ID or name\n") // nothing was created
+	// Dtab text where the file goes.
+	hint(linnet(t, "", "dtab", "update", "x", "/svc => /a;"), 255, "open /svc => /a;: no such file or directory\n",
+		"not dtab text: echo '/svc => /a;' | linnet dtab update x -")
+
+	linnet(t, "/a=>/b", "dtab", "create", "x", "-").want(t, 0, "Created x\n")
+	hint(linnet(t, "/a=>/b", "dtab", "create", "x", "-"), 255, "unexpected response: 409 Conflict\n", "already exists; replace its dtab with linnet dtab update")
+	hint(linnet(t, "/a=>/c", "dtab", "update", "x", "-", "--version", "AAAAAAAAAAA="), 255,
+		"unexpected response: 412 Precondition Failed\n", `the dtab of "x" changed since that version`)
+	hint(linnet(t, "", "dtab", "get", "y"), 255, "resource was not found by ID or name\n", `there is no namespace "y" at `+base)
+
+	// Wrong addresses.
+	hint(linnet(t, "", "dtab", "list", "--base-url", base+"/admin"), 255,
+		"resource was not found by ID or name\n", "does not serve namerd's API (/api/1/dtabs answered 404)")
+	hint(linnet(t, "", "dtab", "list", "--base-url", "127.0.0.1:4180"), 255,
+		"invalid base URL: \"127.0.0.1:4180\"\n", "needs a scheme and a host")
+	t.Setenv("NAMERCTL_BASE_URL", "")
+	hint(linnet(t, "", "dtab", "list"), 255, "empty base URL\n", "no namerd address: set --base-url, $NAMERCTL_BASE_URL or base-url in .namerctl.yaml")
+}

@@ -1,7 +1,11 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"math"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -30,5 +34,26 @@ func TestRouterMemoryLimitFlag(t *testing.T) {
 	}
 	if _, err := parseRouterArgs(IO{}, []string{"-memory.limit=huge", "linkerd.yaml"}); err == nil || !strings.Contains(err.Error(), "huge") {
 		t.Fatalf("bad value: err %v", err)
+	}
+}
+
+// namerd honours -memory.limit as the router does (it used to accept and
+// ignore it).
+func TestNamerdAppliesMemoryLimit(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // start, then stop at once
+	cfg := "admin: {ip: 127.0.0.1, port: 0}\nstorage: {kind: io.l5d.inMemory}\ninterfaces:\n- {kind: io.l5d.httpController, ip: 127.0.0.1, port: 0}\n"
+	var errb bytes.Buffer
+	s := IO{In: strings.NewReader(cfg), Out: io.Discard, Err: &errb}
+	if err := runNamerd(ctx, s, []string{"-memory.limit=123MiB", "-"}); err != nil {
+		t.Fatalf("runNamerd: %v (log %s)", err, errb.String())
+	}
+	if got := debug.SetMemoryLimit(-1); got != 123<<20 {
+		t.Errorf("memory limit = %d, want %d", got, 123<<20)
+	}
+	if !strings.Contains(errb.String(), "128974848 bytes (-memory.limit)") {
+		t.Errorf("log = %q, want the limit", errb.String())
 	}
 }

@@ -19,7 +19,7 @@ import (
 func init() {
 	addCommand(func(s IO) *cobra.Command {
 		return &cobra.Command{
-			Use:   "namerd [-validate] [-log.level=LEVEL] CONFIG",
+			Use:   "namerd [-validate] [-log.level=LEVEL] [-memory.limit=SIZE] CONFIG",
 			Short: "Run namerd (dtab storage and the namerd HTTP API) from a namerd.yaml",
 			Long: `Run the dtab store, namers, interfaces (io.l5d.httpController) and admin
 server a namerd.yaml describes. CONFIG is a path, or - to read the
@@ -29,7 +29,23 @@ Flags use Linkerd's single-dash form:
   -validate           check the configuration and exit (0 when valid)
   -log.level=LEVEL    DEBUG, INFO (default), WARNING or ERROR (also TRACE,
                       CRITICAL, OFF); POST /logging.json changes it at run time
-Flags of the JVM namerd (-com.twitter.*) are accepted and ignored.`,
+  -memory.limit=SIZE  Go's soft memory limit, e.g. 256MiB, or off (default:
+                      GOMEMLIMIT, else 90% of the cgroup's memory limit)
+Flags of the JVM namerd (-com.twitter.*) are accepted and ignored.
+
+Without an address, the io.l5d.httpController interface listens on
+127.0.0.1:4180 and the admin server on 127.0.0.1:9991. INFO logs go to stderr;
+SIGINT or SIGTERM stops namerd.`,
+			Example: `  linnet namerd -validate namerd.yaml
+  linnet namerd -log.level=DEBUG namerd.yaml
+
+  # a minimal namerd.yaml (dtabs in memory, lost on exit):
+  storage:
+    kind: io.l5d.inMemory
+    namespaces:
+      internal: /svc => /#/io.l5d.fs;
+  interfaces:
+  - kind: io.l5d.httpController`,
 			DisableFlagParsing: true,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return runNamerd(cmd.Context(), s, args)
@@ -46,6 +62,9 @@ func loadNamerdConfig(s IO, path string) ([]byte, *namerd.Config, error) {
 	}
 	var cfg namerd.Config
 	if err := config.Load(text, &cfg); err != nil {
+		if _, routers := topKeys(text)["routers"]; routers {
+			return nil, nil, withExit(1, fmt.Errorf("%s is a linkerd.yaml (it has routers): run it with \"linnet router\"", displayName(path)))
+		}
 		return nil, nil, configError(s, path, err)
 	}
 	return text, &cfg, nil
@@ -71,6 +90,11 @@ func runNamerd(ctx context.Context, s IO, args []string) error {
 	level := new(slog.LevelVar)
 	level.Set(f.level)
 	log := logging.New(s.Err, logging.Options{Level: level})
+	lim, err := applyMemoryLimit(f.memLimit)
+	if err != nil {
+		return withExit(2, err)
+	}
+	log.Info("memory limit", "limit", lim)
 	if ctx == nil {
 		ctx = context.Background()
 	}

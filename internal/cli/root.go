@@ -52,6 +52,11 @@ func NewRoot(s IO) *cobra.Command {
 		Long: `Linnet routes HTTP/1.1, HTTP/2 and gRPC by resolving logical names through
 dtabs (delegation tables), exactly as Linkerd 1.x does, and reads the same
 linkerd.yaml and namerd.yaml files.`,
+		Example: `  linnet demo                      # the hello/world walkthrough on this machine
+  linnet check linkerd.yaml        # every problem of a config, with its line
+  linnet router linkerd.yaml
+  linnet namerd namerd.yaml
+  linnet dtab get default --base-url http://127.0.0.1:4180`,
 		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,

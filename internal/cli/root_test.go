@@ -2,9 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // A namerctl-style failure is printed once, on stdout, with exit 255;
@@ -24,8 +27,9 @@ func TestReportedErrorIsPrintedOnce(t *testing.T) {
 	if n := strings.Count(out.String(), "connection refused"); n != 1 {
 		t.Errorf("stdout mentions the failure %d times, want 1: %q", n, out.String())
 	}
-	if errw.Len() != 0 {
-		t.Errorf("stderr = %q, want nothing (the error is already on stdout)", errw.String())
+	// stderr says what to check, without repeating the error.
+	if strings.Contains(errw.String(), "connection refused") || !strings.Contains(errw.String(), "cannot reach namerd at http://"+addr+" (from --base-url)") {
+		t.Errorf("stderr = %q, want a hint and not the error again", errw.String())
 	}
 }
 
@@ -38,5 +42,30 @@ func TestUnreportedErrorGoesToStderr(t *testing.T) {
 	}
 	if !strings.Contains(errw.String(), "linnet: invalid dtab: '/' expected but ';' found at '/a => /b;[;]'") {
 		t.Errorf("stderr = %q, want the parser's message", errw.String())
+	}
+}
+
+// Every command's --help answers "how do I use it" with an example, and
+// shows only flags that apply to it.
+func TestHelpHasExamples(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Name() != "linnet" && c.Name() != "help" && c.Name() != "completion" && c.Parent().Name() != "completion" && c.Example == "" {
+			t.Errorf("%q has no Example in its --help", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(NewRoot(IO{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}))
+
+	for _, args := range [][]string{{"router", "--help"}, {"namerd", "-h"}, {"dtab", "eval", "--help"}, {"check", "--help"}} {
+		var out, errw bytes.Buffer
+		if code := Main(args, strings.NewReader(""), &out, &errw); code != 0 || !strings.Contains(out.String(), "Example") {
+			t.Errorf("%q: exit %d, stdout %q", args, code, out.String())
+		}
+		if args[0] == "dtab" && strings.Contains(out.String(), "--base-url") {
+			t.Errorf("dtab eval --help shows --base-url, which it does not use:\n%s", out.String())
+		}
 	}
 }

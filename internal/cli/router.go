@@ -21,7 +21,7 @@ import (
 func init() {
 	addCommand(func(s IO) *cobra.Command {
 		return &cobra.Command{
-			Use:   "router [-validate] [-log.level=LEVEL] CONFIG",
+			Use:   "router [-validate] [-log.level=LEVEL] [-memory.limit=SIZE] CONFIG",
 			Short: "Run a Linkerd 1.x compatible router from a linkerd.yaml",
 			Long: `Run the routers, namers, telemeters and admin server a linkerd.yaml
 describes. CONFIG is a path, or - to read the configuration from stdin.
@@ -32,7 +32,24 @@ Flags use Linkerd's single-dash form:
                       CRITICAL, OFF); POST /logging.json changes it at run time
   -memory.limit=SIZE  Go's soft memory limit, e.g. 256MiB, or off (default:
                       GOMEMLIMIT, else 90% of the cgroup's memory limit)
-Flags of the JVM Linkerd (-com.twitter.*) are accepted and ignored.`,
+Flags of the JVM Linkerd (-com.twitter.*) are accepted and ignored.
+
+Without an address, a router's server listens on 127.0.0.1:4140 and the admin
+server (dashboard, /admin/metrics.json, /delegator) on 127.0.0.1:9990. INFO
+logs go to stderr; SIGINT or SIGTERM stops the router. To find
+every problem of a config without starting it, use "linnet check CONFIG".`,
+			Example: `  linnet router -validate linkerd.yaml
+  linnet router -log.level=DEBUG -memory.limit=256MiB linkerd.yaml
+
+  # a minimal linkerd.yaml: Host: world goes to the addresses in disco/world
+  namers:
+  - kind: io.l5d.fs
+    rootDir: disco
+  routers:
+  - protocol: http
+    dtab: /svc => /#/io.l5d.fs;
+    servers:
+    - port: 4140`,
 			DisableFlagParsing: true,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return runRouter(cmd.Context(), s, args)
@@ -121,6 +138,9 @@ func loadRouterConfig(s IO, path string) ([]byte, *routerd.Config, error) {
 	}
 	cfg, err := routerd.LoadConfig(text)
 	if err != nil {
+		if looksLikeNamerd(text) {
+			return nil, nil, withExit(1, fmt.Errorf("%s is a namerd.yaml (it has storage or interfaces, and no routers): run it with \"linnet namerd\"", displayName(path)))
+		}
 		return nil, nil, configError(s, path, err)
 	}
 	return text, cfg, nil
@@ -129,10 +149,7 @@ func loadRouterConfig(s IO, path string) ([]byte, *routerd.Config, error) {
 // configError prints every problem of a configuration that failed to load,
 // one per line with its place, and returns the command's error (exit 1).
 func configError(s IO, path string, err error) error {
-	name := path
-	if name == "-" {
-		name = "<stdin>"
-	}
+	name := displayName(path)
 	if errs := config.AsErrors(err); len(errs) > 0 {
 		for _, e := range errs {
 			fmt.Fprintf(s.Err, "%s: %v\n", name, e)
@@ -140,6 +157,14 @@ func configError(s IO, path string, err error) error {
 		return withExit(1, fmt.Errorf("%s: invalid configuration (%d problem(s))", name, len(errs)))
 	}
 	return withExit(1, fmt.Errorf("%s: %w", name, err))
+}
+
+// displayName is how messages name a configuration path.
+func displayName(path string) string {
+	if path == "-" {
+		return "<stdin>"
+	}
+	return path
 }
 
 // serveUntilStopped waits for a signal (ctx) or for the process to end by

@@ -48,3 +48,19 @@ func TestRouterValidateFromStdin(t *testing.T) {
 		t.Errorf("exit %d, err %q; want a failure naming <stdin> and bogusKey", code, errb.String())
 	}
 }
+
+// A linkerd.yaml given to namerd, or a namerd.yaml given to the router,
+// is named for what it is instead of listing every key as unknown.
+func TestWrongRoleConfig(t *testing.T) {
+	linkerd := "routers:\n- protocol: http\n  servers: [{port: 0}]\n"
+	namerd := "storage: {kind: io.l5d.inMemory}\ninterfaces:\n- kind: io.l5d.httpController\n"
+	r := linnet(t, namerd, "router", "-validate", "-")
+	if r.code != 1 || !strings.Contains(r.err, `<stdin> is a namerd.yaml (it has storage or interfaces, and no routers): run it with "linnet namerd"`) {
+		t.Errorf("router with a namerd.yaml: %+v", r)
+	}
+	r = linnet(t, linkerd, "namerd", "-validate", "-")
+	if r.code != 1 || !strings.Contains(r.err, `<stdin> is a linkerd.yaml (it has routers): run it with "linnet router"`) {
+		t.Errorf("namerd with a linkerd.yaml: %+v", r)
+	}
+	linnet(t, namerd, "namerd", "-validate", "-").want(t, 0, "configuration is valid\n")
+}
