@@ -94,7 +94,7 @@ func checkConfig(s IO, name, label string, text []byte, line func(int) int) int 
 		if err != nil {
 			problems = config.AsErrors(err)
 		} else {
-			warnings = routerd.EdgeWarnings(c)
+			warnings = routerd.Warnings(c)
 			ok = fmt.Sprintf("OK (%s, %s, %s)", plural(len(c.Routers), "router"), plural(len(c.Namers), "namer"), plural(len(c.Telemetry), "telemeter"))
 		}
 	}

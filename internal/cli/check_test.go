@@ -48,6 +48,23 @@ func TestCheck(t *testing.T) {
 		t.Errorf("out = %q", out.String())
 	}
 
+	// options the router accepts but ignores: check warns as the router does
+	ignored := filepath.Join(dir, "ignored.yaml")
+	os.WriteFile(ignored, []byte("routers:\n- protocol: http\n  label: web\n  compressionLevel: 5\n  streamingEnabled: false\n  servers:\n  - port: 4140\n"), 0o644)
+	out.Reset()
+	if code := Main([]string{"check", ignored}, strings.NewReader(""), &out, &errw); code != 0 {
+		t.Fatalf("ignored options: exit %d, out %q", code, out.String())
+	}
+	for _, w := range []string{
+		ignored + `: warning: routers[0] (router "web"): compressionLevel is ignored`,
+		ignored + `: warning: routers[0] (router "web"): streamingEnabled: false is ignored`,
+		ignored + ": OK (1 router",
+	} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("out = %q, want a line starting %q", out.String(), w)
+		}
+	}
+
 	// a namerd config
 	namerd := filepath.Join(dir, "namerd.yaml")
 	os.WriteFile(namerd, []byte("storage: {kind: io.l5d.inMemory}\ninterfaces:\n- kind: io.l5d.httpController\n"), 0o644)

@@ -32,3 +32,27 @@ func checkHTTPRouter(hr *HTTPRouter) (warnings []string, err error) {
 // warnPerPrefixXFCC is the warning for forwardClientCert set in an
 // io.l5d.static client entry.
 const warnPerPrefixXFCC = "client.configs[].forwardClientCert is not supported per prefix; use kind io.l5d.global (client.forwardClientCert) to add x-forwarded-client-cert"
+
+// Warnings lists, in config order, what `linnet router` warns about at
+// startup: per router, the options it accepts but ignores (the checks
+// above), then the servers open to rerouting from beyond this host
+// (EdgeWarnings). `linnet check` prints the same list, so that a config
+// that checks clean also starts without warnings.
+func Warnings(c *Config) []string {
+	var out []string
+	for i, r := range c.Routers {
+		var ws []string
+		switch hr := r.Value.(type) {
+		case *HTTPRouter:
+			ws, _ = checkHTTPRouter(hr)
+		case *H2Router:
+			ws = checkH2Router(hr)
+		default:
+			continue
+		}
+		for _, w := range ws {
+			out = append(out, fmt.Sprintf("routers[%d] (router %q): %s", i, r.Value.Common().Label, w))
+		}
+	}
+	return append(out, EdgeWarnings(c)...)
+}
