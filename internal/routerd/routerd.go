@@ -24,7 +24,8 @@ import (
 	"github.com/linnet-mesh/linnet/internal/router"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
 
-	// Generic transformers (io.l5d.port, io.l5d.localhost).
+	// Generic transformers (io.l5d.port, io.l5d.localhost, io.l5d.specificHost,
+	// io.l5d.replace, io.l5d.const).
 	_ "github.com/linnet-mesh/linnet/internal/router/transformers"
 )
 

@@ -44,7 +44,7 @@ func TestReadmeExamplesLoad(t *testing.T) {
 }
 
 func TestUnsupportedTelemeters(t *testing.T) {
-	for _, kind := range []string{"io.l5d.statsd", "io.l5d.tracelog"} {
+	for _, kind := range []string{"io.l5d.statsd"} {
 		var d struct {
 			Telemetry []config.Kinded[telemetry.TelemeterConfig] `yaml:"telemetry"`
 		}

@@ -13,7 +13,7 @@ import (
 // Linkerd 1 telemeters this version does not implement: choosing one is a
 // "not supported by this version" error rather than an unknown kind.
 func init() {
-	config.RegisterUnsupported[TelemeterConfig]("io.l5d.statsd", "io.l5d.tracelog")
+	config.RegisterUnsupported[TelemeterConfig]("io.l5d.statsd")
 }
 
 // TelemeterConfig is the config of one entry of a `telemetry:` list

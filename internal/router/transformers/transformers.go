@@ -1,10 +1,12 @@
 // Package transformers holds the generic interpreter transformers of
 // spec/config.md §4.7 that need no service discovery of their own:
 // io.l5d.port (send every bound name to one port, e.g. the incoming
-// router on each host) and io.l5d.localhost (keep only this host's
-// addresses). A transformer prefixes each bound id with its marker
-// (/%/io.l5d.port/4141/#/io.l5d.fs/world), so transformed names get their
-// own clients and metrics.
+// router on each host), io.l5d.localhost and io.l5d.specificHost (keep
+// only this host's, or one given host's, addresses), io.l5d.replace
+// (replace every bound name by one path, negative results staying
+// negative) and io.l5d.const (always one path). A transformer prefixes
+// each bound id with its marker (/%/io.l5d.port/4141/#/io.l5d.fs/world),
+// so transformed names get their own clients and metrics.
 package transformers
 
 import (
@@ -23,6 +25,9 @@ import (
 func init() {
 	config.Register[naming.TransformerConfig]("io.l5d.port", func() naming.TransformerConfig { return new(PortConfig) })
 	config.Register[naming.TransformerConfig]("io.l5d.localhost", func() naming.TransformerConfig { return new(LocalhostConfig) })
+	config.Register[naming.TransformerConfig]("io.l5d.specificHost", func() naming.TransformerConfig { return new(SpecificHostConfig) })
+	config.Register[naming.TransformerConfig]("io.l5d.replace", func() naming.TransformerConfig { return new(ReplaceConfig) })
+	config.Register[naming.TransformerConfig]("io.l5d.const", func() naming.TransformerConfig { return new(ConstConfig) })
 }
 
 // PortConfig is io.l5d.port.
