@@ -240,7 +240,7 @@ func (e *evaluator) namerLookup(q dtab.Path) watch.Activity[dtab.Tree[Name]] {
 			continue
 		}
 		rest := q[len(m.Prefix):]
-		r := e.lookup(lookupKey{namer: i, path: rest.String()}, m.Namer, rest)
+		r := e.lookup(lookupKey{namer: i, path: rest.String()}, m, rest)
 		if r.State != watch.Ok || r.Value.Kind != dtab.Neg {
 			return r
 		}

@@ -45,10 +45,14 @@ type NamerCommon struct {
 // Common implements NamerConfig.
 func (c *NamerCommon) Common() *NamerCommon { return c }
 
-// MountedNamer is a namer with the prefix it is mounted at (/#/<prefix>).
+// MountedNamer is a namer with the prefix it is mounted at (/#/<prefix>)
+// and the transformers of its `transformers:` key. Interpreters look names
+// up through its Lookup, which applies them; Namer stays the namer itself,
+// so that its optional interfaces (StateReporter...) remain visible.
 type MountedNamer struct {
-	Prefix dtab.Path
-	Namer  Namer
+	Prefix       dtab.Path
+	Namer        Namer
+	Transformers []Transformer
 }
 
 // InterpreterEnv is what an interpreter is built with.

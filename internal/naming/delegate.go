@@ -241,7 +241,7 @@ func (x *explainer) namerLookup(q dtab.Path) (dtab.Tree[Name], error) {
 		if !q.HasPrefix(m.Prefix) {
 			continue
 		}
-		r, err := awaitLookup(x.ctx, m.Namer.Lookup(q[len(m.Prefix):]))
+		r, err := awaitLookup(x.ctx, m.Lookup(q[len(m.Prefix):]))
 		if err != nil {
 			return dtab.Tree[Name]{}, err
 		}

@@ -48,7 +48,18 @@ func MountNamers(env Env, root telemetry.Scope, namers []config.Kinded[NamerConf
 		if c, ok := nm.(interface{ Close() error }); ok {
 			closers = append(closers, c.Close)
 		}
-		mounted = append(mounted, MountedNamer{Prefix: path, Namer: nm})
+		m := MountedNamer{Prefix: path, Namer: nm}
+		for j, k := range n.Value.Common().Transformers {
+			if k.Value == nil {
+				continue
+			}
+			t, err := k.Value.NewTransformer(ne)
+			if err != nil {
+				return nil, closers, fmt.Errorf("namers[%d].transformers[%d] (%s): %w", i, j, k.Kind, err)
+			}
+			m.Transformers = append(m.Transformers, t)
+		}
+		mounted = append(mounted, m)
 	}
 	return mounted, closers, nil
 }
