@@ -41,11 +41,8 @@ vectors: ## run the dtab conformance test over VECTORS=FILE; ends with "N passed
 	  if [ -n "$$summary" ]; then echo "$$summary"; else echo "0 passed, 0 failed"; rc=1; fi; \
 	  exit $$rc
 
-fuzz: ## run every fuzz target for FUZZTIME each
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
-	  done; done
+fuzz: ## run every fuzz target for FUZZTIME each (scripts/fuzz.sh)
+	GO=$(GO) ./scripts/fuzz.sh $(FUZZTIME)
 
 bench: build ## proxy benchmark: wrk/ab against direct, linnet, nginx, haproxy
 	./scripts/bench.sh
