@@ -176,3 +176,22 @@ func TestRouterSampleRateZero(t *testing.T) {
 		t.Errorf("span lines = %v; want only the two spans of the request sampled upstream", lines)
 	}
 }
+
+// Two tracing telemeters: the first one records, and the second is named
+// in a startup warning instead of being dropped silently.
+func TestSecondTracerIsWarnedAbout(t *testing.T) {
+	p, logs := startRouter(t, "- {kind: io.l5d.tracelog, sampleRate: 1.0}\n- {kind: io.l5d.tracelog, sampleRate: 1.0, level: DEBUG}\n")
+	logs.mu.Lock()
+	text := logs.buf.String()
+	logs.mu.Unlock()
+	want := "telemetry[1] (io.l5d.tracelog) records no spans: only one tracing telemeter is supported, and telemetry[0] (io.l5d.tracelog) is the one in use"
+	if !strings.Contains(text, want) {
+		t.Fatalf("startup log lacks %q:\n%s", want, text)
+	}
+	send(t, p, nil)
+	for _, s := range waitSpans(t, logs, 2) {
+		if s["level"] != "INFO" {
+			t.Errorf("span logged by the second telemeter (level %v): %v", s["level"], s)
+		}
+	}
+}
