@@ -70,29 +70,14 @@ func TestInterpreterStatePages(t *testing.T) {
 	for _, c := range []struct {
 		kind, interp, addrKey, streamKey string
 	}{
-		{"io.l5d.namerd.http", fmt.Sprintf("kind: io.l5d.namerd.http\n    experimental: true\n    dst: /$/inet/127.0.0.1/%d\n    namespace: ns-http", ndAPI), "addr", "watch"},
-		{"io.l5d.namerd", fmt.Sprintf("kind: io.l5d.namerd\n    dst: /$/inet/127.0.0.1/%d\n    namespace: ns-thrift", ndThrift), "addr", "poll"},
-		{"io.l5d.mesh", fmt.Sprintf("kind: io.l5d.mesh\n    dst: /$/inet/127.0.0.1/%d\n    root: /ns-mesh", ndMesh), "resolve", "watch"},
+		{"io.l5d.namerd.http", fmt.Sprintf("kind: io.l5d.namerd.http\nexperimental: true\ndst: /$/inet/127.0.0.1/%d\nnamespace: ns-http\n", ndAPI), "addr", "watch"},
+		{"io.l5d.namerd", fmt.Sprintf("kind: io.l5d.namerd\ndst: /$/inet/127.0.0.1/%d\nnamespace: ns-thrift\n", ndThrift), "addr", "poll"},
+		{"io.l5d.mesh", fmt.Sprintf("kind: io.l5d.mesh\ndst: /$/inet/127.0.0.1/%d\nroot: /ns-mesh\n", ndMesh), "resolve", "watch"},
 	} {
 		t.Run(c.kind, func(t *testing.T) {
 			ns := map[string]string{"io.l5d.namerd.http": "ns-http", "io.l5d.namerd": "ns-thrift", "io.l5d.mesh": "ns-mesh"}[c.kind]
 			dtabCLI(t, base, fmt.Sprintf("/svc/world => %s;\n", inet(v1)), "create", ns, "-").want(t, 0, "Created "+ns+"\n")
-			rtAdmin, rtPort := freePort(t), freePort(t)
-			start(t, "router", fmt.Sprintf(`admin:
-  ip: 127.0.0.1
-  port: %d
-routers:
-- protocol: http
-  label: out
-  interpreter:
-    %s
-    retry:
-      baseSeconds: 1
-      maxSeconds: 1
-  servers:
-  - ip: 127.0.0.1
-    port: %d
-`, rtAdmin, c.interp, rtPort), rtAdmin)
+			rtAdmin, rtPort := startRouter(t, "out", c.interp+"retry:\n  baseSeconds: 1\n  maxSeconds: 1\n")
 			page := fmt.Sprintf("http://127.0.0.1:%d/out/interpreter_state/%s/%s.json", rtAdmin, c.kind, ns)
 
 			var st interpreterState

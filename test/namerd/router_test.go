@@ -131,37 +131,58 @@ func (tr *traffic) awaitOnly(t *testing.T, want string, n int, within time.Durat
 // router using io.l5d.namerd.http: 9:1, then everything to v2, while
 // namerd is killed and restarted; no request may fail.
 func TestRouterFollowsNamerd(t *testing.T) {
-	v1, v2 := backend(t, "world-v1"), backend(t, "world-v2")
-	ndAdmin, ndAPI := freePort(t), freePort(t)
-	nd := start(t, "namerd", namerdConfig(ndAdmin, ndAPI, "  kind: io.linnet.file\n  dir: "+t.TempDir()), ndAdmin)
-	base := fmt.Sprintf("http://127.0.0.1:%d", ndAPI)
-	dtabCLI(t, base, fmt.Sprintf("/svc/world => %s;\n", inet(v1)), "create", "default", "-").want(t, 0, "Created default\n")
+	routerFollowsNamerd(t, "", "default", "web", func(apiPort, _ int) string {
+		return fmt.Sprintf("kind: io.l5d.namerd.http\nexperimental: true\ndst: /$/inet/127.0.0.1/%d\nnamespace: default\nretry:\n  baseSeconds: 0.1\n  maxSeconds: 1\n", apiPort)
+	})
+}
 
-	rtAdmin, rtPort := freePort(t), freePort(t)
+// routerFollowsNamerd runs shiftUnderTraffic with a real namerd (the file
+// store; the HTTP API, plus an interface of kind iface unless it is "")
+// and a router labelled label whose interpreter block is interp (its
+// keys, unindented), given the ports of namerd's HTTP API and of iface.
+// /svc/world starts at v1 in namerd namespace ns, created with `linnet
+// dtab create`.
+func routerFollowsNamerd(t *testing.T, iface, ns, label string, interp func(apiPort, ifacePort int) string) {
+	v1, v2 := backend(t, "world-v1"), backend(t, "world-v2")
+	ndAdmin, ndAPI, ndIface := freePort(t), freePort(t), freePort(t)
+	cfg := namerdConfig(ndAdmin, ndAPI, "  kind: io.linnet.file\n  dir: "+t.TempDir())
+	if iface != "" {
+		cfg += fmt.Sprintf("- kind: %s\n  port: %d\n", iface, ndIface)
+	}
+	nd := start(t, "namerd", cfg, ndAdmin)
+	base := fmt.Sprintf("http://127.0.0.1:%d", ndAPI)
+	dtabCLI(t, base, fmt.Sprintf("/svc/world => %s;\n", inet(v1)), "create", ns, "-").want(t, 0, "Created "+ns+"\n")
+
+	rtAdmin, rtPort := startRouter(t, label, interp(ndAPI, ndIface))
+	shiftUnderTraffic(t, shift{
+		namerd: nd, namerdAPI: base, namespace: ns,
+		routerAdmin: rtAdmin, routerPort: rtPort, label: label,
+		v1: v1, v2: v2,
+	})
+}
+
+// startRouter runs a router labelled label, serving HTTP on a free
+// loopback port, whose interpreter block is interp (its keys, one a line,
+// unindented). It returns the router's admin and serving ports.
+func startRouter(t *testing.T, label, interp string) (adminPort, port int) {
+	t.Helper()
+	adminPort, port = freePort(t), freePort(t)
+	var block strings.Builder
+	for line := range strings.Lines(interp) {
+		block.WriteString("    " + line)
+	}
 	start(t, "router", fmt.Sprintf(`admin:
   ip: 127.0.0.1
   port: %d
 routers:
 - protocol: http
-  label: web
+  label: %s
   interpreter:
-    kind: io.l5d.namerd.http
-    experimental: true
-    dst: /$/inet/127.0.0.1/%d
-    namespace: default
-    retry:
-      baseSeconds: 0.1
-      maxSeconds: 1
-  servers:
+%s  servers:
   - ip: 127.0.0.1
     port: %d
-`, rtAdmin, ndAPI, rtPort), rtAdmin)
-
-	shiftUnderTraffic(t, shift{
-		namerd: nd, namerdAPI: base, namespace: "default",
-		routerAdmin: rtAdmin, routerPort: rtPort, label: "web",
-		v1: v1, v2: v2,
-	})
+`, adminPort, label, block.String(), port), adminPort)
+	return adminPort, port
 }
 
 // shift is a router following namerd, with /svc/world => v1 in the

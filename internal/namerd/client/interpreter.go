@@ -73,12 +73,9 @@ func (c *InterpreterConfig) SetDefaults() {
 
 // Validate implements config.Validator.
 func (c *InterpreterConfig) Validate() error {
-	p, err := dtab.ParsePath(c.Dst)
+	p, err := remote.ParseDst(c.Dst, "/$/inet/127.0.0.1/4180")
 	if err != nil {
-		return config.FieldError("dst", "invalid path %q: %v", c.Dst, err)
-	}
-	if len(p) == 0 {
-		return config.FieldError("dst", "must name namerd, e.g. /$/inet/127.0.0.1/4180")
+		return err
 	}
 	c.dst = p
 	if c.Namespace == "" {
@@ -97,17 +94,7 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 			return nil, err
 		}
 	}
-	ctx := env.Ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	log := env.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	// namerd's own address is resolved like any name, with the router's
-	// namers and the /$/ system namers.
-	addr := naming.NewInterpreter(env.Namers).Bind(nil, c.dst)
+	ctx, log := remote.Env(env)
 	trans, err := naming.NewTransformers(env.Env, c.Transformers)
 	if err != nil {
 		return nil, err
@@ -118,7 +105,7 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 	}
 	return NewInterpreter(ctx, InterpreterOptions{
 		Namespace:    c.Namespace,
-		Dial:         remote.Dialer(ctx, addr),
+		Dial:         remote.DialDst(ctx, env.Namers, c.dst),
 		TLS:          tc,
 		RetryBase:    seconds(c.Retry.BaseSeconds),
 		RetryMax:     seconds(c.Retry.MaxSeconds),
@@ -207,33 +194,26 @@ func (in *Interpreter) Bind(d dtab.Dtab, path dtab.Path) naming.Binding {
 
 // applyBind returns the handler of one bind stream's documents.
 func (in *Interpreter) applyBind(v *watch.Var[watch.Activity[naming.BoundTree]]) func([]byte) error {
-	bounds := map[string]*naming.Bound{} // by id + residual: stable leaves across documents
+	trees := remote.NewTrees(in.addrValue, in.o.Transformers)
 	return func(doc []byte) error {
 		var t api.Tree
 		if err := json.Unmarshal(doc, &t); err != nil {
 			return fmt.Errorf("bad bind document %.200q: %w", doc, err)
 		}
-		seen := map[string]bool{}
-		tree, err := in.boundTree(t, bounds, seen)
+		tree, err := trees.Convert(func(leaf remote.Leaf) (naming.BoundTree, error) {
+			return boundTree(t, leaf)
+		})
 		if err != nil {
 			return err
-		}
-		for k := range bounds {
-			if !seen[k] {
-				delete(bounds, k)
-			}
-		}
-		for _, t := range in.o.Transformers {
-			tree = t.Transform(tree)
 		}
 		v.Set(watch.OkActivity(tree))
 		return nil
 	}
 }
 
-// boundTree converts a bind document, reusing the Bound of a leaf seen
-// before so that routers keep their clients.
-func (in *Interpreter) boundTree(t api.Tree, bounds map[string]*naming.Bound, seen map[string]bool) (naming.BoundTree, error) {
+// boundTree converts a bind document; leaf gives the Bound of each of its
+// leaves (see remote.Trees).
+func boundTree(t api.Tree, leaf remote.Leaf) (naming.BoundTree, error) {
 	switch t.Type {
 	case api.TreeLeaf:
 		id, err := dtab.ParsePath(t.Bound.ID)
@@ -244,19 +224,12 @@ func (in *Interpreter) boundTree(t api.Tree, bounds map[string]*naming.Bound, se
 		if err != nil {
 			return naming.BoundTree{}, fmt.Errorf("residual %q: %w", t.Bound.Path, err)
 		}
-		k := t.Bound.ID + "\x00" + t.Bound.Path
-		seen[k] = true
-		b := bounds[k]
-		if b == nil {
-			b = &naming.Bound{ID: id, Residual: res, Addr: in.addrValue(t.Bound.ID)}
-			bounds[k] = b
-		}
-		return dtab.LeafTree(b), nil
+		return dtab.LeafTree(leaf(id, res)), nil
 	case api.TreeAlt:
 		alts := make([]naming.BoundTree, len(t.Alt))
 		for i, c := range t.Alt {
 			var err error
-			if alts[i], err = in.boundTree(c, bounds, seen); err != nil {
+			if alts[i], err = boundTree(c, leaf); err != nil {
 				return naming.BoundTree{}, err
 			}
 		}
@@ -264,7 +237,7 @@ func (in *Interpreter) boundTree(t api.Tree, bounds map[string]*naming.Bound, se
 	case api.TreeUnion:
 		ws := make([]dtab.Weighted[*naming.Bound], len(t.Union))
 		for i, u := range t.Union {
-			sub, err := in.boundTree(u.Tree, bounds, seen)
+			sub, err := boundTree(u.Tree, leaf)
 			if err != nil {
 				return naming.BoundTree{}, err
 			}
@@ -282,9 +255,9 @@ func (in *Interpreter) boundTree(t api.Tree, bounds map[string]*naming.Bound, se
 
 // addrValue is a bound leaf's address set: an addr stream shared by every
 // leaf with the same id, open while subscribed.
-func (in *Interpreter) addrValue(id string) watch.Value[naming.Addr] {
-	return in.addr.Value(id, func(ctx context.Context, v *watch.Var[naming.Addr]) {
-		in.follow(ctx, api.AddrPath+"/"+in.o.Namespace, url.Values{"path": {id}}, func(doc []byte) error {
+func (in *Interpreter) addrValue(id dtab.Path) watch.Value[naming.Addr] {
+	return in.addr.Value(id.String(), func(ctx context.Context, v *watch.Var[naming.Addr]) {
+		in.follow(ctx, api.AddrPath+"/"+in.o.Namespace, url.Values{"path": {id.String()}}, func(doc []byte) error {
 			var a api.Addr
 			if err := json.Unmarshal(doc, &a); err != nil {
 				return fmt.Errorf("bad addr document %.200q: %w", doc, err)
@@ -329,38 +302,26 @@ func namingAddr(a api.Addr) naming.Addr {
 // stream that ends after delivering documents is reopened at once, failures
 // are retried after a jittered, doubling pause.
 func (in *Interpreter) follow(ctx context.Context, path string, q url.Values, apply func([]byte) error) {
-	bo := &remote.Backoff{Base: in.o.RetryBase, Max: in.o.RetryMax}
-	st := remote.StatusOf(ctx) // for the state page
-	for ctx.Err() == nil {
+	remote.Retry(ctx, in.o.RetryBase, in.o.RetryMax, func(a remote.Attempt) error {
 		docs := 0
-		st.Request()
 		err := in.cli.Stream(ctx, path, q, func(doc []byte) error {
 			docs++
 			if err := apply(doc); err != nil {
+				// namerd is up, if confused: the backoff starts afresh,
+				// but the state page counts no answer.
+				a.Reached()
 				return err
 			}
-			st.Response()
+			a.Answered()
 			return nil
 		})
-		if ctx.Err() != nil {
-			return
+		if err == nil && docs == 0 {
+			return errors.New("stream ended without a document")
 		}
-		if docs > 0 {
-			bo.Reset() // namerd answered: start the backoff afresh
-			if err == nil {
-				continue
-			}
-		}
-		if err == nil {
-			err = errors.New("stream ended without a document")
-		}
-		st.Fail(err)
-		d := bo.Next()
-		in.log.Warn("namerd stream failed; retrying", "path", path, "query", q.Encode(), "err", err, "retry_in", d)
-		if !remote.Wait(ctx, d) {
-			return
-		}
-	}
+		return err
+	}, func(err error, retryIn time.Duration) {
+		in.log.Warn("namerd stream failed; retrying", "path", path, "query", q.Encode(), "err", err, "retry_in", retryIn)
+	})
 }
 
 var _ naming.Interpreter = (*Interpreter)(nil)

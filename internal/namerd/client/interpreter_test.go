@@ -14,6 +14,7 @@ import (
 	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/namerd"
+	"github.com/linnet-mesh/linnet/internal/namerd/namerdtest"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/storage"
 	"github.com/linnet-mesh/linnet/internal/storage/memory"
@@ -218,28 +219,14 @@ func TestInterpreterConfig(t *testing.T) {
 	}
 	nd := startNamerd(t)
 	host, port, _ := net.SplitHostPort(nd.addr)
-	text := fmt.Sprintf("interpreter:\n  kind: io.l5d.namerd.http\n  experimental: true\n  dst: /$/inet/%s/%s\n  retry: {baseSeconds: 0.05, maxSeconds: 1}\n", host, port)
-	if err := config.Load([]byte(text), &c); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	in, err := c.Interpreter.Value.NewInterpreter(naming.InterpreterEnv{Env: naming.Env{Ctx: ctx}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := namerdtest.NewInterpreter(t, ctx, fmt.Sprintf("  kind: io.l5d.namerd.http\n  experimental: true\n  dst: /$/inet/%s/%s\n  retry: {baseSeconds: 0.05, maxSeconds: 1}\n", host, port), telemetry.Scope{})
 	f := followBinding(t, in.Bind(nil, dtab.MustParsePath("/svc/world")))
 	f.await(t, "/#/io.l5d.fs/v1@127.0.0.1:1001", 5*time.Second)
 
 	// dst by DNS name: resolved by /$/inet before the first dial.
-	text = fmt.Sprintf("interpreter:\n  kind: io.l5d.namerd.http\n  experimental: true\n  dst: /$/inet/localhost/%s\n  retry: {baseSeconds: 0.05, maxSeconds: 0.2}\n", port)
-	if err := config.Load([]byte(text), &c); err != nil {
-		t.Fatal(err)
-	}
-	in, err = c.Interpreter.Value.NewInterpreter(naming.InterpreterEnv{Env: naming.Env{Ctx: ctx}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	in = namerdtest.NewInterpreter(t, ctx, fmt.Sprintf("  kind: io.l5d.namerd.http\n  experimental: true\n  dst: /$/inet/localhost/%s\n  retry: {baseSeconds: 0.05, maxSeconds: 0.2}\n", port), telemetry.Scope{})
 	f = followBinding(t, in.Bind(nil, dtab.MustParsePath("/svc/world")))
 	f.await(t, "/#/io.l5d.fs/v1@127.0.0.1:1001", 5*time.Second)
 

@@ -9,8 +9,10 @@ import (
 
 	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/namerd/namerdtest"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	_ "github.com/linnet-mesh/linnet/internal/router/transformers" // io.l5d.port
+	"github.com/linnet-mesh/linnet/internal/telemetry"
 )
 
 // The interpreter's transformers rewrite what namerd binds, on every
@@ -22,23 +24,15 @@ func TestInterpreterTransformers(t *testing.T) {
 	}
 	nd := startNamerd(t)
 	host, port, _ := net.SplitHostPort(nd.addr)
-	text := fmt.Sprintf(`interpreter:
-  kind: io.l5d.namerd.http
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in := namerdtest.NewInterpreter(t, ctx, fmt.Sprintf(`  kind: io.l5d.namerd.http
   dst: /$/inet/%s/%s
   retry: {baseSeconds: 0.05, maxSeconds: 1}
   transformers:
   - kind: io.l5d.port
     port: 4141
-`, host, port)
-	if err := config.Load([]byte(text), &c); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	in, err := c.Interpreter.Value.NewInterpreter(naming.InterpreterEnv{Env: naming.Env{Ctx: ctx}})
-	if err != nil {
-		t.Fatal(err)
-	}
+`, host, port), telemetry.Scope{})
 	f := followBinding(t, in.Bind(nil, dtab.MustParsePath("/svc/world")))
 	f.await(t, "/%/io.l5d.port/4141/#/io.l5d.fs/v1@127.0.0.1:4141", 5*time.Second)
 	if err := nd.store.Put(ctx, "default", dtab.MustParse("/svc/world=>/#/io.l5d.fs/v2")); err != nil {

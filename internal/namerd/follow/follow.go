@@ -1,11 +1,13 @@
 // Package follow holds what namerd's interfaces (Thrift, gRPC mesh) share
 // to serve watches: a coalescing wake-up, a slot for the latest value of a
-// subscription, and the loop that follows a name's binding through a
-// namespace's dtab as the dtab changes.
+// subscription, the loop that follows a name's binding through a
+// namespace's dtab as the dtab changes, and the one that follows the
+// addresses of a bound id (after StripTransformerPrefix).
 package follow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -127,6 +129,106 @@ func Binding(ctx context.Context, store storage.Store, interp naming.Interpreter
 			continue
 		}
 		if err := emit(b); err != nil {
+			return err
+		}
+	}
+}
+
+// StripTransformerPrefix drops the /%/<transformer>/... marker that a
+// transformed bound id starts with (the elements before the first "#" or
+// "$" one, Linkerd's Paths.stripTransformerPrefix): routers send such ids
+// back to namerd, which resolves the id the namers bound.
+func StripTransformerPrefix(p dtab.Path) dtab.Path {
+	if len(p) == 0 || p[0] != "%" {
+		return p
+	}
+	for i, e := range p {
+		if e == "#" || e == "$" {
+			return p[i:]
+		}
+	}
+	return p
+}
+
+// Addresses calls emit with every settled state (not pending) of the
+// addresses of bound id, until ctx ends (nil) or emit returns an error
+// (that error). The id is bound with no dtab, through the namers and the
+// /$/ system namers alone, as Linkerd's interfaces resolve ids: when it
+// binds to one leaf, that leaf's address set is followed; any other
+// binding settles the addresses itself (empty: bound to no address; neg;
+// failed, saying why). A binding that moves to another leaf moves the
+// watch with it.
+func Addresses(ctx context.Context, interp naming.Interpreter, id dtab.Path, emit func(naming.Addr) error) error {
+	sig := NewSignal()
+	binding, cancelBind := Follow(interp.Bind(nil, id), sig)
+	defer cancelBind()
+	var (
+		bindGen, addrGen uint64
+		leaf             *naming.Bound
+		addr             *Slot[naming.Addr]
+		cancelAddr       = func() {}
+	)
+	defer func() { cancelAddr() }()
+	followLeaf := func(b *naming.Bound) {
+		if b == leaf {
+			return
+		}
+		cancelAddr()
+		leaf, addr, addrGen, cancelAddr = b, nil, 0, func() {}
+		if b != nil && b.Addr != nil {
+			addr, cancelAddr = Follow(b.Addr, sig)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sig:
+		}
+		if a, gen := binding.Get(); gen != bindGen {
+			bindGen = gen
+			var settled *naming.Addr
+			switch a.State {
+			case watch.Failed:
+				followLeaf(nil)
+				settled = &naming.Addr{State: naming.AddrFailed, Err: a.Err}
+			case watch.Ok:
+				t := a.Value
+				switch {
+				case t.Kind == dtab.Leaf && t.Value != nil:
+					followLeaf(t.Value)
+				case t.Kind == dtab.Empty:
+					followLeaf(nil)
+					settled = &naming.Addr{State: naming.AddrBound}
+				case t.Kind == dtab.Fail:
+					followLeaf(nil)
+					settled = &naming.Addr{State: naming.AddrFailed, Err: errors.New("name tree failed")}
+				case t.Kind == dtab.Alt || t.Kind == dtab.Union:
+					followLeaf(nil)
+					settled = &naming.Addr{State: naming.AddrFailed, Err: fmt.Errorf("%s is not a concrete bound id", id)}
+				default:
+					followLeaf(nil)
+					settled = &naming.Addr{State: naming.AddrNeg}
+				}
+			}
+			if settled != nil {
+				if err := emit(*settled); err != nil {
+					return err
+				}
+			}
+		}
+		if addr == nil {
+			continue
+		}
+		a, gen := addr.Get()
+		if gen == addrGen {
+			continue
+		}
+		addrGen = gen
+		if a.State == naming.AddrPending {
+			continue
+		}
+		if err := emit(a); err != nil {
 			return err
 		}
 	}

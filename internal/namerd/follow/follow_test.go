@@ -3,6 +3,7 @@ package follow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -63,5 +64,75 @@ func TestBinding(t *testing.T) {
 	err := Binding(context.Background(), store, interp, "ns", nil, dtab.MustParsePath("/svc/web"), func(watch.Activity[naming.BoundTree]) error { return stop })
 	if err != stop {
 		t.Errorf("Binding returned %v, want emit's error", err)
+	}
+}
+
+// Addresses follows the address set of the leaf an id binds to, and
+// settles the addresses itself when the id does not bind to one leaf.
+func TestAddresses(t *testing.T) {
+	namer := naming.NewStaticNamer(dtab.Path{"#", "t"}, map[string][]naming.Address{"v1": {{Host: "127.0.0.1", Port: 1}}})
+	interp := naming.NewInterpreter([]naming.MountedNamer{{Prefix: dtab.Path{"#", "t"}, Namer: namer}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan naming.Addr, 8)
+	done := make(chan error, 1)
+	go func() {
+		done <- Addresses(ctx, interp, dtab.MustParsePath("/#/t/v1"), func(a naming.Addr) error { got <- a; return nil })
+	}()
+	next := func() naming.Addr {
+		t.Helper()
+		select {
+		case a := <-got:
+			return a
+		case <-time.After(5 * time.Second):
+			t.Fatal("no addresses emitted")
+			return naming.Addr{}
+		}
+	}
+	if a := next(); a.State != naming.AddrBound || len(a.Addrs) != 1 || a.Addrs[0].HostPort() != "127.0.0.1:1" {
+		t.Fatalf("first addresses %+v", a)
+	}
+	namer.Set("v1", naming.Address{Host: "127.0.0.1", Port: 2})
+	if a := next(); a.State != naming.AddrBound || len(a.Addrs) != 1 || a.Addrs[0].HostPort() != "127.0.0.1:2" {
+		t.Fatalf("after the namer changed: %+v", a)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Addresses returned %v after ctx ended, want nil", err)
+	}
+
+	// Ids that bind to no single leaf settle at once; emit's error ends
+	// the watch with that error.
+	stop := errors.New("stop")
+	for _, c := range []struct{ id, want string }{
+		{"/$/fail", "failed name tree failed"},
+		{"/$/nil", "bound 0"},
+		{"/#/nope/x", "neg 0"},
+	} {
+		var a naming.Addr
+		err := Addresses(context.Background(), interp, dtab.MustParsePath(c.id), func(x naming.Addr) error { a = x; return stop })
+		s := map[naming.AddrState]string{naming.AddrBound: "bound", naming.AddrNeg: "neg", naming.AddrFailed: "failed"}[a.State]
+		if a.Err != nil {
+			s += " " + a.Err.Error()
+		} else {
+			s += fmt.Sprintf(" %d", len(a.Addrs))
+		}
+		if err != stop || s != c.want {
+			t.Errorf("Addresses(%s): %q, %v; want %q and emit's error", c.id, s, err, c.want)
+		}
+	}
+}
+
+func TestStripTransformerPrefix(t *testing.T) {
+	for in, want := range map[string]string{
+		"/%/io.l5d.port/4141/#/io.l5d.fs/web": "/#/io.l5d.fs/web",
+		"/%/io.l5d.localhost/$/inet/h/1":      "/$/inet/h/1",
+		"/#/io.l5d.fs/web":                    "/#/io.l5d.fs/web",
+		"/%/no/marker":                        "/%/no/marker",
+		"/":                                   "/",
+	} {
+		if got := StripTransformerPrefix(dtab.MustParsePath(in)).String(); got != want {
+			t.Errorf("StripTransformerPrefix(%s) = %s, want %s", in, got, want)
+		}
 	}
 }

@@ -1,9 +1,7 @@
 package mesh
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/config"
@@ -86,28 +84,15 @@ type RetryConfig struct {
 	MaxSeconds  int `yaml:"maxSeconds"`
 }
 
-// FailureThresholdConfig drives the connection's failure detector: an
-// HTTP/2 ping every minPeriodMs (at least every 10 s, gRPC's floor); a
-// connection whose ping goes unanswered for closeTimeoutMs is closed and
-// redialled.
+// FailureThresholdConfig drives the connection's failure detector with
+// HTTP/2 pings (see remote.FailureThreshold), sent at most every 10 s,
+// gRPC's floor.
 type FailureThresholdConfig struct {
-	MinPeriodMs    int `yaml:"minPeriodMs"`
-	CloseTimeoutMs int `yaml:"closeTimeoutMs"`
+	remote.FailureThreshold `yaml:",inline"`
 }
 
 // SetDefaults implements config.Defaulter (Linkerd: 5 s and 6 s).
 func (f *FailureThresholdConfig) SetDefaults() { f.MinPeriodMs, f.CloseTimeoutMs = 5000, 6000 }
-
-// Validate implements config.Validator.
-func (f *FailureThresholdConfig) Validate() error {
-	if f.MinPeriodMs <= 0 {
-		return config.FieldError("minPeriodMs", "must be positive, got %d", f.MinPeriodMs)
-	}
-	if f.CloseTimeoutMs <= 0 {
-		return config.FieldError("closeTimeoutMs", "must be positive, got %d", f.CloseTimeoutMs)
-	}
-	return nil
-}
 
 // DefaultWindowSizeKB is initialStreamWindowSizeKB's default
 // (spec/config.md §4.6).
@@ -122,12 +107,9 @@ func (c *InterpreterConfig) SetDefaults() {
 
 // Validate implements config.Validator.
 func (c *InterpreterConfig) Validate() error {
-	p, err := dtab.ParsePath(c.Dst)
+	p, err := remote.ParseDst(c.Dst, "/$/inet/127.0.0.1/4321")
 	if err != nil {
-		return config.FieldError("dst", "invalid path %q: %v", c.Dst, err)
-	}
-	if len(p) == 0 {
-		return config.FieldError("dst", "must name namerd, e.g. /$/inet/127.0.0.1/4321")
+		return err
 	}
 	root, err := dtab.ParsePath(c.Root)
 	if err != nil {
@@ -154,14 +136,7 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 			return nil, err
 		}
 	}
-	ctx := env.Ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	log := env.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	ctx, log := remote.Env(env)
 	tc, err := c.TLS.WatchedTLSConfig(ctx, log, "namerd", "h2")
 	if err != nil {
 		return nil, fmt.Errorf("interpreter.tls: %w", err)
@@ -175,17 +150,14 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 		ft = new(FailureThresholdConfig)
 		ft.SetDefaults()
 	}
-	// namerd's own address is resolved like any name, with the router's
-	// namers and the /$/ system namers.
-	addr := naming.NewInterpreter(env.Namers).Bind(nil, c.dst)
 	return NewInterpreter(ctx, InterpreterOptions{
 		Namespace:        c.root,
-		Dial:             remote.Dialer(ctx, addr),
+		Dial:             remote.DialDst(ctx, env.Namers, c.dst),
 		TLS:              tc,
 		RetryBase:        time.Duration(c.Retry.BaseSeconds) * time.Second,
 		RetryMax:         time.Duration(c.Retry.MaxSeconds) * time.Second,
-		PingEvery:        time.Duration(ft.MinPeriodMs) * time.Millisecond,
-		PingTimeout:      time.Duration(ft.CloseTimeoutMs) * time.Millisecond,
+		PingEvery:        ft.PingEvery(),
+		PingTimeout:      ft.PingTimeout(),
 		StreamWindowSize: int32(c.InitialStreamWindowSizeKB) * 1024,
 		Transformers:     trans,
 		Scope:            env.Scope.Scope("interpreter", Kind),

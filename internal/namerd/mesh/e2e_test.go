@@ -3,14 +3,9 @@ package mesh
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,8 +18,11 @@ import (
 	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/namerd"
+	"github.com/linnet-mesh/linnet/internal/namerd/namerdtest"
+	"github.com/linnet-mesh/linnet/internal/namerd/namerdtest/inproc"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
+	"github.com/linnet-mesh/linnet/internal/testutil/linnettest"
 	"github.com/linnet-mesh/linnet/internal/watch"
 
 	_ "github.com/linnet-mesh/linnet/internal/namer/fs"
@@ -35,29 +33,19 @@ import (
 // context or server.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// namerdProc is a real namerd (namerd.Start) with the in-memory store, an
-// io.l5d.fs namer over dir, the io.l5d.mesh interface and the HTTP
-// controller, on loopback ports that survive restarts.
+// namerdProc is a real namerd with the in-memory store, an io.l5d.fs
+// namer over dir, the io.l5d.mesh interface and the HTTP controller, on
+// loopback ports that survive restarts.
 type namerdProc struct {
+	*inproc.Namerd
 	t                  *testing.T
 	dir                string
 	meshPort, httpPort int
-	p                  *namerd.Process
 }
 
 func (n *namerdProc) start(defaultDtab string) {
 	n.t.Helper()
-	text := fmt.Sprintf(`admin: {ip: 127.0.0.1, port: 0}
+	n.Start(fmt.Sprintf(`admin: {ip: 127.0.0.1, port: 0}
 storage:
   kind: io.l5d.inMemory
   namespaces:
@@ -72,67 +60,20 @@ interfaces:
 - kind: io.l5d.httpController
   ip: 127.0.0.1
   port: %d
-`, defaultDtab, n.dir, n.meshPort, n.httpPort)
-	var cfg namerd.Config
-	if err := config.Load([]byte(text), &cfg); err != nil {
-		n.t.Fatal(err)
-	}
-	var err error
-	for range 50 { // the port may linger briefly after a restart
-		if n.p, err = namerd.Start(context.Background(), &cfg, namerd.Options{Text: []byte(text)}); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	n.t.Fatal(err)
+`, defaultDtab, n.dir, n.meshPort, n.httpPort))
 }
 
-func (n *namerdProc) stop() {
-	if n.p != nil {
-		if err := n.p.Stop(); err != nil {
-			n.t.Errorf("namerd stop: %v", err)
-		}
-		n.p = nil
-	}
-}
-
-// putDtab replaces a namespace's dtab through the HTTP API, as namerctl.
-func (n *namerdProc) putDtab(ns, text string) {
-	n.t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("http://127.0.0.1:%d/api/1/dtabs/%s", n.httpPort, ns), strings.NewReader(text))
-	req.Header.Set("Content-Type", "application/dtab")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		n.t.Fatalf("PUT dtab: %d %s", resp.StatusCode, b)
-	}
-}
+func (n *namerdProc) putDtab(ns, text string) { namerdtest.PutDtab(n.t, n.httpPort, ns, text) }
 
 const baseDtab = "/svc=>/#/io.l5d.fs"
 
 func startNamerd(t *testing.T) *namerdProc {
 	dir := t.TempDir()
-	writeFile(t, dir, "web", "127.0.0.1 7001\n127.0.0.1 7002\n")
-	writeFile(t, dir, "web2", "127.0.0.1 7003\n")
-	n := &namerdProc{t: t, dir: dir, meshPort: freePort(t), httpPort: freePort(t)}
+	namerdtest.WriteFile(t, dir, "web", "127.0.0.1 7001\n127.0.0.1 7002\n")
+	namerdtest.WriteFile(t, dir, "web2", "127.0.0.1 7003\n")
+	n := &namerdProc{Namerd: inproc.New(t), t: t, dir: dir, meshPort: linnettest.FreePort(t), httpPort: linnettest.FreePort(t)}
 	n.start(baseDtab)
-	t.Cleanup(n.stop)
 	return n
-}
-
-func writeFile(t *testing.T, dir, name, text string) {
-	t.Helper()
-	tmp := filepath.Join(dir, "."+name+".tmp")
-	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // newInterpreter builds io.l5d.mesh from router config text, as a router
@@ -144,71 +85,7 @@ func newInterpreter(t *testing.T, ctx context.Context, port int, scope telemetry
 // newInterpreterExtra adds extra (indented interpreter keys) to the block.
 func newInterpreterExtra(t *testing.T, ctx context.Context, port int, scope telemetry.Scope, extra string) naming.Interpreter {
 	t.Helper()
-	var c struct {
-		Interpreter config.Kinded[naming.InterpreterConfig] `yaml:"interpreter"`
-	}
-	text := fmt.Sprintf("interpreter:\n  kind: io.l5d.mesh\n  dst: /$/inet/127.0.0.1/%d\n  root: /default\n  retry: {baseSeconds: 1, maxSeconds: 1}\n%s", port, extra)
-	if err := config.Load([]byte(text), &c); err != nil {
-		t.Fatal(err)
-	}
-	in, err := c.Interpreter.Value.NewInterpreter(naming.InterpreterEnv{Env: naming.Env{Ctx: ctx, Scope: scope}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in
-}
-
-// recorder keeps the latest value of a subscription and lets a test wait
-// for a condition on it.
-type recorder[T any] struct {
-	mu  sync.Mutex
-	v   T
-	ch  chan struct{}
-	off func()
-}
-
-func record[T any](t *testing.T, v watch.Value[T]) *recorder[T] {
-	r := &recorder[T]{ch: make(chan struct{}, 1)}
-	r.off = v.Subscribe(func(x T) {
-		r.mu.Lock()
-		r.v = x
-		r.mu.Unlock()
-		select {
-		case r.ch <- struct{}{}:
-		default:
-		}
-	})
-	t.Cleanup(r.off)
-	return r
-}
-
-func (r *recorder[T]) get() T {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.v
-}
-
-func (r *recorder[T]) await(t *testing.T, what string, d time.Duration, ok func(T) bool) T {
-	t.Helper()
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	for {
-		if v := r.get(); ok(v) {
-			return v
-		}
-		select {
-		case <-r.ch:
-		case <-deadline.C:
-			t.Fatalf("%s: not within %v; last value %+v", what, d, r.get())
-		}
-	}
-}
-
-func leafID(a watch.Activity[naming.BoundTree]) string {
-	if a.State != watch.Ok || a.Value.Kind != dtab.Leaf || a.Value.Value == nil {
-		return ""
-	}
-	return a.Value.Value.ID.String()
+	return namerdtest.NewInterpreter(t, ctx, fmt.Sprintf("  kind: io.l5d.mesh\n  dst: /$/inet/127.0.0.1/%d\n  root: /default\n  retry: {baseSeconds: 1, maxSeconds: 1}\n%s", port, extra), scope)
 }
 
 func hostPorts(a naming.Addr) []string {
@@ -221,7 +98,7 @@ func hostPorts(a naming.Addr) []string {
 }
 
 func isLeaf(id string) func(watch.Activity[naming.BoundTree]) bool {
-	return func(a watch.Activity[naming.BoundTree]) bool { return leafID(a) == id }
+	return func(a watch.Activity[naming.BoundTree]) bool { return namerdtest.LeafID(a) == id }
 }
 
 func hasAddrs(want ...string) func(naming.Addr) bool {
@@ -238,26 +115,26 @@ func TestInterpreterFollowsNamerd(t *testing.T) {
 	reg := telemetry.NewRegistry()
 	in := newInterpreter(t, ctx, n.meshPort, reg.Scope())
 
-	b := record(t, in.Bind(nil, dtab.MustParsePath("/svc/web")))
-	got := b.await(t, "first binding", 5*time.Second, isLeaf("/#/io.l5d.fs/web"))
-	addrs := record(t, got.Value.Value.Addr)
-	addrs.await(t, "addresses of web", 5*time.Second, hasAddrs("127.0.0.1:7001", "127.0.0.1:7002"))
+	b := namerdtest.Record(t, in.Bind(nil, dtab.MustParsePath("/svc/web")))
+	got := b.Await(t, "first binding", 5*time.Second, isLeaf("/#/io.l5d.fs/web"))
+	addrs := namerdtest.Record(t, got.Value.Value.Addr)
+	addrs.Await(t, "addresses of web", 5*time.Second, hasAddrs("127.0.0.1:7001", "127.0.0.1:7002"))
 
 	// The namer's answer changes: the replicas stream pushes it.
-	writeFile(t, n.dir, "web", "127.0.0.1 7009\n")
-	addrs.await(t, "changed addresses of web", 5*time.Second, hasAddrs("127.0.0.1:7009"))
+	namerdtest.WriteFile(t, n.dir, "web", "127.0.0.1 7009\n")
+	addrs.Await(t, "changed addresses of web", 5*time.Second, hasAddrs("127.0.0.1:7009"))
 
 	// namerctl changes the namespace dtab: the bind stream pushes it.
 	n.putDtab("default", baseDtab+"; /svc/web => /#/io.l5d.fs/web2")
-	b.await(t, "binding after the dtab change", 5*time.Second, isLeaf("/#/io.l5d.fs/web2"))
+	b.Await(t, "binding after the dtab change", 5*time.Second, isLeaf("/#/io.l5d.fs/web2"))
 
 	// A request's local dtab travels with the bind request.
-	local := record(t, in.Bind(dtab.MustParse("/svc/other => /svc/web2"), dtab.MustParsePath("/svc/other")))
-	local.await(t, "binding through a local dtab", 5*time.Second, isLeaf("/#/io.l5d.fs/web2"))
+	local := namerdtest.Record(t, in.Bind(dtab.MustParse("/svc/other => /svc/web2"), dtab.MustParsePath("/svc/other")))
+	local.Await(t, "binding through a local dtab", 5*time.Second, isLeaf("/#/io.l5d.fs/web2"))
 
 	// A name namerd cannot bind is negative, not an error.
-	neg := record(t, in.Bind(nil, dtab.MustParsePath("/nope/x")))
-	neg.await(t, "negative binding", 5*time.Second, func(a watch.Activity[naming.BoundTree]) bool {
+	neg := namerdtest.Record(t, in.Bind(nil, dtab.MustParsePath("/nope/x")))
+	neg.Await(t, "negative binding", 5*time.Second, func(a watch.Activity[naming.BoundTree]) bool {
 		return a.State == watch.Ok && a.Value.Kind == dtab.Neg
 	})
 
@@ -298,25 +175,25 @@ func TestInterpreterSurvivesNamerdRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	in := newInterpreter(t, ctx, n.meshPort, telemetry.Scope{})
-	b := record(t, in.Bind(nil, dtab.MustParsePath("/svc/web")))
-	got := b.await(t, "first binding", 5*time.Second, isLeaf("/#/io.l5d.fs/web"))
-	addrs := record(t, got.Value.Value.Addr)
-	addrs.await(t, "addresses", 5*time.Second, hasAddrs("127.0.0.1:7001", "127.0.0.1:7002"))
+	b := namerdtest.Record(t, in.Bind(nil, dtab.MustParsePath("/svc/web")))
+	got := b.Await(t, "first binding", 5*time.Second, isLeaf("/#/io.l5d.fs/web"))
+	addrs := namerdtest.Record(t, got.Value.Value.Addr)
+	addrs.Await(t, "addresses", 5*time.Second, hasAddrs("127.0.0.1:7001", "127.0.0.1:7002"))
 
-	n.stop()
+	n.Stop()
 	time.Sleep(1500 * time.Millisecond) // streams fail and are retried meanwhile
-	if id := leafID(b.get()); id != "/#/io.l5d.fs/web" {
-		t.Fatalf("binding while namerd is down: %+v", b.get())
+	if id := namerdtest.LeafID(b.Get()); id != "/#/io.l5d.fs/web" {
+		t.Fatalf("binding while namerd is down: %+v", b.Get())
 	}
-	if a := addrs.get(); !hasAddrs("127.0.0.1:7001", "127.0.0.1:7002")(a) {
+	if a := addrs.Get(); !hasAddrs("127.0.0.1:7001", "127.0.0.1:7002")(a) {
 		t.Fatalf("addresses while namerd is down: %+v", a)
 	}
 
 	n.start(baseDtab + "; /svc/web => /#/io.l5d.fs/web2")
-	b.await(t, "binding after namerd restarted", 10*time.Second, isLeaf("/#/io.l5d.fs/web2"))
+	b.Await(t, "binding after namerd restarted", 10*time.Second, isLeaf("/#/io.l5d.fs/web2"))
 	// The replicas stream of the old leaf, still watched, reconnected too.
-	writeFile(t, n.dir, "web", "127.0.0.1 7005\n")
-	addrs.await(t, "addresses after namerd restarted", 10*time.Second, hasAddrs("127.0.0.1:7005"))
+	namerdtest.WriteFile(t, n.dir, "web", "127.0.0.1 7005\n")
+	addrs.Await(t, "addresses after namerd restarted", 10*time.Second, hasAddrs("127.0.0.1:7005"))
 }
 
 // An error namerd reports about the request itself fails a binding that
@@ -334,8 +211,8 @@ func TestReportedErrorFailsBinding(t *testing.T) {
 		},
 		RetryBase: 50 * time.Millisecond, RetryMax: 100 * time.Millisecond,
 	})
-	b := record(t, in.Bind(nil, dtab.MustParsePath("/svc/web")))
-	got := b.await(t, "failed binding", 5*time.Second, func(a watch.Activity[naming.BoundTree]) bool { return a.State == watch.Failed })
+	b := namerdtest.Record(t, in.Bind(nil, dtab.MustParsePath("/svc/web")))
+	got := b.Await(t, "failed binding", 5*time.Second, func(a watch.Activity[naming.BoundTree]) bool { return a.State == watch.Failed })
 	if !strings.Contains(got.Err.Error(), "Invalid root") {
 		t.Fatalf("error %v, want namerd's Invalid root", got.Err)
 	}
@@ -502,7 +379,7 @@ func TestShutdownEndsStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	n.stop()
+	n.Stop()
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("stop took %v with a stream open", d)
 	}

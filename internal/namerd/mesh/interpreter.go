@@ -67,7 +67,7 @@ type Interpreter struct {
 	bind *remote.Watches[watch.Activity[naming.BoundTree]] // by dtab text + "\x00" + path
 	addr *remote.Watches[naming.Addr]                      // by bound id
 
-	bindOK, bindFailed, addrOK, addrFailed *telemetry.Counter
+	metrics remote.Metrics
 }
 
 // minPing is gRPC's floor for client keepalive pings.
@@ -119,11 +119,7 @@ func NewInterpreter(ctx context.Context, o InterpreterOptions) *Interpreter {
 		bind: remote.NewWatches(ctx, watch.PendingActivity[naming.BoundTree]()),
 		addr: remote.NewWatches(ctx, naming.Addr{State: naming.AddrPending}),
 	}
-	sc := o.Scope
-	in.bindOK, in.bindFailed = sc.Scope("bind").Counter("success"), sc.Scope("bind").Counter("failure")
-	in.addrOK, in.addrFailed = sc.Scope("addr").Counter("success"), sc.Scope("addr").Counter("failure")
-	sc.Gauge("bindcache.size", func() float64 { return float64(in.bind.Len()) })
-	sc.Gauge("addrcache.size", func() float64 { return float64(in.addr.Len()) })
+	in.metrics = remote.NewMetrics(o.Scope, in.bind, in.addr)
 	go func() {
 		<-ctx.Done()
 		_ = conn.Close()
@@ -186,32 +182,24 @@ func (in *Interpreter) Bind(d dtab.Dtab, path dtab.Path) naming.Binding {
 }
 
 func (in *Interpreter) streamBind(ctx context.Context, v *watch.Var[watch.Activity[naming.BoundTree]], d dtab.Dtab, path dtab.Path) {
-	bo := &remote.Backoff{Base: in.o.RetryBase, Max: in.o.RetryMax}
-	bounds := map[string]*naming.Bound{} // by id + residual: leaves stay the same across answers
+	trees := remote.NewTrees(in.addrValue, in.o.Transformers)
 	req := &BindReq{Root: in.root, Name: pathToWire(path), Dtab: dtabToWire(d)}
-	st := remote.StatusOf(ctx) // for the state page
-	for ctx.Err() == nil {
-		st.Request()
-		err := in.stream(ctx, MethodStreamBoundTree, req, func() Message { return new(BoundTreeRsp) }, func(m Message) error {
+	remote.Retry(ctx, in.o.RetryBase, in.o.RetryMax, func(a remote.Attempt) error {
+		return in.stream(ctx, MethodStreamBoundTree, req, func() Message { return new(BoundTreeRsp) }, func(m Message) error {
 			rsp := m.(*BoundTreeRsp)
-			tree, err := in.boundTree(rsp.Tree, bounds)
+			tree, err := trees.Convert(func(leaf remote.Leaf) (naming.BoundTree, error) {
+				return boundTree(rsp.Tree, leaf)
+			})
 			if err != nil {
 				return status.Errorf(codes.Internal, "namerd sent a bad bound tree: %v", err)
 			}
-			for _, t := range in.o.Transformers {
-				tree = t.Transform(tree)
-			}
-			in.bindOK.Inc()
-			st.Response()
-			bo.Reset()
+			in.metrics.BindOK.Inc()
+			a.Answered()
 			v.Set(watch.OkActivity(tree))
 			return nil
 		})
-		if ctx.Err() != nil {
-			return
-		}
-		in.bindFailed.Inc()
-		st.Fail(err)
+	}, func(err error, _ time.Duration) {
+		in.metrics.BindFailed.Inc()
 		if reported(err) {
 			in.log.Warn("namerd could not bind", "path", path.String(), "dtab", d.String(), "err", err)
 			// A router that has a binding keeps it; one that has none
@@ -222,17 +210,12 @@ func (in *Interpreter) streamBind(ctx context.Context, v *watch.Var[watch.Activi
 		} else {
 			in.log.Warn("namerd bind stream failed; keeping the last state", "path", path.String(), "err", err)
 		}
-		if !remote.Wait(ctx, bo.Next()) {
-			return
-		}
-	}
+	})
 }
 
-// boundTree converts a bound tree, reusing the Bound of a leaf seen
-// before so that routers keep their clients; bounds is left holding
-// exactly the leaves of this tree.
-func (in *Interpreter) boundTree(t *NameTree, bounds map[string]*naming.Bound) (naming.BoundTree, error) {
-	seen := map[string]bool{}
+// boundTree converts a bound tree; leaf gives the Bound of each of its
+// leaves (see remote.Trees).
+func boundTree(t *NameTree, leaf remote.Leaf) (naming.BoundTree, error) {
 	var mk func(t *NameTree) (naming.BoundTree, error)
 	mk = func(t *NameTree) (naming.BoundTree, error) {
 		if t == nil {
@@ -257,14 +240,7 @@ func (in *Interpreter) boundTree(t *NameTree, bounds map[string]*naming.Bound) (
 			if err != nil {
 				return naming.BoundTree{}, err
 			}
-			k := id.String() + "\x00" + res.String()
-			seen[k] = true
-			b := bounds[k]
-			if b == nil {
-				b = &naming.Bound{ID: id, Residual: res, Addr: in.addrValue(id)}
-				bounds[k] = b
-			}
-			return dtab.LeafTree(b), nil
+			return dtab.LeafTree(leaf(id, res)), nil
 		case TreeAlt:
 			alts := make([]naming.BoundTree, len(t.Alt))
 			for i := range t.Alt {
@@ -287,16 +263,7 @@ func (in *Interpreter) boundTree(t *NameTree, bounds map[string]*naming.Bound) (
 		}
 		return naming.BoundTree{}, errNoTree
 	}
-	out, err := mk(t)
-	if err != nil {
-		return out, err
-	}
-	for k := range bounds {
-		if !seen[k] {
-			delete(bounds, k)
-		}
-	}
-	return out, nil
+	return mk(t)
 }
 
 // addrValue is a bound leaf's address set: a StreamReplicas shared by
@@ -308,39 +275,29 @@ func (in *Interpreter) addrValue(id dtab.Path) watch.Value[naming.Addr] {
 }
 
 func (in *Interpreter) streamAddr(ctx context.Context, v *watch.Var[naming.Addr], id dtab.Path) {
-	bo := &remote.Backoff{Base: in.o.RetryBase, Max: in.o.RetryMax}
 	req := &ReplicasReq{ID: pathToWire(id)}
-	st := remote.StatusOf(ctx) // for the state page
-	for ctx.Err() == nil {
-		st.Request()
-		err := in.stream(ctx, MethodStreamReplicas, req, func() Message { return new(Replicas) }, func(m Message) error {
-			a := addrFromReplicas(m.(*Replicas))
-			if a.State == naming.AddrFailed {
-				in.addrFailed.Inc()
+	remote.Retry(ctx, in.o.RetryBase, in.o.RetryMax, func(a remote.Attempt) error {
+		return in.stream(ctx, MethodStreamReplicas, req, func() Message { return new(Replicas) }, func(m Message) error {
+			r := addrFromReplicas(m.(*Replicas))
+			if r.State == naming.AddrFailed {
+				in.metrics.AddrFailed.Inc()
 			} else {
-				in.addrOK.Inc()
+				in.metrics.AddrOK.Inc()
 			}
-			st.Response()
-			bo.Reset()
+			a.Answered()
 			// A pending answer does not hide a known address set.
-			if a.State != naming.AddrPending || v.Get().State == naming.AddrPending {
-				v.Set(a)
+			if r.State != naming.AddrPending || v.Get().State == naming.AddrPending {
+				v.Set(r)
 			}
 			return nil
 		})
-		if ctx.Err() != nil {
-			return
-		}
-		in.addrFailed.Inc()
-		st.Fail(err)
+	}, func(err error, _ time.Duration) {
+		in.metrics.AddrFailed.Inc()
 		if reported(err) && v.Get().State == naming.AddrPending {
 			v.Set(naming.Addr{State: naming.AddrFailed, Err: fmt.Errorf("namerd: %s", status.Convert(err).Message())})
 		}
 		in.log.Warn("namerd replicas stream failed; keeping the last state", "id", id.String(), "err", err)
-		if !remote.Wait(ctx, bo.Next()) {
-			return
-		}
-	}
+	})
 }
 
 // Explain implements naming.Explainer with namerd's GetDelegateTree, so a

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -333,21 +332,6 @@ func (s *Server) streamBoundTree(ctx context.Context, req *BindReq, send func(Me
 
 // ---- Resolver ----
 
-// stripTransformerPrefix drops the /%/<transformer>/... marker a
-// transformed bound id starts with: the elements up to the first "#" or
-// "$" one (Linkerd's Paths.stripTransformerPrefix).
-func stripTransformerPrefix(p dtab.Path) dtab.Path {
-	if len(p) == 0 || p[0] != "%" {
-		return p
-	}
-	for i, e := range p {
-		if e == "#" || e == "$" {
-			return p[i:]
-		}
-	}
-	return p
-}
-
 var replicasNoID = &Replicas{Kind: ReplicasFailed, Message: "No ID provided"}
 
 // watchReplicas calls emit with every non-pending address state of the
@@ -355,79 +339,11 @@ var replicasNoID = &Replicas{Kind: ReplicasFailed, Message: "No ID provided"}
 // bound with no dtab (namers and /$/ only), as Linkerd's ResolverService
 // does.
 func (s *Server) watchReplicas(ctx context.Context, id dtab.Path, emit func(*Replicas) error) error {
-	sig := follow.NewSignal()
-	binding, cancelBind := follow.Follow(s.o.Interpreter.Bind(nil, id), sig)
-	defer cancelBind()
-	var (
-		bindGen, addrGen uint64
-		leaf             *naming.Bound
-		addr             *follow.Slot[naming.Addr]
-		cancelAddr       = func() {}
-	)
-	defer func() { cancelAddr() }()
-	followLeaf := func(b *naming.Bound) {
-		if b == leaf && b != nil {
-			return
-		}
-		cancelAddr()
-		leaf, addr, addrGen, cancelAddr = b, nil, 0, func() {}
-		if b != nil && b.Addr != nil {
-			addr, cancelAddr = follow.Follow(b.Addr, sig)
-		}
+	err := follow.Addresses(ctx, s.o.Interpreter, id, func(a naming.Addr) error { return emit(replicasFromAddr(a)) })
+	if err == nil {
+		return ctxError(ctx.Err())
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return ctxError(ctx.Err())
-		case <-sig:
-		}
-		if a, gen := binding.Get(); gen != bindGen {
-			bindGen = gen
-			var r *Replicas
-			switch a.State {
-			case watch.Failed:
-				followLeaf(nil)
-				r = &Replicas{Kind: ReplicasFailed, Message: a.Err.Error()}
-			case watch.Ok:
-				t := a.Value
-				switch {
-				case t.Kind == dtab.Leaf && t.Value != nil:
-					followLeaf(t.Value)
-				case t.Kind == dtab.Empty:
-					followLeaf(nil)
-					r = &Replicas{Kind: ReplicasBound}
-				case t.Kind == dtab.Fail:
-					followLeaf(nil)
-					r = &Replicas{Kind: ReplicasFailed, Message: "name tree failed"}
-				case t.Kind == dtab.Alt || t.Kind == dtab.Union:
-					followLeaf(nil)
-					r = &Replicas{Kind: ReplicasFailed, Message: fmt.Sprintf("%s is not a concrete bound id", id)}
-				default:
-					followLeaf(nil)
-					r = &Replicas{Kind: ReplicasNeg}
-				}
-			}
-			if r != nil {
-				if err := emit(r); err != nil {
-					return err
-				}
-			}
-		}
-		if addr == nil {
-			continue
-		}
-		a, gen := addr.Get()
-		if gen == addrGen {
-			continue
-		}
-		addrGen = gen
-		if a.State == naming.AddrPending {
-			continue
-		}
-		if err := emit(replicasFromAddr(a)); err != nil {
-			return err
-		}
-	}
+	return err
 }
 
 func replicasID(req *ReplicasReq) (dtab.Path, bool) {
@@ -438,7 +354,7 @@ func replicasID(req *ReplicasReq) (dtab.Path, bool) {
 	if err != nil {
 		return nil, false
 	}
-	return stripTransformerPrefix(id), true
+	return follow.StripTransformerPrefix(id), true
 }
 
 func (s *Server) getReplicas(ctx context.Context, req *ReplicasReq) (Message, error) {

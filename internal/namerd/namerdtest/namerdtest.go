@@ -1,7 +1,9 @@
 // Package namerdtest replays namerctl's HTTP exchanges
 // (spec/namerd-api.md §9.3, checklist §9.5) against a namerd HTTP API, so
 // that every storage backend, in-process or behind the real binary, can be
-// checked with exactly the same requests.
+// checked with exactly the same requests. It also holds what the tests of
+// the routers' namerd interpreters share (interpreter.go); namerdtest/inproc
+// runs the namerd they talk to.
 package namerdtest
 
 import (

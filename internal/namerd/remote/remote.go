@@ -1,8 +1,12 @@
 // Package remote holds what the routers' namerd interpreters share,
 // whatever their wire protocol (io.l5d.namerd.http in namerd/client,
-// io.l5d.namerd over ThriftMux in namerd/thrift): finding namerd through a
-// binding, keyed watches that run while they have subscribers and keep
-// their last known state, and the jittered, doubling reconnect backoff.
+// io.l5d.namerd over ThriftMux in namerd/thrift, io.l5d.mesh over gRPC in
+// namerd/mesh), so that they behave alike and each keeps only its
+// protocol: their common config keys, finding namerd through a binding,
+// keyed watches that run while they have subscribers and keep their last
+// known state, the retry of a watch's requests with a jittered, doubling
+// backoff, the conversion of namerd's bound trees into stable leaves, and
+// their metrics and state pages.
 package remote
 
 import (

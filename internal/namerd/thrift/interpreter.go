@@ -64,31 +64,19 @@ type InterpreterTLS struct {
 	CACert     string `yaml:"caCert"`
 }
 
-// FailureThresholdConfig configures the session failure detector: a ping
-// every minPeriodMs; a session whose ping goes unanswered for
-// closeTimeoutMs is closed (and redialled). threshold and windowSize tune
-// Finagle's latency-based detector and are accepted for compatibility.
+// FailureThresholdConfig configures the session failure detector (see
+// remote.FailureThreshold). threshold and windowSize tune Finagle's
+// latency-based detector and are accepted for compatibility.
 type FailureThresholdConfig struct {
-	MinPeriodMs    int     `yaml:"minPeriodMs"`
-	Threshold      float64 `yaml:"threshold"`
-	WindowSize     int     `yaml:"windowSize"`
-	CloseTimeoutMs int     `yaml:"closeTimeoutMs"`
+	remote.FailureThreshold `yaml:",inline"`
+	Threshold               float64 `yaml:"threshold"`
+	WindowSize              int     `yaml:"windowSize"`
 }
 
-// SetDefaults implements config.Defaulter.
+// SetDefaults implements config.Defaulter (Linkerd's: a ping every 5 s,
+// closed after 4 s unanswered).
 func (f *FailureThresholdConfig) SetDefaults() {
-	*f = FailureThresholdConfig{MinPeriodMs: 5000, Threshold: 2, WindowSize: 100, CloseTimeoutMs: 4000}
-}
-
-// Validate implements config.Validator.
-func (f *FailureThresholdConfig) Validate() error {
-	if f.MinPeriodMs <= 0 {
-		return config.FieldError("minPeriodMs", "must be positive, got %d", f.MinPeriodMs)
-	}
-	if f.CloseTimeoutMs <= 0 {
-		return config.FieldError("closeTimeoutMs", "must be positive, got %d", f.CloseTimeoutMs)
-	}
-	return nil
+	*f = FailureThresholdConfig{FailureThreshold: remote.FailureThreshold{MinPeriodMs: 5000, CloseTimeoutMs: 4000}, Threshold: 2, WindowSize: 100}
 }
 
 // SetDefaults implements config.Defaulter.
@@ -99,12 +87,9 @@ func (c *InterpreterConfig) SetDefaults() {
 
 // Validate implements config.Validator.
 func (c *InterpreterConfig) Validate() error {
-	p, err := dtab.ParsePath(c.Dst)
+	p, err := remote.ParseDst(c.Dst, "/$/inet/127.0.0.1/4100")
 	if err != nil {
-		return config.FieldError("dst", "invalid path %q: %v", c.Dst, err)
-	}
-	if len(p) == 0 {
-		return config.FieldError("dst", "must name namerd, e.g. /$/inet/127.0.0.1/4100")
+		return err
 	}
 	c.dst = p
 	if c.Namespace == "" {
@@ -123,14 +108,7 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 			return nil, err
 		}
 	}
-	ctx := env.Ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	log := env.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	ctx, log := remote.Env(env)
 	var tc *tls.Config
 	if c.TLS != nil {
 		o := tlsconf.ClientOptions{CommonName: c.TLS.CommonName, Logger: log}
@@ -157,17 +135,14 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 		ft = new(FailureThresholdConfig)
 		ft.SetDefaults()
 	}
-	// namerd's own address is resolved like any name, with the router's
-	// namers and the /$/ system namers.
-	addr := naming.NewInterpreter(env.Namers).Bind(nil, c.dst)
 	return NewInterpreter(ctx, InterpreterOptions{
 		Namespace:    c.Namespace,
-		Dial:         remote.Dialer(ctx, addr),
+		Dial:         remote.DialDst(ctx, env.Namers, c.dst),
 		TLS:          tc,
 		RetryBase:    time.Duration(c.Retry.BaseSeconds) * time.Second,
 		RetryMax:     time.Duration(c.Retry.MaxSeconds) * time.Second,
-		PingEvery:    time.Duration(ft.MinPeriodMs) * time.Millisecond,
-		PingTimeout:  time.Duration(ft.CloseTimeoutMs) * time.Millisecond,
+		PingEvery:    ft.PingEvery(),
+		PingTimeout:  ft.PingTimeout(),
 		Transformers: trans,
 		Scope:        env.Scope.Scope("interpreter", InterpreterKind),
 		Logger:       log.With("interpreter", InterpreterKind, "namespace", c.Namespace),
@@ -213,7 +188,7 @@ type Interpreter struct {
 	bind *remote.Watches[watch.Activity[naming.BoundTree]] // by dtab text + "\x00" + path
 	addr *remote.Watches[naming.Addr]                      // by bound id
 
-	bindOK, bindFailed, addrOK, addrFailed *telemetry.Counter
+	metrics remote.Metrics
 }
 
 // NewInterpreter returns an interpreter; its polls and session end when
@@ -237,11 +212,7 @@ func NewInterpreter(ctx context.Context, o InterpreterOptions) *Interpreter {
 		bind: remote.NewWatches(ctx, watch.PendingActivity[naming.BoundTree]()),
 		addr: remote.NewWatches(ctx, naming.Addr{State: naming.AddrPending}),
 	}
-	sc := o.Scope
-	in.bindOK, in.bindFailed = sc.Scope("bind").Counter("success"), sc.Scope("bind").Counter("failure")
-	in.addrOK, in.addrFailed = sc.Scope("addr").Counter("success"), sc.Scope("addr").Counter("failure")
-	sc.Gauge("bindcache.size", func() float64 { return float64(in.bind.Len()) })
-	sc.Gauge("addrcache.size", func() float64 { return float64(in.addr.Len()) })
+	in.metrics = remote.NewMetrics(o.Scope, in.bind, in.addr)
 	go func() {
 		<-ctx.Done()
 		in.cli.close()
@@ -259,68 +230,68 @@ func (in *Interpreter) Bind(d dtab.Dtab, path dtab.Path) naming.Binding {
 }
 
 func (in *Interpreter) pollBind(ctx context.Context, v *watch.Var[watch.Activity[naming.BoundTree]], dtabText string, path dtab.Path) {
-	bo := &remote.Backoff{Base: in.o.RetryBase, Max: in.o.RetryMax}
-	bounds := map[string]*naming.Bound{} // by id + residual: leaves stay the same across answers
+	trees := remote.NewTrees(in.addrValue, in.o.Transformers)
 	tpath := fromPath(path)
 	var stamp []byte
-	st := remote.StatusOf(ctx) // for the state page
-	for ctx.Err() == nil {
+	remote.Retry(ctx, in.o.RetryBase, in.o.RetryMax, func(a remote.Attempt) error {
 		var res Bound
 		var failure BindFailure
-		st.Request()
 		err := in.cli.call(ctx, MethodBind, &BindReq{Dtab: dtabText, Name: NameRef{Stamp: stamp, Name: tpath, Ns: in.o.Namespace}, ClientID: in.cid}, &res, &failure)
 		if ctx.Err() != nil {
-			return
+			return nil // the watch ended: nobody wants the answer
 		}
 		var bf *BindFailure
 		switch {
-		case err == nil:
-			in.bindOK.Inc()
-			st.Response()
-			bo.Reset()
-			stamp = res.Stamp
-			tree, terr := in.boundTree(res.Tree, bounds)
-			if terr != nil {
-				v.Set(watch.FailedActivity[naming.BoundTree](terr))
-				continue
-			}
-			for _, t := range in.o.Transformers {
-				tree = t.Transform(tree)
-			}
-			v.Set(watch.OkActivity(tree))
-			continue
 		case errors.As(err, &bf):
-			in.bindFailed.Inc()
-			// retryInSeconds is deprecated and ignored (namer.thrift); the
-			// router backoff applies.
-			// A router that has a binding keeps it, as Linkerd's does; one
-			// that has none learns why at once instead of waiting.
-			in.log.Warn("namerd could not bind", "path", path.String(), "dtab", dtabText, "reason", bf.Reason)
-			st.Fail(fmt.Errorf("namerd: %s", bf.Reason))
-			if v.Get().State != watch.Ok {
-				v.Set(watch.FailedActivity[naming.BoundTree](fmt.Errorf("namerd: %s", bf.Reason)))
-			}
-		default:
-			in.bindFailed.Inc()
-			in.log.Warn("namerd bind request failed; keeping the last state", "path", path.String(), "err", err)
-			st.Fail(err)
-			stamp = nil
+			return &refusal{bf.Reason}
+		case err != nil:
+			return err
 		}
-		if !remote.Wait(ctx, bo.Next()) {
+		in.metrics.BindOK.Inc()
+		a.Answered()
+		stamp = res.Stamp
+		tree, err := trees.Convert(func(leaf remote.Leaf) (naming.BoundTree, error) {
+			return boundTree(res.Tree, leaf)
+		})
+		if err != nil {
+			v.Set(watch.FailedActivity[naming.BoundTree](err))
+			return nil
+		}
+		v.Set(watch.OkActivity(tree))
+		return nil
+	}, func(err error, _ time.Duration) {
+		in.metrics.BindFailed.Inc()
+		var r *refusal
+		if !errors.As(err, &r) {
+			in.log.Warn("namerd bind request failed; keeping the last state", "path", path.String(), "err", err)
+			stamp = nil
 			return
 		}
-	}
+		// retryInSeconds is deprecated and ignored (namer.thrift); the
+		// router backoff applies.
+		// A router that has a binding keeps it, as Linkerd's does; one
+		// that has none learns why at once instead of waiting.
+		in.log.Warn("namerd could not bind", "path", path.String(), "dtab", dtabText, "reason", r.reason)
+		if v.Get().State != watch.Ok {
+			v.Set(watch.FailedActivity[naming.BoundTree](r))
+		}
+	})
 }
+
+// refusal is a failure namerd answered with (BindFailure, AddrFailure)
+// rather than a failed request: namerd is up but cannot do what was
+// asked, and says why.
+type refusal struct{ reason string }
+
+func (e *refusal) Error() string { return "namerd: " + e.reason }
 
 // maxTreeDepth bounds the nesting of a bound tree from namerd (node ids
 // could otherwise form a cycle).
 const maxTreeDepth = 100
 
-// boundTree converts namerd's flattened tree, reusing the Bound of a leaf
-// seen before so that routers keep their clients; bounds is updated to
-// hold exactly the leaves of this tree.
-func (in *Interpreter) boundTree(t BoundTree, bounds map[string]*naming.Bound) (naming.BoundTree, error) {
-	seen := map[string]bool{}
+// boundTree converts namerd's flattened tree; leaf gives the Bound of
+// each of its leaves (see remote.Trees).
+func boundTree(t BoundTree, leaf remote.Leaf) (naming.BoundTree, error) {
 	var mk func(n BoundNode, depth int) (naming.BoundTree, error)
 	node := func(id int32, depth int) (naming.BoundTree, error) {
 		n, ok := t.Nodes[id]
@@ -339,15 +310,7 @@ func (in *Interpreter) boundTree(t BoundTree, bounds map[string]*naming.Bound) (
 		case NodeFail:
 			return dtab.FailTree[*naming.Bound](), nil
 		case NodeLeaf:
-			id, res := toPath(n.Leaf.ID), toPath(n.Leaf.Residual)
-			k := id.String() + "\x00" + res.String()
-			seen[k] = true
-			b := bounds[k]
-			if b == nil {
-				b = &naming.Bound{ID: id, Residual: res, Addr: in.addrValue(id)}
-				bounds[k] = b
-			}
-			return dtab.LeafTree(b), nil
+			return dtab.LeafTree(leaf(toPath(n.Leaf.ID), toPath(n.Leaf.Residual))), nil
 		case NodeAlt:
 			alts := make([]naming.BoundTree, len(n.Alt))
 			for i, id := range n.Alt {
@@ -370,16 +333,7 @@ func (in *Interpreter) boundTree(t BoundTree, bounds map[string]*naming.Bound) (
 		}
 		return dtab.NegTree[*naming.Bound](), nil
 	}
-	out, err := mk(t.Root, 0)
-	if err != nil {
-		return out, err
-	}
-	for k := range bounds {
-		if !seen[k] {
-			delete(bounds, k)
-		}
-	}
-	return out, nil
+	return mk(t.Root, 0)
 }
 
 // addrValue is a bound leaf's address set: an addr poll shared by every
@@ -391,44 +345,40 @@ func (in *Interpreter) addrValue(id dtab.Path) watch.Value[naming.Addr] {
 }
 
 func (in *Interpreter) pollAddr(ctx context.Context, v *watch.Var[naming.Addr], id dtab.Path) {
-	bo := &remote.Backoff{Base: in.o.RetryBase, Max: in.o.RetryMax}
 	tid := fromPath(id)
 	var stamp []byte
-	st := remote.StatusOf(ctx) // for the state page
-	for ctx.Err() == nil {
+	remote.Retry(ctx, in.o.RetryBase, in.o.RetryMax, func(a remote.Attempt) error {
 		var res Addr
 		var failure AddrFailure
-		st.Request()
 		err := in.cli.call(ctx, MethodAddr, &AddrReq{Name: NameRef{Stamp: stamp, Name: tid, Ns: in.o.Namespace}, ClientID: in.cid}, &res, &failure)
 		if ctx.Err() != nil {
-			return
+			return nil // the watch ended: nobody wants the answer
 		}
 		var af *AddrFailure
 		switch {
-		case err == nil:
-			in.addrOK.Inc()
-			st.Response()
-			bo.Reset()
-			stamp = res.Stamp
-			v.Set(namingAddr(res))
-			continue
 		case errors.As(err, &af):
-			in.addrFailed.Inc()
-			in.log.Warn("namerd could not resolve addresses", "id", id.String(), "reason", af.Reason)
-			st.Fail(fmt.Errorf("namerd: %s", af.Reason))
-			if v.Get().State != naming.AddrBound {
-				v.Set(naming.Addr{State: naming.AddrFailed, Err: fmt.Errorf("namerd: %s", af.Reason)})
-			}
-		default:
-			in.addrFailed.Inc()
-			in.log.Warn("namerd addr request failed; keeping the last state", "id", id.String(), "err", err)
-			st.Fail(err)
-			stamp = nil
+			return &refusal{af.Reason}
+		case err != nil:
+			return err
 		}
-		if !remote.Wait(ctx, bo.Next()) {
+		in.metrics.AddrOK.Inc()
+		a.Answered()
+		stamp = res.Stamp
+		v.Set(namingAddr(res))
+		return nil
+	}, func(err error, _ time.Duration) {
+		in.metrics.AddrFailed.Inc()
+		var r *refusal
+		if !errors.As(err, &r) {
+			in.log.Warn("namerd addr request failed; keeping the last state", "id", id.String(), "err", err)
+			stamp = nil
 			return
 		}
-	}
+		in.log.Warn("namerd could not resolve addresses", "id", id.String(), "reason", r.reason)
+		if v.Get().State != naming.AddrBound {
+			v.Set(naming.Addr{State: naming.AddrFailed, Err: r})
+		}
+	})
 }
 
 // namingAddr converts an addr answer. Malformed addresses (an IP of the

@@ -255,8 +255,8 @@ func TestMkTreeNumbering(t *testing.T) {
 		t.Fatalf("mkTree: next %d root %+v nodes %+v", next, root, nodes)
 	}
 	// And back.
-	in := &Interpreter{}
-	back, err := in.boundTree(BoundTree{Root: root, Nodes: nodes}, map[string]*naming.Bound{})
+	bound := func(id, res dtab.Path) *naming.Bound { return &naming.Bound{ID: id, Residual: res} }
+	back, err := boundTree(BoundTree{Root: root, Nodes: nodes}, bound)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,10 +267,10 @@ func TestMkTreeNumbering(t *testing.T) {
 		t.Fatalf("round trip: %s, want %s", show(back), show(tree))
 	}
 	// A cyclic or dangling tree from a bad peer is an error, not a hang.
-	if _, err := in.boundTree(BoundTree{Root: BoundNode{Kind: NodeAlt, Alt: []int32{0}}, Nodes: map[int32]BoundNode{0: {Kind: NodeAlt, Alt: []int32{0}}}}, map[string]*naming.Bound{}); err == nil {
+	if _, err := boundTree(BoundTree{Root: BoundNode{Kind: NodeAlt, Alt: []int32{0}}, Nodes: map[int32]BoundNode{0: {Kind: NodeAlt, Alt: []int32{0}}}}, bound); err == nil {
 		t.Fatal("cyclic tree accepted")
 	}
-	if _, err := in.boundTree(BoundTree{Root: BoundNode{Kind: NodeAlt, Alt: []int32{7}}}, map[string]*naming.Bound{}); err == nil {
+	if _, err := boundTree(BoundTree{Root: BoundNode{Kind: NodeAlt, Alt: []int32{7}}}, bound); err == nil {
 		t.Fatal("dangling node id accepted")
 	}
 }

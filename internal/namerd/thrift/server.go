@@ -600,7 +600,7 @@ func (s *Server) addr(ctx context.Context, seq int32, req *AddrReq) ([]byte, err
 	fail := func(reason string, retry int32) ([]byte, error) {
 		return encodeMessage(MethodAddr, thrift.REPLY, seq, 1, &AddrFailure{Reason: reason, RetryInSeconds: retry, Name: req.Name})
 	}
-	id := stripTransformerPrefix(toPath(req.Name.Name))
+	id := follow.StripTransformerPrefix(toPath(req.Name.Name))
 	if len(id) == 0 {
 		return fail("empty path", math.MaxInt32)
 	}
@@ -620,86 +620,9 @@ func (s *Server) addr(ctx context.Context, seq int32, req *AddrReq) ([]byte, err
 	return encodeMessage(MethodAddr, thrift.REPLY, seq, 0, &Addr{Stamp: stamp, Bound: ba})
 }
 
-// stripTransformerPrefix drops the /%/<transformer>/... marker a
-// transformed bound id starts with: the elements up to the first "#" or
-// "$" one.
-func stripTransformerPrefix(p dtab.Path) dtab.Path {
-	if len(p) == 0 || p[0] != "%" {
-		return p
-	}
-	for i, e := range p {
-		if e == "#" || e == "$" {
-			return p[i:]
-		}
-	}
-	return p
-}
-
 // runAddr follows the address set of the bound id until ctx ends.
 func (s *Server) runAddr(ctx context.Context, o *observer[*BoundAddr], id dtab.Path) {
-	sig := follow.NewSignal()
-	binding := &follow.Slot[watch.Activity[naming.BoundTree]]{}
-	cancelBind := s.o.Interpreter.Bind(nil, id).Subscribe(func(a watch.Activity[naming.BoundTree]) { binding.Set(a); sig.Poke() })
-	defer cancelBind()
-	var (
-		bindGen, addrGen uint64
-		leaf             *naming.Bound
-		addr             *follow.Slot[naming.Addr]
-		cancelAddr       = func() {}
-	)
-	defer func() { cancelAddr() }()
-	follow := func(b *naming.Bound) {
-		if b == leaf {
-			return
-		}
-		cancelAddr()
-		leaf, addr, addrGen, cancelAddr = b, nil, 0, func() {}
-		if b != nil && b.Addr != nil {
-			sl := &follow.Slot[naming.Addr]{}
-			addr = sl
-			cancelAddr = b.Addr.Subscribe(func(a naming.Addr) { sl.Set(a); sig.Poke() })
-		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-sig:
-		}
-		if a, gen := binding.Get(); gen != bindGen {
-			bindGen = gen
-			switch a.State {
-			case watch.Failed:
-				follow(nil)
-				o.update(nil, a.Err)
-			case watch.Ok:
-				t := a.Value
-				switch {
-				case t.Kind == dtab.Leaf && t.Value != nil:
-					follow(t.Value)
-				case t.Kind == dtab.Empty:
-					follow(nil)
-					o.update(&BoundAddr{Addresses: []TransportAddress{}}, nil)
-				case t.Kind == dtab.Fail:
-					follow(nil)
-					o.update(nil, errors.New("name tree failed"))
-				case t.Kind == dtab.Alt || t.Kind == dtab.Union:
-					follow(nil)
-					o.update(nil, fmt.Errorf("%s is not a concrete bound id", id))
-				default:
-					follow(nil)
-					o.update(nil, nil)
-				}
-			}
-		}
-		if addr == nil {
-			continue
-		}
-		a, gen := addr.Get()
-		if gen == addrGen {
-			continue
-		}
-		addrGen = gen
+	_ = follow.Addresses(ctx, s.o.Interpreter, id, func(a naming.Addr) error {
 		switch a.State {
 		case naming.AddrBound:
 			o.update(boundAddr(a), nil)
@@ -712,7 +635,8 @@ func (s *Server) runAddr(ctx context.Context, o *observer[*BoundAddr], id dtab.P
 			}
 			o.update(nil, err)
 		}
-	}
+		return nil
+	})
 }
 
 // boundAddr converts an address set; addresses that are not IP literals

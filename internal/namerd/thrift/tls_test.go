@@ -6,11 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/dtab"
-	"github.com/linnet-mesh/linnet/internal/namerd"
+	"github.com/linnet-mesh/linnet/internal/namerd/namerdtest"
+	"github.com/linnet-mesh/linnet/internal/namerd/namerdtest/inproc"
 	"github.com/linnet-mesh/linnet/internal/naming"
-	"github.com/linnet-mesh/linnet/internal/tlsconf/tlstest"
 	"github.com/linnet-mesh/linnet/internal/watch"
 )
 
@@ -18,46 +17,18 @@ import (
 // `tls: {commonName, caCert}`; a router expecting another name gets
 // nothing.
 func TestInterpreterOverTLS(t *testing.T) {
-	ca := tlstest.NewCA(t, "mesh")
-	srv := ca.Issue("namerd", "namerd.mesh.test")
-	dir := t.TempDir()
-	writeFile(t, dir, "world", "127.0.0.1 7000\n")
-	port := freePort(t)
-	text := fmt.Sprintf(`admin: {ip: 127.0.0.1, port: 0}
-storage:
-  kind: io.l5d.inMemory
-  namespaces:
-    internal: /svc => /#/io.l5d.fs
-namers:
-- kind: io.l5d.fs
-  rootDir: %s
-interfaces:
-- kind: io.l5d.thriftNameInterpreter
-  port: %d
-  tls:
-    certPath: %s
-    keyPath: %s
-`, dir, port, srv.CertPath, srv.KeyPath)
-	var cfg namerd.Config
-	if err := config.Load([]byte(text), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	p, err := namerd.Start(context.Background(), &cfg, namerd.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop()
+	port, caCert := inproc.StartTLS(t, "io.l5d.thriftNameInterpreter", "internal")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	good := newInterpreter(t, ctx, port, fmt.Sprintf("  tls:\n    commonName: namerd.mesh.test\n    caCert: %s\n", ca.CertPath))
-	b := record(t, good.Bind(nil, dtab.MustParsePath("/svc/world")))
-	b.await(t, "bind over TLS", 5*time.Second, func(a watch.Activity[naming.BoundTree]) bool { return leafID(a) == "/#/io.l5d.fs/world" })
+	good := newInterpreter(t, ctx, port, fmt.Sprintf("  tls:\n    commonName: %s\n    caCert: %s\n", inproc.ServerName, caCert))
+	b := namerdtest.Record(t, good.Bind(nil, dtab.MustParsePath("/svc/world")))
+	b.Await(t, "bind over TLS", 5*time.Second, func(a watch.Activity[naming.BoundTree]) bool { return namerdtest.LeafID(a) == "/#/io.l5d.fs/world" })
 
-	wrong := newInterpreter(t, ctx, port, fmt.Sprintf("  tls:\n    commonName: someone-else.test\n    caCert: %s\n", ca.CertPath))
-	w := record(t, wrong.Bind(nil, dtab.MustParsePath("/svc/world")))
+	wrong := newInterpreter(t, ctx, port, fmt.Sprintf("  tls:\n    commonName: someone-else.test\n    caCert: %s\n", caCert))
+	w := namerdtest.Record(t, wrong.Bind(nil, dtab.MustParsePath("/svc/world")))
 	time.Sleep(500 * time.Millisecond)
-	if a := w.get(); a.State != watch.Pending {
+	if a := w.Get(); a.State != watch.Pending {
 		t.Fatalf("a router expecting another certificate name got %v", a)
 	}
 }
