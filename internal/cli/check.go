@@ -87,6 +87,7 @@ func checkConfig(s IO, name, label string, text []byte, line func(int) int) int 
 		if err := config.Load(text, &c); err != nil {
 			problems = config.AsErrors(err)
 		} else {
+			warnings = namerd.Warnings(&c)
 			ok = fmt.Sprintf("OK (namerd: storage %s, %s, %s)", c.Storage.Kind, plural(len(c.Interfaces), "interface"), plural(len(c.Namers), "namer"))
 		}
 	} else {

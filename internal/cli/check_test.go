@@ -83,6 +83,14 @@ func TestCheck(t *testing.T) {
 		t.Errorf("bad namerd config: exit %d, stdout %q", code, out.String())
 	}
 
+	// a namerd option accepted but ignored: check warns as namerd does
+	os.WriteFile(namerd, []byte("storage: {kind: io.l5d.inMemory}\ninterfaces:\n- {kind: io.l5d.thriftNameInterpreter, cache: {addrCacheActive: 20}}\n"), 0o644)
+	out.Reset()
+	if code := Main([]string{"check", namerd}, strings.NewReader(""), &out, &errw); code != 0 ||
+		!strings.Contains(out.String(), namerd+": warning: interfaces[0] (io.l5d.thriftNameInterpreter): cache.addrCacheActive is ignored") {
+		t.Errorf("namerd warning: exit %d, stdout %q", code, out.String())
+	}
+
 	// no argument
 	errw.Reset()
 	if code := Main([]string{"check"}, strings.NewReader(""), &out, &errw); code != 1 ||

@@ -81,6 +81,9 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 		}
 	}()
 	root := p.reg.Scope()
+	for _, w := range Warnings(cfg) {
+		p.log.Warn(w)
+	}
 
 	store, err := cfg.Storage.Value.NewStore(storage.Env{Ctx: ctx, Logger: o.Logger.With("storage", cfg.Storage.Kind)})
 	if err != nil {

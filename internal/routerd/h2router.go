@@ -32,16 +32,35 @@ func checkH2Router(hr *H2Router) []string {
 	if _, perPrefix := forwardsClientCert(&hr.Client, hr.Client.Global.ForwardClientCert); perPrefix {
 		warnings = append(warnings, warnPerPrefixXFCC)
 	}
-	if hr.TracePropagator.Kind == "io.l5d.zipkin" {
-		warnings = append(warnings, "tracePropagator io.l5d.zipkin is not supported yet; l5d-ctx-trace headers are used")
+	warnings = append(warnings, checkRouterCommon(&hr.RouterCommon)...)
+	for _, b := range clientBlocks(&hr.Client) {
+		warnings = append(warnings, checkClientParams(b.where, &b.params.ClientParams)...)
+		if b.perPrefix(hostConnectionPoolKey) || (b.raw == nil && b.params.HostConnectionPool != HostConnectionPool{}) {
+			warnings = append(warnings, b.where+".hostConnectionPool is ignored on h2 routers: each endpoint gets one multiplexed HTTP/2 connection")
+		}
+		for _, key := range h2SettingsKeys {
+			if b.perPrefix(key) {
+				warnings = append(warnings, fmt.Sprintf("%s.%s is not supported per prefix; connections to an endpoint are shared by every name, so set it with client kind io.l5d.global", b.where, key))
+			}
+		}
 	}
+	var defaults H2Server
+	defaults.SetDefaults()
 	for i, s := range hr.Servers {
 		if s.TimeoutMs > 0 {
 			warnings = append(warnings, fmt.Sprintf("servers[%d].timeoutMs is not supported yet; use service.totalTimeoutMs", i))
 		}
+		warnings = append(warnings, checkServerCommon(i, &s.ServerCommon)...)
+		if s.WindowUpdateRatio != defaults.WindowUpdateRatio {
+			warnings = append(warnings, fmt.Sprintf("servers[%d].windowUpdateRatio is ignored: the HTTP/2 server sends WINDOW_UPDATE frames on its own schedule", i))
+		}
 	}
 	return warnings
 }
+
+// h2SettingsKeys are the H2Settings keys of an h2 client block: applied
+// router-wide (startH2Router reads them from the io.l5d.global block).
+var h2SettingsKeys = []string{"headerTableBytes", "initialStreamWindowBytes", "maxFrameBytes", "maxHeaderListBytes"}
 
 // newH2Policies is newPolicies for an h2 router: the same retries,
 // timeouts, balancer, failure accrual and requeues, with the h2 and gRPC

@@ -2,6 +2,9 @@ package routerd
 
 import (
 	"fmt"
+	"strings"
+
+	"github.com/linnet-mesh/linnet/internal/config"
 )
 
 // checkHTTPRouter refuses options of an http router that this version
@@ -21,12 +24,133 @@ func checkHTTPRouter(hr *HTTPRouter) (warnings []string, err error) {
 	if !hr.StreamingEnabled {
 		warnings = append(warnings, "streamingEnabled: false is ignored; bodies are always streamed")
 	}
+	if hr.StreamAfterContentLengthKB != nil {
+		warnings = append(warnings, "streamAfterContentLengthKB is ignored: bodies are always streamed, whatever their length")
+	}
+	warnings = append(warnings, checkRouterCommon(&hr.RouterCommon)...)
+	for _, b := range clientBlocks(&hr.Client) {
+		warnings = append(warnings, checkClientParams(b.where, &b.params.ClientParams)...)
+		pool := b.params.HostConnectionPool
+		switch {
+		case b.perPrefix(hostConnectionPoolKey):
+			warnings = append(warnings, fmt.Sprintf(warnPerPrefixPool, b.where))
+		case b.raw == nil:
+			if pool.MinSize > 0 {
+				warnings = append(warnings, "client.hostConnectionPool.minSize is not supported yet; no connection is opened before a request needs it")
+			}
+			if pool.MaxWaiters > 0 {
+				warnings = append(warnings, "client.hostConnectionPool.maxWaiters is not supported yet; requests wait for a connection without limit")
+			}
+		}
+	}
 	for i, s := range hr.Servers {
 		if s.TimeoutMs > 0 {
 			warnings = append(warnings, fmt.Sprintf("servers[%d].timeoutMs is not supported yet; use service.totalTimeoutMs", i))
 		}
+		warnings = append(warnings, checkServerCommon(i, &s.ServerCommon)...)
 	}
 	return warnings, nil
+}
+
+// Warnings for options accepted by both protocols but not applied. Each
+// starts with the option's place in the file; the checks below say when
+// they apply.
+const (
+	hostConnectionPoolKey = "hostConnectionPool"
+	// warnPerPrefixPool takes the place of an io.l5d.static entry. The
+	// connections to an endpoint are shared by every bound name that
+	// includes it (policies.transport), so only a router-wide pool exists.
+	warnPerPrefixPool = "%s.hostConnectionPool is not supported per prefix; connections to an endpoint are shared by every name, so set it with client kind io.l5d.global"
+)
+
+// checkRouterCommon returns the warnings for the router keys every
+// protocol has.
+func checkRouterCommon(rc *RouterCommon) []string {
+	var defaults BindingCache
+	defaults.SetDefaults()
+	bc := rc.BindingCache
+	var sizes []string
+	for _, f := range []struct {
+		name     string
+		v, deflt int
+	}{{"paths", bc.Paths, defaults.Paths}, {"trees", bc.Trees, defaults.Trees}, {"bounds", bc.Bounds, defaults.Bounds}, {"clients", bc.Clients, defaults.Clients}} {
+		if f.v != f.deflt {
+			sizes = append(sizes, "bindingCache."+f.name)
+		}
+	}
+	if len(sizes) == 0 {
+		return nil
+	}
+	verb := "is"
+	if len(sizes) > 1 {
+		verb = "are"
+	}
+	return []string{fmt.Sprintf("%s %s ignored: the binding caches have no size limit; entries unused for bindingCache.idleTtlSecs (%d s) are closed",
+		strings.Join(sizes, ", "), verb, bc.IdleTTLSecs)}
+}
+
+// checkServerCommon returns the warnings for the server keys every
+// protocol has (timeoutMs aside, which the callers check).
+func checkServerCommon(i int, s *ServerCommon) []string {
+	var warnings []string
+	if s.ServerSession != nil {
+		warnings = append(warnings, fmt.Sprintf("servers[%d].serverSession is not supported yet; a connection is closed after 10 minutes without requests and has no maximum lifetime", i))
+	}
+	if s.Label != "" {
+		warnings = append(warnings, fmt.Sprintf("servers[%d].label is ignored: server metrics and logs name a server by its address", i))
+	}
+	return warnings
+}
+
+// checkClientParams returns the warnings for the client keys every
+// protocol has, set in one client block (where: its place in the file).
+func checkClientParams(where string, cp *ClientParams) []string {
+	var warnings []string
+	if cp.FailFast {
+		warnings = append(warnings, where+".failFast is not supported yet; endpoints are taken out of service by failureAccrual only")
+	}
+	if cp.ClientSession != nil {
+		warnings = append(warnings, where+".clientSession is not supported yet; a connection to an endpoint is closed once idle (60 s, or hostConnectionPool.idleTimeMs on http routers) and has no maximum lifetime")
+	}
+	if cp.LoadBalancer.EnableProbation {
+		warnings = append(warnings, where+".loadBalancer.enableProbation is ignored: an endpoint the namer removes is dropped once its requests in flight finish")
+	}
+	return warnings
+}
+
+// clientBlock is one block of client parameters as written in the file:
+// the io.l5d.global block, or one io.l5d.static entry decoded onto the
+// defaults (raw is then the entry, to tell which keys it sets).
+type clientBlock[P any] struct {
+	where  string
+	params P
+	raw    *config.Raw
+}
+
+// perPrefix reports whether the block is an io.l5d.static entry that
+// sets key.
+func (b *clientBlock[P]) perPrefix(key string) bool {
+	if b.raw == nil {
+		return false
+	}
+	_, ok := b.raw.Get(key)
+	return ok
+}
+
+// clientBlocks returns the client blocks of a policy, in file order.
+func clientBlocks[P any](p *Policy[P]) []clientBlock[P] {
+	if p.Kind != PolicyStatic {
+		return []clientBlock[P]{{where: "client", params: p.Global}}
+	}
+	out := make([]clientBlock[P], 0, len(p.Configs))
+	for i := range p.Configs {
+		b := clientBlock[P]{where: fmt.Sprintf("client.configs[%d]", i), raw: &p.Configs[i].raw}
+		config.ApplyDefaults(&b.params)
+		// Each entry decoded cleanly when the file was loaded.
+		_ = b.raw.Decode(&b.params, "prefix")
+		out = append(out, b)
+	}
+	return out
 }
 
 // warnPerPrefixXFCC is the warning for forwardClientCert set in an
