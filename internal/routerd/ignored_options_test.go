@@ -50,8 +50,6 @@ func TestIgnoredOptionsWarned(t *testing.T) {
 			[]string{"client.loadBalancer.enableProbation is ignored: an endpoint the namer removes is dropped once its requests in flight finish"}},
 		{"hostConnectionPool.minSize", "http", "client: {hostConnectionPool: {minSize: 2, maxSize: 8}}",
 			[]string{"client.hostConnectionPool.minSize is not supported yet; no connection is opened before a request needs it"}},
-		{"hostConnectionPool.maxWaiters", "http", "client: {hostConnectionPool: {maxSize: 8, maxWaiters: 100}}",
-			[]string{"client.hostConnectionPool.maxWaiters is not supported yet; requests wait for a connection without limit"}},
 		{"static client entries", "http",
 			"client: {kind: io.l5d.static, configs: [{prefix: /#/io.l5d.fs, failFast: false}, {prefix: /#/io.l5d.fs/a, hostConnectionPool: {maxSize: 2}, failFast: true}]}",
 			[]string{
@@ -109,7 +107,7 @@ func TestIgnoredOptionsWarned(t *testing.T) {
 func TestAppliedOptionsNotWarned(t *testing.T) {
 	for _, text := range []string{
 		ignoredOptionConfig("http", `bindingCache: {paths: 1000, trees: 1000, bounds: 1000, clients: 1000, idleTtlSecs: 60}
-client: {failFast: false, loadBalancer: {kind: p2c, enableProbation: false}, hostConnectionPool: {minSize: 0, maxSize: 10, idleTimeMs: 1000}}
+client: {failFast: false, loadBalancer: {kind: p2c, enableProbation: false}, hostConnectionPool: {minSize: 0, maxSize: 10, idleTimeMs: 1000, maxWaiters: 100}}
 streamingEnabled: true`),
 		ignoredOptionConfig("http", "client: {kind: io.l5d.static, configs: [{prefix: /#/io.l5d.fs, requestAttemptTimeoutMs: 100, loadBalancer: {kind: ewma}}]}"),
 		ignoredOptionConfig("h2", `servers: [{port: 4142, windowUpdateRatio: 0.99, maxConcurrentStreamsPerConnection: 10}]

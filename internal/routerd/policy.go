@@ -136,6 +136,7 @@ func (p *policies) transport(addr string) router.Transport {
 	o := http1.TransportOptions{
 		IdleTimeout: time.Duration(pool.IdleTimeMs) * time.Millisecond,
 		MaxConns:    pool.MaxSize,
+		MaxWaiters:  pool.MaxWaiters,
 	}
 	if p.wrapConn != nil {
 		o.WrapConn = p.wrapConn(addr)

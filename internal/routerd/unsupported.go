@@ -38,9 +38,6 @@ func checkHTTPRouter(hr *HTTPRouter) (warnings []string, err error) {
 			if pool.MinSize > 0 {
 				warnings = append(warnings, "client.hostConnectionPool.minSize is not supported yet; no connection is opened before a request needs it")
 			}
-			if pool.MaxWaiters > 0 {
-				warnings = append(warnings, "client.hostConnectionPool.maxWaiters is not supported yet; requests wait for a connection without limit")
-			}
 		}
 	}
 	for i, s := range hr.Servers {

@@ -31,6 +31,7 @@ type Client struct {
 	maxIdle  int
 	idleTime time.Duration
 	fallback *http.Transport
+	limit    *ConnLimit // nil: no hostConnectionPool.maxSize
 
 	mu     sync.Mutex
 	idle   []*clientConn // LIFO: the most recently used is the warmest
@@ -39,14 +40,19 @@ type Client struct {
 
 // NewClient returns the transport of the endpoint addr ("host:port").
 func NewClient(addr string, o TransportOptions) *Client {
-	o = o.withDefaults()
-	return &Client{
+	o = o.withDefaults() // makes the limit the fallback transport shares
+	cl := &Client{
 		addr:     addr,
 		dial:     wrapDial(dialFunc(&net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}, o), o),
 		maxIdle:  o.MaxIdle,
 		idleTime: o.IdleTimeout,
 		fallback: NewTransport(o),
+		limit:    o.Limit,
 	}
+	if cl.limit != nil {
+		cl.limit.addEvictor(cl.evictOne)
+	}
+	return cl
 }
 
 type clientConn struct {
@@ -115,8 +121,34 @@ func idempotent(m string) bool {
 	return false
 }
 
-// get returns an idle connection or dials a new one.
+// get returns an idle connection or dials a new one. At the endpoint's
+// connection limit it waits for a connection returned to this pool or a
+// slot freed, after making room by closing another pool's idle connection.
 func (cl *Client) get(ctx context.Context) (*clientConn, error) {
+	for {
+		if pc := cl.freshIdle(); pc != nil {
+			pc.reused = true
+			return pc, nil
+		}
+		if cl.limit == nil {
+			return cl.newConn(cl.dial(ctx, "tcp", cl.addr))
+		}
+		ok, changed := cl.limit.tryAcquire()
+		if ok {
+			return cl.newConn(cl.limit.dialHeld(ctx, cl.dial, "tcp", cl.addr))
+		}
+		if cl.limit.evictIdle() {
+			continue
+		}
+		if err := cl.limit.wait(ctx, changed); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// freshIdle takes the most recently used idle connection that has not
+// been idle too long, closing the stale ones it meets.
+func (cl *Client) freshIdle() *clientConn {
 	now := clock.Mono()
 	cl.mu.Lock()
 	for n := len(cl.idle); n > 0; n = len(cl.idle) {
@@ -124,8 +156,7 @@ func (cl *Client) get(ctx context.Context) (*clientConn, error) {
 		cl.idle = cl.idle[:n-1]
 		if time.Duration(now-pc.idleAt) < cl.idleTime {
 			cl.mu.Unlock()
-			pc.reused = true
-			return pc, nil
+			return pc
 		}
 		cl.mu.Unlock()
 		pc.c.Close()
@@ -133,7 +164,11 @@ func (cl *Client) get(ctx context.Context) (*clientConn, error) {
 		cl.mu.Lock()
 	}
 	cl.mu.Unlock()
-	c, err := cl.dial(ctx, "tcp", cl.addr)
+	return nil
+}
+
+// newConn gives a dialed connection its buffers.
+func (cl *Client) newConn(c net.Conn, err error) (*clientConn, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +179,22 @@ func (cl *Client) get(ctx context.Context) (*clientConn, error) {
 	return &clientConn{c: c, br: br, bw: bw}, nil
 }
 
+// evictOne closes the least recently used idle connection, if any, so that
+// its slot of the endpoint's connection limit goes to another pool.
+func (cl *Client) evictOne() bool {
+	cl.mu.Lock()
+	if len(cl.idle) == 0 {
+		cl.mu.Unlock()
+		return false
+	}
+	pc := cl.idle[0]
+	cl.idle = append(cl.idle[:0], cl.idle[1:]...)
+	cl.mu.Unlock()
+	pc.c.Close()
+	cl.discard(pc)
+	return true
+}
+
 // put returns a connection whose exchange finished cleanly to the pool.
 func (cl *Client) put(pc *clientConn) {
 	pc.idleAt = clock.Mono()
@@ -151,6 +202,9 @@ func (cl *Client) put(pc *clientConn) {
 	if !cl.closed && len(cl.idle) < cl.maxIdle {
 		cl.idle = append(cl.idle, pc)
 		cl.mu.Unlock()
+		if cl.limit != nil {
+			cl.limit.idled()
+		}
 		return
 	}
 	cl.mu.Unlock()

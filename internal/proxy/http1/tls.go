@@ -76,6 +76,10 @@ type TLSClient struct {
 // same pointer for the same configuration, since connections are pooled
 // by it (h2.TLSByClient does, choosing by l5d-dst-client).
 func NewTLSClient(addr string, o TransportOptions, tlsFor func(*http.Request) (*tls.Config, error)) *TLSClient {
+	if o.Limit == nil {
+		// One limit for the endpoint, whatever pools it gets.
+		o.Limit = NewConnLimit(o.MaxConns, o.MaxWaiters)
+	}
 	return &TLSClient{addr: addr, o: o, tlsFor: tlsFor, pools: map[*tls.Config]*Client{}}
 }
 

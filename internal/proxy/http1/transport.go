@@ -19,8 +19,13 @@ type TransportOptions struct {
 	// MaxIdle bounds idle pooled connections per endpoint (default 1024).
 	MaxIdle int
 	// MaxConns bounds connections per endpoint (0: unbounded), i.e.
-	// hostConnectionPool.maxSize.
-	MaxConns int
+	// hostConnectionPool.maxSize, and MaxWaiters the requests waiting for
+	// one (0: unbounded), hostConnectionPool.maxWaiters.
+	MaxConns, MaxWaiters int
+	// Limit, when set, is the endpoint's connection limit, shared by every
+	// pool that dials it; NewClient and NewTLSClient make one from
+	// MaxConns and MaxWaiters when it is nil.
+	Limit *ConnLimit
 	// TLS, when set, makes every connection TLS (client `tls`; see
 	// tls.go). Requests still carry http:// URLs.
 	TLS *tls.Config
@@ -49,12 +54,11 @@ func wrapDial(dial func(ctx context.Context, network, addr string) (net.Conn, er
 func NewTransport(o TransportOptions) *http.Transport {
 	o = o.withDefaults()
 	d := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
-	return &http.Transport{
+	t := &http.Transport{
 		Proxy:               nil,
-		DialContext:         wrapDial(dialFunc(d, o), o),
+		DialContext:         limitDial(o.Limit, wrapDial(dialFunc(d, o), o)),
 		MaxIdleConns:        0,
 		MaxIdleConnsPerHost: o.MaxIdle,
-		MaxConnsPerHost:     o.MaxConns,
 		IdleConnTimeout:     o.IdleTimeout,
 		DisableCompression:  true,
 		// A request with Expect: 100-continue waits this long for the
@@ -63,6 +67,12 @@ func NewTransport(o TransportOptions) *http.Transport {
 		// No HTTP/2: a non-nil empty map disables the h2 upgrade.
 		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}
+	if o.Limit != nil {
+		// The transport cannot close just one idle connection: closing
+		// them all frees their slots for the pool that needs one.
+		o.Limit.addEvictor(func() bool { t.CloseIdleConnections(); return false })
+	}
+	return t
 }
 
 func (o TransportOptions) withDefaults() TransportOptions {
@@ -74,6 +84,9 @@ func (o TransportOptions) withDefaults() TransportOptions {
 	}
 	if o.MaxIdle <= 0 {
 		o.MaxIdle = 1024
+	}
+	if o.Limit == nil {
+		o.Limit = NewConnLimit(o.MaxConns, o.MaxWaiters)
 	}
 	return o
 }
