@@ -203,28 +203,18 @@ func (n *Namer) Lookup(path dtab.Path) naming.Lookup {
 			key:    k,
 			id:     n.o.Prefix.Concat(path[:want]),
 			addr:   watch.NewVar(naming.Addr{State: naming.AddrPending}),
-			status: watch.NewVar(status{}),
+			status: watch.NewVar(naming.NameStatus{}),
 		}
 	}
 	n.mu.Unlock()
 	residual := slices.Clone(path[want:])
-	return &lookupValue{s: s, bound: &naming.Bound{ID: s.id, Residual: residual, Addr: addrValue{s}}}
+	return naming.WatchedLookup(s, s.status, &naming.Bound{ID: s.id, Residual: residual, Addr: naming.WatchedAddr(s, s.addr)})
 }
 
-// state is what is known about a service.
-type state uint8
-
-const (
-	pending state = iota // not asked yet (or Consul unreachable, not failFast)
-	neg                  // no instance is registered (with that tag)
-	bound                // registered; addr holds its healthy instances
-	failed               // never answered (failFast); err says why
-)
-
-type status struct {
-	state state
-	err   error
-}
+// A service's naming.NameStatus: pending until Consul answers (or while it
+// is unreachable, without failFast), Neg when no instance is registered
+// (with that tag), Bound with its healthy instances in addr, Failed when it
+// never answered (failFast).
 
 // service is one watched (dc, tag, service): its state and address set,
 // shared by every lookup of it while it is watched.
@@ -233,7 +223,7 @@ type service struct {
 	key    key
 	id     dtab.Path
 	addr   *watch.Var[naming.Addr]
-	status *watch.Var[status]
+	status *watch.Var[naming.NameStatus]
 
 	pubMu   sync.Mutex // serialises apply
 	lastErr string     // last failure logged (under pubMu)
@@ -244,9 +234,9 @@ type service struct {
 	loop naming.SharedLoop
 }
 
-// acquire counts a subscriber; the first one starts the watch and makes
+// Hold counts a subscriber; the first one starts the watch and makes
 // the service the one later lookups share.
-func (s *service) acquire() {
+func (s *service) Hold() {
 	if s.loop.Acquire(&s.n.loops, s.watch) {
 		n := s.n
 		n.mu.Lock()
@@ -257,9 +247,9 @@ func (s *service) acquire() {
 	}
 }
 
-// release undoes acquire; the last one stops the loop and forgets the
+// Unhold undoes Hold; the last one stops the loop and forgets the
 // entry, so that unwatched names cost nothing.
-func (s *service) release() {
+func (s *service) Unhold() {
 	if s.loop.Release() {
 		n := s.n
 		n.mu.Lock()
@@ -487,7 +477,7 @@ func (s *service) apply(ctx context.Context, res result) {
 	}
 	log := s.n.logger
 	old := s.status.Get()
-	var next status
+	var next naming.NameStatus
 	var newAddr *naming.Addr
 	switch {
 	case res.err != nil:
@@ -497,21 +487,21 @@ func (s *service) apply(ctx context.Context, res result) {
 			s.setShownErr(msg)
 			log.Warn("io.l5d.consul: cannot watch service; keeping the last answer", "id", s.id.String(), "err", res.err)
 		}
-		if old.state == neg || old.state == bound || !s.n.o.FailFast {
+		if old.State == naming.NameNeg || old.State == naming.NameBound || !s.n.o.FailFast {
 			return
 		}
-		if old.state == failed && old.err.Error() == res.err.Error() {
+		if old.State == naming.NameFailed && old.Err.Error() == res.err.Error() {
 			return
 		}
-		next = status{state: failed, err: res.err}
+		next = naming.NameStatus{State: naming.NameFailed, Err: res.err}
 		newAddr = &naming.Addr{State: naming.AddrFailed, Err: res.err}
 	case res.neg:
-		next = status{state: neg}
-		if old.state != neg {
+		next = naming.NameStatus{State: naming.NameNeg}
+		if old.State != naming.NameNeg {
 			newAddr = &naming.Addr{State: naming.AddrNeg}
 		}
 	default:
-		next = status{state: bound}
+		next = naming.NameStatus{State: naming.NameBound}
 		a := naming.Addr{State: naming.AddrBound, Addrs: res.addrs}
 		if !addrEqual(s.addr.Get(), a) {
 			newAddr = &a
@@ -526,7 +516,7 @@ func (s *service) apply(ctx context.Context, res result) {
 	if newAddr != nil {
 		s.addr.Set(*newAddr)
 	}
-	if next.state != old.state || next.state == failed {
+	if next.State != old.State || next.State == naming.NameFailed {
 		s.status.Set(next)
 	}
 }
@@ -535,49 +525,6 @@ func (s *service) setShownErr(msg string) {
 	s.errMu.Lock()
 	s.shownErr = msg
 	s.errMu.Unlock()
-}
-
-// lookupValue is the answer of one lookup; watching it keeps the service
-// watched.
-type lookupValue struct {
-	s     *service
-	bound *naming.Bound
-}
-
-func (l *lookupValue) tree(st status) watch.Activity[dtab.Tree[naming.Name]] {
-	switch st.state {
-	case neg:
-		return watch.OkActivity(dtab.NegTree[naming.Name]())
-	case bound:
-		return watch.OkActivity(dtab.LeafTree(naming.Name{Bound: l.bound}))
-	case failed:
-		return watch.FailedActivity[dtab.Tree[naming.Name]](st.err)
-	}
-	return watch.PendingActivity[dtab.Tree[naming.Name]]()
-}
-
-// Get implements watch.Value.
-func (l *lookupValue) Get() watch.Activity[dtab.Tree[naming.Name]] { return l.tree(l.s.status.Get()) }
-
-// Subscribe implements watch.Value.
-func (l *lookupValue) Subscribe(f func(watch.Activity[dtab.Tree[naming.Name]])) func() {
-	l.s.acquire()
-	cancel := l.s.status.Subscribe(func(st status) { f(l.tree(st)) })
-	var once sync.Once
-	return func() { once.Do(func() { cancel(); l.s.release() }) }
-}
-
-// addrValue is a bound service's address set; watching it keeps the
-// service watched.
-type addrValue struct{ s *service }
-
-func (a addrValue) Get() naming.Addr { return a.s.addr.Get() }
-
-func (a addrValue) Subscribe(f func(naming.Addr)) func() {
-	a.s.acquire()
-	cancel := a.s.addr.Subscribe(f)
-	var once sync.Once
-	return func() { once.Do(func() { cancel(); a.s.release() }) }
 }
 
 func addrEqual(a, b naming.Addr) bool {

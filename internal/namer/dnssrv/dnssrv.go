@@ -110,28 +110,12 @@ func (n *Namer) Lookup(path dtab.Path) naming.Lookup {
 			name:   name,
 			id:     append(slices.Clone(n.prefix), name),
 			addr:   watch.NewVar(naming.Addr{State: naming.AddrPending}),
-			status: watch.NewVar(status{}),
+			status: watch.NewVar(naming.NameStatus{}),
 		}
 	}
 	n.mu.Unlock()
 	residual := slices.Clone(path[1:])
-	return &lookupValue{r: r, bound: &naming.Bound{ID: r.id, Residual: residual, Addr: addrValue{r}}}
-}
-
-// state is what is known about a record name.
-type state uint8
-
-const (
-	pending state = iota // not resolved yet
-	neg                  // does not exist
-	bound                // exists; addr holds its addresses
-	failed               // never resolved successfully; err says why
-)
-
-// status is a record's state, published when it changes.
-type status struct {
-	state state
-	err   error
+	return naming.WatchedLookup(r, r.status, &naming.Bound{ID: r.id, Residual: residual, Addr: naming.WatchedAddr(r, r.addr)})
 }
 
 // record is one SRV name: its state and its address set, shared by every
@@ -142,7 +126,7 @@ type record struct {
 	name   string
 	id     dtab.Path
 	addr   *watch.Var[naming.Addr]
-	status *watch.Var[status]
+	status *watch.Var[naming.NameStatus]
 
 	pubMu   sync.Mutex // serialises apply
 	lastErr string     // last failure logged, to log changes only (under pubMu)
@@ -150,9 +134,9 @@ type record struct {
 	loop naming.SharedLoop
 }
 
-// acquire counts a subscriber; the first one starts the poll and makes the
+// Hold counts a subscriber; the first one starts the poll and makes the
 // record the one later lookups of the name share.
-func (r *record) acquire() {
+func (r *record) Hold() {
 	if r.loop.Acquire(&r.n.loops, r.poll) {
 		n := r.n
 		n.mu.Lock()
@@ -163,9 +147,9 @@ func (r *record) acquire() {
 	}
 }
 
-// release undoes acquire; the last one stops the loop and forgets the
+// Unhold undoes Hold; the last one stops the loop and forgets the
 // entry, so that unwatched names cost nothing.
-func (r *record) release() {
+func (r *record) Unhold() {
 	if r.loop.Release() {
 		n := r.n
 		n.mu.Lock()
@@ -209,31 +193,31 @@ func (r *record) apply(ctx context.Context, res result) {
 	}
 	log := r.n.logger
 	old := r.status.Get()
-	var next status
+	var next naming.NameStatus
 	var newAddr *naming.Addr
 	switch {
 	case res.err != nil:
 		r.n.failures.Inc()
 		if msg := res.err.Error(); msg != r.lastErr {
 			r.lastErr = msg
-			if old.state == neg || old.state == bound {
+			if old.State == naming.NameNeg || old.State == naming.NameBound {
 				log.Warn("io.l5d.dnssrv: cannot resolve; keeping the last answer", "name", r.name, "err", res.err)
 			} else {
 				log.Warn("io.l5d.dnssrv: cannot resolve", "name", r.name, "err", res.err)
 			}
 		}
-		if old.state == neg || old.state == bound || (old.state == failed && old.err.Error() == res.err.Error()) {
+		if old.State == naming.NameNeg || old.State == naming.NameBound || (old.State == naming.NameFailed && old.Err.Error() == res.err.Error()) {
 			return
 		}
-		next = status{state: failed, err: res.err}
+		next = naming.NameStatus{State: naming.NameFailed, Err: res.err}
 		newAddr = &naming.Addr{State: naming.AddrFailed, Err: res.err}
 	case res.neg:
-		next = status{state: neg}
-		if old.state != neg {
+		next = naming.NameStatus{State: naming.NameNeg}
+		if old.State != naming.NameNeg {
 			newAddr = &naming.Addr{State: naming.AddrNeg}
 		}
 	default:
-		next = status{state: bound}
+		next = naming.NameStatus{State: naming.NameBound}
 		a := naming.Addr{State: naming.AddrBound, Addrs: res.addrs}
 		if !addrEqual(r.addr.Get(), a) {
 			newAddr = &a
@@ -247,53 +231,9 @@ func (r *record) apply(ctx context.Context, res result) {
 	if newAddr != nil {
 		r.addr.Set(*newAddr)
 	}
-	if next.state != old.state || next.state == failed { // failed: with a new error
+	if next.State != old.State || next.State == naming.NameFailed { // failed: with a new error
 		r.status.Set(next)
 	}
-}
-
-// lookupValue is the answer of one lookup; watching it keeps the name
-// polled.
-type lookupValue struct {
-	r     *record
-	bound *naming.Bound
-}
-
-func (l *lookupValue) tree(s status) watch.Activity[dtab.Tree[naming.Name]] {
-	switch s.state {
-	case neg:
-		return watch.OkActivity(dtab.NegTree[naming.Name]())
-	case bound:
-		return watch.OkActivity(dtab.LeafTree(naming.Name{Bound: l.bound}))
-	case failed:
-		return watch.FailedActivity[dtab.Tree[naming.Name]](s.err)
-	}
-	return watch.PendingActivity[dtab.Tree[naming.Name]]()
-}
-
-// Get implements watch.Value: the last known answer (pending until the
-// name has been resolved while watched).
-func (l *lookupValue) Get() watch.Activity[dtab.Tree[naming.Name]] { return l.tree(l.r.status.Get()) }
-
-// Subscribe implements watch.Value.
-func (l *lookupValue) Subscribe(f func(watch.Activity[dtab.Tree[naming.Name]])) func() {
-	l.r.acquire()
-	cancel := l.r.status.Subscribe(func(s status) { f(l.tree(s)) })
-	var once sync.Once
-	return func() { once.Do(func() { cancel(); l.r.release() }) }
-}
-
-// addrValue is a bound name's address set; watching it keeps the name
-// polled.
-type addrValue struct{ r *record }
-
-func (a addrValue) Get() naming.Addr { return a.r.addr.Get() }
-
-func (a addrValue) Subscribe(f func(naming.Addr)) func() {
-	a.r.acquire()
-	cancel := a.r.addr.Subscribe(f)
-	var once sync.Once
-	return func() { once.Do(func() { cancel(); a.r.release() }) }
 }
 
 // resolve asks for the SRV records of name and the addresses of their
