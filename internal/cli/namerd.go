@@ -2,18 +2,13 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/namerd"
-	"github.com/linnet-mesh/linnet/internal/telemetry/logging"
 )
 
 func init() {
@@ -71,43 +66,22 @@ func loadNamerdConfig(s IO, path string) ([]byte, *namerd.Config, error) {
 }
 
 func runNamerd(ctx context.Context, s IO, args []string) error {
-	f, err := parseRouterArgs(s, args) // same flags as `linnet router`
-	if errors.Is(err, errHelp) {
-		return cobraHelp(s, "namerd")
-	}
-	if err != nil {
-		return withExit(2, err)
-	}
-	text, cfg, err := loadNamerdConfig(s, f.path)
-	if err != nil {
-		return err
-	}
-	if f.validate {
-		fmt.Fprintln(s.Out, "configuration is valid")
-		return nil
-	}
-	// Shared with the admin server's /logging.json (see runRouter).
-	level := new(slog.LevelVar)
-	level.Set(f.level)
-	log := logging.New(s.Err, logging.Options{Level: level})
-	lim, err := applyMemoryLimit(f.memLimit)
-	if err != nil {
-		return withExit(2, err)
-	}
-	log.Info("memory limit", "limit", lim)
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	p, err := namerd.Start(ctx, cfg, namerd.Options{Logger: log, Text: text, LogLevel: level})
-	if err != nil {
-		return withExit(1, err)
-	}
-	log.Info("admin server listening", "addr", p.AdminAddr())
-	for _, a := range p.InterfaceAddrs() {
-		log.Info("interface listening", "addr", a)
-	}
-	serveUntilStopped(ctx, log, p.Done(), p.Stop)
-	return nil
+	// The same flags and life cycle as `linnet router`.
+	return runProcess(ctx, s, args, "namerd", func(s IO, path string) (starter, error) {
+		text, cfg, err := loadNamerdConfig(s, path)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, log *slog.Logger, level *slog.LevelVar) (running, error) {
+			p, err := namerd.Start(ctx, cfg, namerd.Options{Logger: log, Text: text, LogLevel: level})
+			if err != nil {
+				return nil, err
+			}
+			log.Info("admin server listening", "addr", p.AdminAddr())
+			for _, a := range p.InterfaceAddrs() {
+				log.Info("interface listening", "addr", a)
+			}
+			return p, nil
+		}, nil
+	})
 }

@@ -182,14 +182,47 @@ func serveUntilStopped(ctx context.Context, log *slog.Logger, done <-chan struct
 }
 
 func runRouter(ctx context.Context, s IO, args []string) error {
+	return runProcess(ctx, s, args, "router", func(s IO, path string) (starter, error) {
+		text, cfg, err := loadRouterConfig(s, path)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, log *slog.Logger, level *slog.LevelVar) (running, error) {
+			p, err := routerd.Start(ctx, cfg, routerd.Options{Logger: log, Text: text, LogLevel: level})
+			if err != nil {
+				return nil, err
+			}
+			log.Info("admin server listening", "addr", p.AdminAddr())
+			for _, a := range p.ServerAddrs() {
+				log.Info("router server listening", "addr", a)
+			}
+			return p, nil
+		}, nil
+	})
+}
+
+// starter starts a loaded configuration; running is what it started.
+type (
+	starter func(ctx context.Context, log *slog.Logger, level *slog.LevelVar) (running, error)
+	running interface {
+		Done() <-chan struct{}
+		Stop() error
+	}
+)
+
+// runProcess is `linnet router` and `linnet namerd`: Linkerd's flags, the
+// configuration loaded and checked (load; -validate stops there), logging
+// at -log.level, the memory limit, then the process started and served
+// until a signal or /admin/shutdown stops it.
+func runProcess(ctx context.Context, s IO, args []string, name string, load func(s IO, path string) (starter, error)) error {
 	f, err := parseRouterArgs(s, args)
 	if errors.Is(err, errHelp) {
-		return cobraHelp(s, "router")
+		return cobraHelp(s, name)
 	}
 	if err != nil {
 		return withExit(2, err)
 	}
-	text, cfg, err := loadRouterConfig(s, f.path)
+	start, err := load(s, f.path)
 	if err != nil {
 		return err
 	}
@@ -198,7 +231,7 @@ func runRouter(ctx context.Context, s IO, args []string) error {
 		return nil
 	}
 	// The level is a LevelVar shared with the admin server's /logging.json,
-	// so that it can be changed while the router runs.
+	// so that it can be changed while the process runs.
 	level := new(slog.LevelVar)
 	level.Set(f.level)
 	log := logging.New(s.Err, logging.Options{Level: level})
@@ -212,13 +245,9 @@ func runRouter(ctx context.Context, s IO, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p, err := routerd.Start(ctx, cfg, routerd.Options{Logger: log, Text: text, LogLevel: level})
+	p, err := start(ctx, log, level)
 	if err != nil {
 		return withExit(1, err)
-	}
-	log.Info("admin server listening", "addr", p.AdminAddr())
-	for _, a := range p.ServerAddrs() {
-		log.Info("router server listening", "addr", a)
 	}
 	serveUntilStopped(ctx, log, p.Done(), p.Stop)
 	return nil
