@@ -162,24 +162,33 @@ func (s Scope) path(n string) []string {
 
 // Counter returns the counter n in this scope, creating it on first use.
 func (s Scope) Counter(n string) *Counter {
+	return metric(s, n, func(r *Registry) map[string]*Counter { return r.counters }, func() *Counter { return new(Counter) })
+}
+
+// metric returns the metric n of the kind that in selects from the
+// registry, creating it with mk (and recording its tree path) on first
+// use. Lookups of existing metrics take only the read lock. Outside a
+// registry (the zero Scope) every call gets a fresh, unexported metric.
+func metric[T any](s Scope, n string, in func(*Registry) map[string]*T, mk func() *T) *T {
 	if s.r == nil {
-		return new(Counter)
+		return mk()
 	}
 	k := s.prefix + n
 	s.r.mu.RLock()
-	c := s.r.counters[k]
+	v := in(s.r)[k]
 	s.r.mu.RUnlock()
-	if c != nil {
-		return c
+	if v != nil {
+		return v
 	}
 	s.r.mu.Lock()
 	defer s.r.mu.Unlock()
-	if c = s.r.counters[k]; c == nil {
-		c = new(Counter)
-		s.r.counters[k] = c
+	m := in(s.r)
+	if v = m[k]; v == nil {
+		v = mk()
+		m[k] = v
 		s.r.paths[k] = s.path(n)
 	}
-	return c
+	return v
 }
 
 // Gauge registers (or replaces) gauge n, read by calling f at export time.
@@ -216,46 +225,12 @@ func (s Scope) RemoveGauge(n string) {
 // rebuilt (a router cache entry evicted and re-created) keeps counting
 // into it.
 func (s Scope) UpDown(n string) *UpDown {
-	if s.r == nil {
-		return new(UpDown)
-	}
-	k := s.prefix + n
-	s.r.mu.RLock()
-	u := s.r.updowns[k]
-	s.r.mu.RUnlock()
-	if u != nil {
-		return u
-	}
-	s.r.mu.Lock()
-	defer s.r.mu.Unlock()
-	if u = s.r.updowns[k]; u == nil {
-		u = new(UpDown)
-		s.r.updowns[k] = u
-		s.r.paths[k] = s.path(n)
-	}
-	return u
+	return metric(s, n, func(r *Registry) map[string]*UpDown { return r.updowns }, func() *UpDown { return new(UpDown) })
 }
 
 // Stat returns the stat (histogram) n in this scope, creating it on first use.
 func (s Scope) Stat(n string) *Stat {
-	if s.r == nil {
-		return NewStat()
-	}
-	k := s.prefix + n
-	s.r.mu.RLock()
-	st := s.r.stats[k]
-	s.r.mu.RUnlock()
-	if st != nil {
-		return st
-	}
-	s.r.mu.Lock()
-	defer s.r.mu.Unlock()
-	if st = s.r.stats[k]; st == nil {
-		st = NewStat()
-		s.r.stats[k] = st
-		s.r.paths[k] = s.path(n)
-	}
-	return st
+	return metric(s, n, func(r *Registry) map[string]*Stat { return r.stats }, NewStat)
 }
 
 // Kind tells what a metric is, for exporters.
