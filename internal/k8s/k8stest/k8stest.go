@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/k8s"
+	"github.com/linnet-mesh/linnet/internal/testutil/peerbuild"
 )
 
 // Version is the Kubernetes release the tests run against.
@@ -206,46 +207,10 @@ func BinDir() string {
 // waitBinaries waits for the named binaries to be built (the build script
 // makes kube-apiserver first, so API tests need not wait for kubectl).
 func waitBinaries(dir string, names ...string) error {
-	wait := 11 * time.Minute
-	if v := os.Getenv("LINNET_K8S_WAIT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("LINNET_K8S_WAIT=%q: %v", v, err)
-		}
-		wait = d
-	}
-	deadline := time.Now().Add(wait)
-	logPath := filepath.Join(dir, "build.log")
-	for {
-		missing := ""
-		for _, n := range names {
-			if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
-				missing = n
-				break
-			}
-		}
-		if missing == "" {
-			return nil
-		}
-		log, lerr := os.ReadFile(logPath)
-		if lerr != nil {
-			return fmt.Errorf("%s/%s is missing and no build is running (no %s); run scripts/k8s-apiserver.sh", dir, missing, logPath)
-		}
-		if bytes.Contains(log, []byte("k8s-apiserver: FAILED")) {
-			return fmt.Errorf("building kube-apiserver failed; %s says:\n%s", logPath, tail(log, 2000))
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not built after %v (LINNET_K8S_WAIT); %s says:\n%s", missing, wait, logPath, tail(log, 2000))
-		}
-		time.Sleep(2 * time.Second)
-	}
-}
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
+	return peerbuild.Build{
+		Dir: dir, Names: names, Failed: "k8s-apiserver: FAILED", Script: "scripts/k8s-apiserver.sh",
+		WaitEnv: "LINNET_K8S_WAIT", Wait: 11 * time.Minute,
+	}.Await(2 * time.Second)
 }
 
 func freePort() (int, error) {
@@ -347,7 +312,7 @@ func start() (*Server, error) {
 	}()
 	if err := s.waitReady(exited, 60*time.Second); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "kube-apiserver.log"))
-		return nil, fmt.Errorf("%v; kube-apiserver.log:\n%s", err, tail(log, 3000))
+		return nil, fmt.Errorf("%v; kube-apiserver.log:\n%s", err, peerbuild.Tail(log, 3000))
 	}
 
 	s.Kubeconfig = filepath.Join(dir, "kubeconfig")

@@ -33,6 +33,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/linnet-mesh/linnet/internal/testutil/peerbuild"
 )
 
 // Version is the Consul release the tests run against.
@@ -73,40 +75,10 @@ func Binary() (string, error) {
 }
 
 func waitBinary(dir string) error {
-	wait := 30 * time.Minute
-	if v := os.Getenv("LINNET_CONSUL_WAIT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("LINNET_CONSUL_WAIT=%q: %v", v, err)
-		}
-		wait = d
-	}
-	deadline := time.Now().Add(wait)
-	bin := filepath.Join(dir, "consul")
-	logPath := filepath.Join(dir, "build.log")
-	for {
-		if _, err := os.Stat(bin); err == nil {
-			return nil
-		}
-		log, err := os.ReadFile(logPath)
-		if err != nil {
-			return fmt.Errorf("%s is missing and no build is running (no %s); run scripts/consul.sh", bin, logPath)
-		}
-		if bytes.Contains(log, []byte("consul: FAILED")) {
-			return fmt.Errorf("building consul failed; %s says:\n%s", logPath, tail(log, 2000))
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not built after %v (LINNET_CONSUL_WAIT); %s says:\n%s", bin, wait, logPath, tail(log, 2000))
-		}
-		time.Sleep(2 * time.Second)
-	}
-}
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
+	return peerbuild.Build{
+		Dir: dir, Names: []string{"consul"}, Failed: "consul: FAILED", Script: "scripts/consul.sh",
+		WaitEnv: "LINNET_CONSUL_WAIT", Wait: 30 * time.Minute,
+	}.Await(2 * time.Second)
 }
 
 // Agent is a running `consul agent -dev`.
