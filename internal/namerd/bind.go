@@ -76,7 +76,7 @@ func (c *Controller) serveView(w http.ResponseWriter, r *http.Request, ns string
 			return
 		}
 	} else {
-		path = stripTransformerMarker(path)
+		path = naming.StripTransformerPrefix(path)
 	}
 	v := &nameView{c: c, ns: ns, extra: extra, path: path, mode: mode, sig: newSignal()}
 	defer v.close()
@@ -116,20 +116,6 @@ func nonEmpty(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// stripTransformerMarker drops a leading /%/... transformer prefix from a
-// bound id: the elements up to the first "#" or "$" one (spec §3.2).
-func stripTransformerMarker(p dtab.Path) dtab.Path {
-	if len(p) == 0 || p[0] != "%" {
-		return p
-	}
-	for i, e := range p {
-		if e == "#" || e == "$" {
-			return p[i:]
-		}
-	}
-	return p
 }
 
 // nameView follows everything one bind/addr/resolve answer depends on: the

@@ -2,7 +2,7 @@
 // to serve watches: a coalescing wake-up, a slot for the latest value of a
 // subscription, the loop that follows a name's binding through a
 // namespace's dtab as the dtab changes, and the one that follows the
-// addresses of a bound id (after StripTransformerPrefix).
+// addresses of a bound id (after naming.StripTransformerPrefix).
 package follow
 
 import (
@@ -132,22 +132,6 @@ func Binding(ctx context.Context, store storage.Store, interp naming.Interpreter
 			return err
 		}
 	}
-}
-
-// StripTransformerPrefix drops the /%/<transformer>/... marker that a
-// transformed bound id starts with (the elements before the first "#" or
-// "$" one, Linkerd's Paths.stripTransformerPrefix): routers send such ids
-// back to namerd, which resolves the id the namers bound.
-func StripTransformerPrefix(p dtab.Path) dtab.Path {
-	if len(p) == 0 || p[0] != "%" {
-		return p
-	}
-	for i, e := range p {
-		if e == "#" || e == "$" {
-			return p[i:]
-		}
-	}
-	return p
 }
 
 // Addresses calls emit with every settled state (not pending) of the

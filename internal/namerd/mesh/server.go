@@ -354,7 +354,7 @@ func replicasID(req *ReplicasReq) (dtab.Path, bool) {
 	if err != nil {
 		return nil, false
 	}
-	return follow.StripTransformerPrefix(id), true
+	return naming.StripTransformerPrefix(id), true
 }
 
 func (s *Server) getReplicas(ctx context.Context, req *ReplicasReq) (Message, error) {

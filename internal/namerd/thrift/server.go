@@ -600,7 +600,7 @@ func (s *Server) addr(ctx context.Context, seq int32, req *AddrReq) ([]byte, err
 	fail := func(reason string, retry int32) ([]byte, error) {
 		return encodeMessage(MethodAddr, thrift.REPLY, seq, 1, &AddrFailure{Reason: reason, RetryInSeconds: retry, Name: req.Name})
 	}
-	id := follow.StripTransformerPrefix(toPath(req.Name.Name))
+	id := naming.StripTransformerPrefix(toPath(req.Name.Name))
 	if len(id) == 0 {
 		return fail("empty path", math.MaxInt32)
 	}
