@@ -35,6 +35,7 @@ func checkH2Router(hr *H2Router) []string {
 	warnings = append(warnings, checkRouterCommon(&hr.RouterCommon)...)
 	for _, b := range clientBlocks(&hr.Client) {
 		warnings = append(warnings, checkClientParams(b.where, &b.params.ClientParams)...)
+		warnings = append(warnings, checkClientSession(b.where, b.params.ClientSession, b.raw != nil, true)...)
 		if b.perPrefix(hostConnectionPoolKey) || (b.raw == nil && b.params.HostConnectionPool != HostConnectionPool{}) {
 			warnings = append(warnings, b.where+".hostConnectionPool is ignored on h2 routers: each endpoint gets one multiplexed HTTP/2 connection")
 		}
@@ -142,6 +143,9 @@ func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []nami
 	topts := h2.TransportOptions{
 		MaxFrameBytes: uint32(gc.MaxFrameBytes), HeaderTableBytes: uint32(gc.HeaderTableBytes),
 		MaxHeaderListBytes: uint32(gc.MaxHeaderListBytes), InitialStreamWindowBytes: gc.InitialStreamWindowBytes,
+		// hostConnectionPool does not apply to h2 (warned): the session's
+		// idle time alone bounds an idle connection.
+		IdleTimeout: clientIdleTime(0, gc.ClientSession),
 	}
 	if policyHasTLS(&hr.Client, hr.Client.Global.TLS) {
 		// Client TLS belongs to the bound name (its commonName may use
@@ -193,7 +197,10 @@ func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []nami
 	xfcc, _ := forwardsClientCert(&hr.Client, hr.Client.Global.ForwardClientCert)
 	for i := range hr.Servers {
 		s := &hr.Servers[i]
+		idle, life := serverSession(s.ServerSession, 10*time.Minute)
 		so := h2.ServerOptions{
+			IdleTimeout:              idle,
+			LifeTime:                 life,
 			MaxConcurrentStreams:     uint32(s.MaxConcurrentStreamsPerConnection),
 			InitialStreamWindowBytes: s.InitialStreamWindowBytes,
 			MaxFrameBytes:            s.MaxFrameBytes,

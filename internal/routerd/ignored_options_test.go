@@ -44,8 +44,16 @@ func TestIgnoredOptionsWarned(t *testing.T) {
 			[]string{"client.failFast is not supported yet; endpoints are taken out of service by failureAccrual only"}},
 		{"failFast on h2", "h2", "client: {failFast: true}",
 			[]string{"client.failFast is not supported yet; endpoints are taken out of service by failureAccrual only"}},
-		{"clientSession", "http", "client: {clientSession: {idleTimeMs: 1000, lifeTimeMs: 5000}}",
-			[]string{"client.clientSession is not supported yet; a connection to an endpoint is closed once idle (60 s, or hostConnectionPool.idleTimeMs on http routers) and has no maximum lifetime"}},
+		{"clientSession.lifeTimeMs", "http", "client: {clientSession: {idleTimeMs: 1000, lifeTimeMs: 5000}}",
+			[]string{"client.clientSession.lifeTimeMs applies to the connections of requests without a body only; a connection that carried a request with a body is closed once idle (clientSession.idleTimeMs or hostConnectionPool.idleTimeMs, else 60 s) and has no maximum lifetime"}},
+		{"clientSession.lifeTimeMs on h2", "h2", "client: {clientSession: {lifeTimeMs: 5000}}",
+			[]string{"client.clientSession.lifeTimeMs is not supported on h2 routers; a connection to an endpoint is closed once idle (clientSession.idleTimeMs, else 60 s) and has no maximum lifetime"}},
+		{"clientSession per prefix", "http",
+			"client: {kind: io.l5d.static, configs: [{prefix: /#/io.l5d.fs, clientSession: {idleTimeMs: 1000}}]}",
+			[]string{"client.configs[0].clientSession is not supported per prefix; connections to an endpoint are shared by every name, so set it with client kind io.l5d.global"}},
+		{"clientSession per prefix on h2", "h2",
+			"client: {kind: io.l5d.static, configs: [{prefix: /#/io.l5d.fs, clientSession: {idleTimeMs: 1000}}]}",
+			[]string{"client.configs[0].clientSession is not supported per prefix; connections to an endpoint are shared by every name, so set it with client kind io.l5d.global"}},
 		{"enableProbation", "http", "client: {loadBalancer: {kind: ewma, enableProbation: true}}",
 			[]string{"client.loadBalancer.enableProbation is ignored: an endpoint the namer removes is dropped once its requests in flight finish"}},
 		{"hostConnectionPool.minSize", "http", "client: {hostConnectionPool: {minSize: 2, maxSize: 8}}",
@@ -56,10 +64,6 @@ func TestIgnoredOptionsWarned(t *testing.T) {
 				"client.configs[1].failFast is not supported yet; endpoints are taken out of service by failureAccrual only",
 				"client.configs[1].hostConnectionPool is not supported per prefix; connections to an endpoint are shared by every name, so set it with client kind io.l5d.global",
 			}},
-		{"serverSession", "http", "servers: [{port: 4140, serverSession: {idleTimeMs: 1000}}]",
-			[]string{"servers[0].serverSession is not supported yet; a connection is closed after 10 minutes without requests and has no maximum lifetime"}},
-		{"serverSession on h2", "h2", "servers: [{port: 4142}, {port: 4143, serverSession: {lifeTimeMs: 1000}}]",
-			[]string{"servers[1].serverSession is not supported yet; a connection is closed after 10 minutes without requests and has no maximum lifetime"}},
 		{"server label", "http", "servers: [{port: 4140, label: inbound}]",
 			[]string{"servers[0].label is ignored: server metrics and logs name a server by its address"}},
 		{"hostConnectionPool on h2", "h2", "client: {hostConnectionPool: {maxSize: 4}}",
@@ -113,6 +117,12 @@ streamingEnabled: true`),
 		ignoredOptionConfig("h2", `servers: [{port: 4142, windowUpdateRatio: 0.99, maxConcurrentStreamsPerConnection: 10}]
 client: {maxFrameBytes: 32768, initialStreamWindowBytes: 1048576, failFast: false}`),
 		ignoredOptionConfig("h2", "client: {kind: io.l5d.static, configs: [{prefix: /#/io.l5d.fs, requestAttemptTimeoutMs: 100}]}"),
+		// Sessions: applied on both protocols, but for the client's
+		// lifeTimeMs (warned above).
+		ignoredOptionConfig("http", `servers: [{port: 4140, serverSession: {idleTimeMs: 1000, lifeTimeMs: 5000}}]
+client: {clientSession: {idleTimeMs: 1000}, hostConnectionPool: {idleTimeMs: 2000}}`),
+		ignoredOptionConfig("h2", `servers: [{port: 4142}, {port: 4143, serverSession: {idleTimeMs: 1000, lifeTimeMs: 5000}}]
+client: {clientSession: {idleTimeMs: 1000}}`),
 	} {
 		c, err := LoadConfig([]byte(text))
 		if err != nil {

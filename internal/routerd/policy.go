@@ -28,6 +28,9 @@ type policies struct {
 	serviceFor func(name dtab.Path) (ServiceParams, middleware.Classifier, error)
 	// pool is the global client's hostConnectionPool (http only).
 	pool HostConnectionPool
+	// session is the global client's clientSession (http only; nil if
+	// unset).
+	session *SessionConf
 	// tlsFor, when set, chooses the client TLS of each request (http
 	// only; see tls.go).
 	tlsFor func(*http.Request) (*tls.Config, error)
@@ -49,8 +52,9 @@ func newPolicies(hr *HTTPRouter, scope telemetry.Scope, warn func(string, ...any
 			}
 			return sp.ServiceParams, c, err
 		},
-		pool:  hr.Client.Global.HostConnectionPool,
-		scope: scope, log: warn,
+		pool:    hr.Client.Global.HostConnectionPool,
+		session: hr.Client.Global.ClientSession,
+		scope:   scope, log: warn,
 	}
 }
 
@@ -134,9 +138,12 @@ func (p *policies) client(id dtab.Path) router.ClientPolicy {
 func (p *policies) transport(addr string) router.Transport {
 	pool := p.pool
 	o := http1.TransportOptions{
-		IdleTimeout: time.Duration(pool.IdleTimeMs) * time.Millisecond,
+		IdleTimeout: clientIdleTime(pool.IdleTimeMs, p.session),
 		MaxConns:    pool.MaxSize,
 		MaxWaiters:  pool.MaxWaiters,
+	}
+	if s := p.session; s != nil {
+		o.LifeTime = time.Duration(s.LifeTimeMs) * time.Millisecond
 	}
 	if p.wrapConn != nil {
 		o.WrapConn = p.wrapConn(addr)
@@ -145,4 +152,32 @@ func (p *policies) transport(addr string) router.Transport {
 		return http1.NewTLSClient(addr, o, p.tlsFor)
 	}
 	return http1.NewClient(addr, o)
+}
+
+// clientIdleTime is how long a pooled connection to an endpoint may stay
+// idle (0: the transport's default). Linkerd has two such bounds: the
+// pool's (hostConnectionPool.idleTimeMs, Finagle's watermark pool TTL for
+// the connections it caches) and the session's (clientSession.idleTimeMs,
+// Finagle's ExpiringService, which closes any connection left idle that
+// long, cached or not). Both close an idle connection, so whichever is
+// shorter closes it first: the smaller wins when both are set.
+func clientIdleTime(poolMs int, session *SessionConf) time.Duration {
+	ms := poolMs
+	if session != nil && session.IdleTimeMs > 0 && (ms <= 0 || session.IdleTimeMs < ms) {
+		ms = session.IdleTimeMs
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+// serverSession returns a server's idle timeout (deflt when
+// serverSession.idleTimeMs is unset) and lifetime (0: unbounded).
+func serverSession(s *SessionConf, deflt time.Duration) (idle, life time.Duration) {
+	idle = deflt
+	if s == nil {
+		return idle, 0
+	}
+	if s.IdleTimeMs > 0 {
+		idle = time.Duration(s.IdleTimeMs) * time.Millisecond
+	}
+	return idle, time.Duration(s.LifeTimeMs) * time.Millisecond
 }

@@ -320,16 +320,15 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 			Addr:                  ln.Addr().String(),
 			Edge:                  serverEdge(label, s.AddForwardedHeader, s.TimestampHeader, xfcc),
 		})
-		p.servers = append(p.servers, &listener{
-			name: label + " " + ln.Addr().String(),
-			ln:   ln,
-			srv: http1.NewServer(traceServer(tr, s.ClearContext, hr.Dtab.Dtab, h), &http.Server{
-				ReadHeaderTimeout: http1.DefaultReadHeaderTimeout,
-				IdleTimeout:       10 * time.Minute,
-				MaxHeaderBytes:    (hr.MaxHeadersKB + hr.MaxInitialLineKB) << 10,
-				ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-			}, log),
-		})
+		idle, life := serverSession(s.ServerSession, 10*time.Minute)
+		srv := http1.NewServer(traceServer(tr, s.ClearContext, hr.Dtab.Dtab, h), &http.Server{
+			ReadHeaderTimeout: http1.DefaultReadHeaderTimeout,
+			IdleTimeout:       idle,
+			MaxHeaderBytes:    (hr.MaxHeadersKB + hr.MaxInitialLineKB) << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}, log)
+		srv.SetLifeTime(life)
+		p.servers = append(p.servers, &listener{name: label + " " + ln.Addr().String(), ln: ln, srv: srv})
 	}
 	return rt, admin.RouterInfo{Label: label, Dtab: hr.Dtab.Dtab, Interpreter: interp}, nil
 }

@@ -30,6 +30,7 @@ func checkHTTPRouter(hr *HTTPRouter) (warnings []string, err error) {
 	warnings = append(warnings, checkRouterCommon(&hr.RouterCommon)...)
 	for _, b := range clientBlocks(&hr.Client) {
 		warnings = append(warnings, checkClientParams(b.where, &b.params.ClientParams)...)
+		warnings = append(warnings, checkClientSession(b.where, b.params.ClientSession, b.raw != nil, false)...)
 		pool := b.params.HostConnectionPool
 		switch {
 		case b.perPrefix(hostConnectionPoolKey):
@@ -54,6 +55,7 @@ func checkHTTPRouter(hr *HTTPRouter) (warnings []string, err error) {
 // they apply.
 const (
 	hostConnectionPoolKey = "hostConnectionPool"
+	clientSessionKey      = "clientSession"
 	// warnPerPrefixPool takes the place of an io.l5d.static entry. The
 	// connections to an endpoint are shared by every bound name that
 	// includes it (policies.transport), so only a router-wide pool exists.
@@ -87,16 +89,34 @@ func checkRouterCommon(rc *RouterCommon) []string {
 }
 
 // checkServerCommon returns the warnings for the server keys every
-// protocol has (timeoutMs aside, which the callers check).
+// protocol has (timeoutMs aside, which the callers check). serverSession
+// is applied by both protocols (http1.Server.SetLifeTime,
+// h2.ServerOptions).
 func checkServerCommon(i int, s *ServerCommon) []string {
 	var warnings []string
-	if s.ServerSession != nil {
-		warnings = append(warnings, fmt.Sprintf("servers[%d].serverSession is not supported yet; a connection is closed after 10 minutes without requests and has no maximum lifetime", i))
-	}
 	if s.Label != "" {
 		warnings = append(warnings, fmt.Sprintf("servers[%d].label is ignored: server metrics and logs name a server by its address", i))
 	}
 	return warnings
+}
+
+// checkClientSession returns the warnings for a client block's
+// clientSession: it is read from the io.l5d.global block only (perPrefix:
+// the block is an io.l5d.static entry), like hostConnectionPool; its
+// lifeTimeMs covers HTTP/1.1's pooled connections of requests without a
+// body (http1.TransportOptions.LifeTime) and no h2 connection.
+func checkClientSession(where string, s *SessionConf, perPrefix, h2 bool) []string {
+	switch {
+	case s == nil:
+		return nil
+	case perPrefix:
+		return []string{where + "." + clientSessionKey + " is not supported per prefix; connections to an endpoint are shared by every name, so set it with client kind io.l5d.global"}
+	case s.LifeTimeMs > 0 && h2:
+		return []string{where + ".clientSession.lifeTimeMs is not supported on h2 routers; a connection to an endpoint is closed once idle (clientSession.idleTimeMs, else 60 s) and has no maximum lifetime"}
+	case s.LifeTimeMs > 0:
+		return []string{where + ".clientSession.lifeTimeMs applies to the connections of requests without a body only; a connection that carried a request with a body is closed once idle (clientSession.idleTimeMs or hostConnectionPool.idleTimeMs, else 60 s) and has no maximum lifetime"}
+	}
+	return nil
 }
 
 // checkClientParams returns the warnings for the client keys every
@@ -105,9 +125,6 @@ func checkClientParams(where string, cp *ClientParams) []string {
 	var warnings []string
 	if cp.FailFast {
 		warnings = append(warnings, where+".failFast is not supported yet; endpoints are taken out of service by failureAccrual only")
-	}
-	if cp.ClientSession != nil {
-		warnings = append(warnings, where+".clientSession is not supported yet; a connection to an endpoint is closed once idle (60 s, or hostConnectionPool.idleTimeMs on http routers) and has no maximum lifetime")
 	}
 	if cp.LoadBalancer.EnableProbation {
 		warnings = append(warnings, where+".loadBalancer.enableProbation is ignored: an endpoint the namer removes is dropped once its requests in flight finish")

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/linnet-mesh/linnet/internal/clock"
 )
 
 // ServerOptions are the h2 server keys (spec/config.md §4.3). Zero values
@@ -30,9 +32,17 @@ type ServerOptions struct {
 	// default 1 MiB, net/http's).
 	MaxHeaderListBytes int
 	// IdleTimeout closes connections without streams for this long
-	// (default 10 minutes).
+	// (default 10 minutes; serverSession.idleTimeMs).
 	IdleTimeout time.Duration
-	Logger      *slog.Logger
+	// LifeTime, when positive, ends a connection once it is that old
+	// (serverSession.lifeTimeMs): the response to the first request that
+	// starts past that age carries Connection: close, which net/http turns
+	// into a graceful GOAWAY on HTTP/2 (streams in flight finish, the
+	// client opens a new connection for the next ones) and a close after
+	// the response on HTTP/1.1. A connection that stays idle past that age
+	// is closed by IdleTimeout, as any other.
+	LifeTime time.Duration
+	Logger   *slog.Logger
 }
 
 // Server is an h2 router server: an http.Server set up for HTTP/2.
@@ -72,6 +82,9 @@ func NewServer(h http.Handler, o ServerOptions) *Server {
 		HTTP2:             cfg,
 		Protocols:         &protos,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
+	}
+	if o.LifeTime > 0 {
+		h = limitLife(srv, h, o.LifeTime)
 	}
 	warm := newWarmStacks(h)
 	h = warm
@@ -145,4 +158,26 @@ func (s *Server) Close() error {
 	err := s.HTTP.Close()
 	s.warm.stop()
 	return err
+}
+
+// connBornKey is the context key of a connection's clock.Mono birth.
+type connBornKey struct{}
+
+// limitLife returns h wrapped to end its connections after life: the
+// server's ConnContext stamps each connection's birth, and a request that
+// starts past that age gets Connection: close on its response.
+func limitLife(srv *http.Server, h http.Handler, life time.Duration) http.Handler {
+	prev := srv.ConnContext
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if prev != nil {
+			ctx = prev(ctx, c)
+		}
+		return context.WithValue(ctx, connBornKey{}, clock.Mono())
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if born, ok := r.Context().Value(connBornKey{}).(int64); ok && clock.Since(born) >= life {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -30,6 +30,7 @@ type Client struct {
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxIdle  int
 	idleTime time.Duration
+	lifeTime time.Duration // 0: unbounded
 	fallback *http.Transport
 	limit    *ConnLimit // nil: no hostConnectionPool.maxSize
 
@@ -46,6 +47,7 @@ func NewClient(addr string, o TransportOptions) *Client {
 		dial:     wrapDial(dialFunc(&net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}, o), o),
 		maxIdle:  o.MaxIdle,
 		idleTime: o.IdleTimeout,
+		lifeTime: o.LifeTime,
 		fallback: NewTransport(o),
 		limit:    o.Limit,
 	}
@@ -60,7 +62,10 @@ type clientConn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt int64 // clock.Mono when it went back to the pool
-	reused bool
+	// expireAt is the clock.Mono time after which the connection is not
+	// reused (0: never; TransportOptions.LifeTime).
+	expireAt int64
+	reused   bool
 }
 
 var (
@@ -147,14 +152,15 @@ func (cl *Client) get(ctx context.Context) (*clientConn, error) {
 }
 
 // freshIdle takes the most recently used idle connection that has not
-// been idle too long, closing the stale ones it meets.
+// been idle too long nor outlived its lifetime, closing the stale ones it
+// meets.
 func (cl *Client) freshIdle() *clientConn {
 	now := clock.Mono()
 	cl.mu.Lock()
 	for n := len(cl.idle); n > 0; n = len(cl.idle) {
 		pc := cl.idle[n-1]
 		cl.idle = cl.idle[:n-1]
-		if time.Duration(now-pc.idleAt) < cl.idleTime {
+		if time.Duration(now-pc.idleAt) < cl.idleTime && (pc.expireAt == 0 || now < pc.expireAt) {
 			cl.mu.Unlock()
 			return pc
 		}
@@ -176,7 +182,11 @@ func (cl *Client) newConn(c net.Conn, err error) (*clientConn, error) {
 	br.Reset(c)
 	bw := writerPool.Get().(*bufio.Writer)
 	bw.Reset(c)
-	return &clientConn{c: c, br: br, bw: bw}, nil
+	pc := &clientConn{c: c, br: br, bw: bw}
+	if cl.lifeTime > 0 {
+		pc.expireAt = clock.Mono() + int64(cl.lifeTime)
+	}
+	return pc, nil
 }
 
 // evictOne closes the least recently used idle connection, if any, so that
@@ -195,11 +205,14 @@ func (cl *Client) evictOne() bool {
 	return true
 }
 
-// put returns a connection whose exchange finished cleanly to the pool.
+// put returns a connection whose exchange finished cleanly to the pool,
+// or closes it when the pool is full or the connection has outlived its
+// lifetime.
 func (cl *Client) put(pc *clientConn) {
-	pc.idleAt = clock.Mono()
+	now := clock.Mono()
+	pc.idleAt = now
 	cl.mu.Lock()
-	if !cl.closed && len(cl.idle) < cl.maxIdle {
+	if !cl.closed && len(cl.idle) < cl.maxIdle && (pc.expireAt == 0 || now < pc.expireAt) {
 		cl.idle = append(cl.idle, pc)
 		cl.mu.Unlock()
 		if cl.limit != nil {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/linnet-mesh/linnet/internal/clock"
 )
 
 // Server serves a router's HTTP/1.1 listener. Requests without a body,
@@ -47,6 +49,8 @@ type Server struct {
 	wg      sync.WaitGroup
 	// clock is a coarse now (unix ns) kept by reapIdle (idletimeout.go).
 	clock atomic.Int64
+	// lifeTime bounds a connection's life (SetLifeTime; 0: unbounded).
+	lifeTime time.Duration
 }
 
 // NewServer returns a server for h; fallback is the net/http server (its
@@ -95,6 +99,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		delay = 0
 		fc := &fastConn{c: c}
+		if s.lifeTime > 0 {
+			fc.expireAt = clock.Mono() + int64(s.lifeTime)
+		}
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
@@ -157,6 +164,9 @@ type fastConn struct {
 	idle atomic.Bool
 	// idleSince is the server clock when the connection last went idle.
 	idleSince atomic.Int64
+	// expireAt is the clock.Mono time the connection's life ends (0:
+	// never; SetLifeTime).
+	expireAt int64
 }
 
 var (
@@ -205,7 +215,7 @@ func (s *Server) serveConn(fc *fastConn) {
 			return
 		}
 		if !ok || !simpleRequest(head) {
-			handedOff = s.handOff(c, br)
+			handedOff = s.handOff(c, br, fc.expireAt)
 			return
 		}
 		req, ok := readRequestHead(br, head)
@@ -220,7 +230,7 @@ func (s *Server) serveConn(fc *fastConn) {
 		// One writer and header map per connection, reset per request:
 		// a ResponseWriter is not used after its handler returns.
 		if w == nil {
-			w = &fastWriter{h: make(http.Header, 8), conn: c}
+			w = &fastWriter{h: make(http.Header, 8), conn: c, expireAt: fc.expireAt}
 		}
 		w.reset(bw, req)
 		if !s.serve(w, req) || w.finish() != nil || w.closeAfter {
@@ -246,9 +256,10 @@ func (s *Server) serve(w *fastWriter, req *http.Request) (ok bool) {
 
 // handOff gives the connection, with what was already read, to the
 // net/http server. It reports whether it did.
-func (s *Server) handOff(c net.Conn, br *bufio.Reader) bool {
+func (s *Server) handOff(c net.Conn, br *bufio.Reader, expireAt int64) bool {
 	buffered, _ := br.Peek(br.Buffered())
 	pc := &prefixConn{Conn: c, prefix: append([]byte(nil), buffered...)}
+	pc.expireAt = expireAt
 	return s.handoff.push(pc)
 }
 
@@ -326,6 +337,7 @@ func asciiEqualFold(b []byte, s string) bool {
 type prefixConn struct {
 	net.Conn
 	prefix []byte
+	connLife
 }
 
 // NetConn returns the wrapped connection (as tls.Conn does), so that its
@@ -402,6 +414,9 @@ type fastWriter struct {
 	err         error
 	// conn is the connection the writer answers on (edge.go reads it).
 	conn net.Conn
+	// expireAt is its fastConn's: the response written at or after it
+	// is the connection's last (0: no lifetime).
+	expireAt int64
 }
 
 func (w *fastWriter) Header() http.Header { return w.h }
@@ -414,7 +429,7 @@ func (w *fastWriter) reset(bw *bufio.Writer, req *http.Request) {
 		h = w.h
 	}
 	clear(h)
-	*w = fastWriter{bw: bw, req: req, h: h, own: h, cl: -1, conn: w.conn}
+	*w = fastWriter{bw: bw, req: req, h: h, own: h, cl: -1, conn: w.conn, expireAt: w.expireAt}
 }
 
 // adoptHeader makes h, a header map the handler built and will not use
@@ -447,7 +462,7 @@ func (w *fastWriter) WriteHeader(code int) {
 			delete(w.h, "Content-Length")
 		}
 	}
-	if w.req.Close {
+	if w.req.Close || w.expireAt != 0 && clock.Mono() >= w.expireAt {
 		w.closeAfter = true
 	}
 	http10 := w.req.ProtoMajor == 1 && w.req.ProtoMinor == 0
@@ -564,6 +579,10 @@ func (w *fastWriter) finish() error {
 	}
 	if w.cl >= 0 && w.written < w.cl && !w.noBody {
 		// A short body: the caller can only tell if the connection ends.
+		w.closeAfter = true
+	}
+	if w.expireAt != 0 && !w.closeAfter && clock.Mono() >= w.expireAt {
+		// The connection reached its age while the body streamed.
 		w.closeAfter = true
 	}
 	if err := w.bw.Flush(); err != nil {

@@ -14,8 +14,16 @@ type TransportOptions struct {
 	// endpoint fails the request instead of hanging it for the kernel's
 	// minutes-long SYN retry).
 	ConnectTimeout time.Duration
-	// IdleTimeout closes pooled connections idle this long (default 60s).
+	// IdleTimeout closes pooled connections idle this long (default 60s):
+	// hostConnectionPool.idleTimeMs or clientSession.idleTimeMs.
 	IdleTimeout time.Duration
+	// LifeTime, when positive, closes a pooled connection of the fast
+	// path (requests without a body) once it is that old, instead of
+	// reusing it, never in the middle of an exchange
+	// (clientSession.lifeTimeMs). The fallback http.Transport, which
+	// carries requests with bodies, has no hook to refuse the reuse of one
+	// connection: its connections are bounded by IdleTimeout only.
+	LifeTime time.Duration
 	// MaxIdle bounds idle pooled connections per endpoint (default 1024).
 	MaxIdle int
 	// MaxConns bounds connections per endpoint (0: unbounded), i.e.
