@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/proxy"
+	"github.com/linnet-mesh/linnet/internal/tlsconf"
 )
 
 // TransportOptions configures the client-tier transport of one endpoint.
@@ -190,26 +191,13 @@ const nextProtoH2 = "h2"
 // negotiate h2. Every failure is reported as a dial error: the request
 // has not been written.
 func dialTLS(ctx context.Context, d dialer, network, addr string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
-	c, err := d.DialContext(ctx, network, addr)
+	tc, err := tlsconf.DialTLS(ctx, d, network, addr, cfg, timeout)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.ServerName == "" {
-		cfg = cfg.Clone()
-		if host, _, err := net.SplitHostPort(addr); err == nil {
-			cfg.ServerName = host
-		}
-	}
-	tc := tls.Client(c, cfg)
-	hctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if err := tc.HandshakeContext(hctx); err != nil {
-		c.Close()
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: c.RemoteAddr(), Err: fmt.Errorf("TLS handshake: %w", err)}
-	}
 	if p := tc.ConnectionState().NegotiatedProtocol; p != nextProtoH2 {
 		tc.Close()
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: c.RemoteAddr(),
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: tc.RemoteAddr(),
 			Err: fmt.Errorf("the endpoint did not agree to HTTP/2 over TLS (ALPN negotiated %q, want \"h2\")", p)}
 	}
 	return tc, nil

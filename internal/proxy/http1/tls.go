@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/proxy"
+	"github.com/linnet-mesh/linnet/internal/tlsconf"
 )
 
 // dialFunc returns how the transports of o connect: plain TCP, or, with
@@ -29,29 +30,11 @@ func dialFunc(d *net.Dialer, o TransportOptions) func(ctx context.Context, netwo
 	}
 }
 
-// dialTLS connects to addr and completes a TLS handshake within timeout.
-// A failed handshake (unknown authority, a certificate for another name,
-// a server that wants a client certificate) is reported as a dial error:
-// the request has not been written, so the router answers it as a
-// connection failure (502, l5d-retryable) and may requeue it.
+// dialTLS is tlsconf.DialTLS, returning a net.Conn.
 func dialTLS(ctx context.Context, d *net.Dialer, network, addr string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
-	c, err := d.DialContext(ctx, network, addr)
+	tc, err := tlsconf.DialTLS(ctx, d, network, addr, cfg, timeout)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.ServerName == "" {
-		// disableValidation without a commonName: SNI is the host.
-		cfg = cfg.Clone()
-		if host, _, err := net.SplitHostPort(addr); err == nil {
-			cfg.ServerName = host
-		}
-	}
-	tc := tls.Client(c, cfg)
-	hctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if err := tc.HandshakeContext(hctx); err != nil {
-		c.Close()
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: c.RemoteAddr(), Err: fmt.Errorf("TLS handshake: %w", err)}
 	}
 	return tc, nil
 }
