@@ -105,6 +105,7 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 	}
 	return NewInterpreter(ctx, InterpreterOptions{
 		Namespace:    c.Namespace,
+		Dst:          c.Dst,
 		Dial:         remote.DialDst(ctx, env.Namers, c.dst),
 		TLS:          tc,
 		RetryBase:    seconds(c.Retry.BaseSeconds),
@@ -122,6 +123,8 @@ type InterpreterOptions struct {
 	Namespace string
 	// Dial connects to namerd's HTTP API (one of its replicas).
 	Dial func(ctx context.Context) (net.Conn, error)
+	// Dst says where Dial goes (the config's dst), for people to read.
+	Dst string
 	// TLS, when set, secures the connections (HTTPS).
 	TLS *tls.Config
 	// RetryBase and RetryMax bound the jittered reconnect backoff.

@@ -153,6 +153,7 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 	return NewInterpreter(ctx, InterpreterOptions{
 		Namespace:        c.root,
 		Dial:             remote.DialDst(ctx, env.Namers, c.dst),
+		Dst:              c.Dst,
 		TLS:              tc,
 		RetryBase:        time.Duration(c.Retry.BaseSeconds) * time.Second,
 		RetryMax:         time.Duration(c.Retry.MaxSeconds) * time.Second,

@@ -32,6 +32,8 @@ type InterpreterOptions struct {
 	// Dial connects to namerd's io.l5d.mesh interface (one of its
 	// replicas).
 	Dial func(ctx context.Context) (net.Conn, error)
+	// Dst says where Dial goes (the config's dst), for people to read.
+	Dst string
 	// TLS, when set, secures the connection.
 	TLS *tls.Config
 	// RetryBase and RetryMax bound the jittered backoff between attempts

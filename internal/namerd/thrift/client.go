@@ -39,9 +39,18 @@ const handshakeTimeout = 10 * time.Second
 
 // newSession runs the mux handshake on c (Finagle's: the "tinit check"
 // marker, then Tinit/Rinit without session features) and starts reading.
-func newSession(c net.Conn) (*session, error) {
+// The handshake ends by handshakeTimeout, by ctx's deadline if sooner, or
+// when ctx ends.
+func newSession(ctx context.Context, c net.Conn) (*session, error) {
 	br := bufio.NewReaderSize(c, 16<<10)
-	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
+	deadline := time.Now().Add(handshakeTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = c.SetDeadline(deadline)
+	// A past deadline interrupts the handshake's reads and writes.
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	if _, err := c.Write(appendMux(nil, muxBadRerr, tinitTag, []byte(canTinit))); err != nil {
 		return nil, err
 	}
@@ -79,6 +88,9 @@ func newSession(c net.Conn) (*session, error) {
 		}
 	}
 	// Otherwise the peer predates handshakes: plain mux.
+	if !stop() {
+		return nil, fmt.Errorf("mux handshake: %w", context.Cause(ctx))
+	}
 	_ = c.SetDeadline(time.Time{})
 	s := &session{c: c, calls: map[uint32]chan muxMsg{}, nextTag: 2, done: make(chan struct{}), pong: make(chan struct{}, 1)}
 	go s.read(br)
@@ -299,14 +311,24 @@ type muxClient struct {
 	// pingTimeout closes the session (Finagle's failure detector).
 	pingEvery, pingTimeout time.Duration
 
-	mu   sync.Mutex
+	// lock guards sess; it is a channel so that a caller waiting while
+	// another dials gives up when its ctx ends.
+	lock chan struct{}
 	sess *session
+}
+
+func newMuxClient(dial func(ctx context.Context) (net.Conn, error), tc *tls.Config, pingEvery, pingTimeout time.Duration) *muxClient {
+	return &muxClient{dial: dial, tls: tc, pingEvery: pingEvery, pingTimeout: pingTimeout, lock: make(chan struct{}, 1)}
 }
 
 // get returns a usable session, dialling one when needed.
 func (c *muxClient) get(ctx context.Context) (*session, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	select {
+	case c.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-c.lock }()
 	if c.sess != nil && c.sess.usable() {
 		return c.sess, nil
 	}
@@ -324,7 +346,7 @@ func (c *muxClient) get(ctx context.Context) (*session, error) {
 		}
 		conn = tc
 	}
-	s, err := newSession(conn)
+	s, err := newSession(dctx, conn)
 	if err != nil {
 		_ = conn.Close()
 		return nil, err
@@ -365,8 +387,8 @@ func (c *muxClient) call(ctx context.Context, method string, args writer, ok rea
 }
 
 func (c *muxClient) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.lock <- struct{}{}
+	defer func() { <-c.lock }()
 	if c.sess != nil {
 		c.sess.close(nil)
 	}

@@ -137,6 +137,7 @@ func (c *InterpreterConfig) NewInterpreter(env naming.InterpreterEnv) (naming.In
 	}
 	return NewInterpreter(ctx, InterpreterOptions{
 		Namespace:    c.Namespace,
+		Dst:          c.Dst,
 		Dial:         remote.DialDst(ctx, env.Namers, c.dst),
 		TLS:          tc,
 		RetryBase:    time.Duration(c.Retry.BaseSeconds) * time.Second,
@@ -155,6 +156,8 @@ type InterpreterOptions struct {
 	Namespace string
 	// Dial connects to namerd's thrift interface (one of its replicas).
 	Dial func(ctx context.Context) (net.Conn, error)
+	// Dst says where Dial goes (the config's dst), for people to read.
+	Dst string
 	// TLS, when set, secures the connection.
 	TLS *tls.Config
 	// RetryBase and RetryMax bound the jittered backoff after failures.
@@ -208,7 +211,7 @@ func NewInterpreter(ctx context.Context, o InterpreterOptions) *Interpreter {
 	}
 	in := &Interpreter{
 		o: o, log: o.Logger, cid: fromPath(o.ClientID),
-		cli:  &muxClient{dial: o.Dial, tls: o.TLS, pingEvery: o.PingEvery, pingTimeout: o.PingTimeout},
+		cli:  newMuxClient(o.Dial, o.TLS, o.PingEvery, o.PingTimeout),
 		bind: remote.NewWatches(ctx, watch.PendingActivity[naming.BoundTree]()),
 		addr: remote.NewWatches(ctx, naming.Addr{State: naming.AddrPending}),
 	}

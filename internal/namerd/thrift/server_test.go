@@ -359,7 +359,7 @@ func TestClientSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, err := newSession(c)
+	sess, err := newSession(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
