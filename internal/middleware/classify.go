@@ -126,24 +126,31 @@ func Classify(c Classifier) Middleware {
 			if err != nil {
 				return nil, err
 			}
-			cl := c.Classify(req, resp, nil)
-			if resp.Header == nil {
-				resp.Header = make(http.Header, 2)
-			}
-			// Canonical keys assigned directly: Header.Set and Del would
-			// canonicalise the lower-case names, allocating on every
-			// response.
-			if cl.Success {
-				resp.Header[canonSuccessClass] = successValue[:1:1]
-			} else {
-				resp.Header[canonSuccessClass] = failureValue[:1:1]
-			}
-			if !cl.Success && cl.Retryable {
-				resp.Header[canonRetryable] = trueValue[:1:1]
-			} else {
-				delete(resp.Header, canonRetryable)
-			}
+			ClassifyResponse(c, req, resp)
 			return resp, nil
 		})
 	}
+}
+
+// ClassifyResponse classifies resp with c and writes the outcome on it
+// (l5d-success-class, and l5d-retryable for a retryable failure), as the
+// Classify module does; the router's express lane calls it directly.
+func ClassifyResponse(c Classifier, req *http.Request, resp *http.Response) Class {
+	cl := c.Classify(req, resp, nil)
+	if resp.Header == nil {
+		resp.Header = make(http.Header, 2)
+	}
+	// Canonical keys assigned directly: Header.Set and Del would
+	// canonicalise the lower-case names, allocating on every response.
+	if cl.Success {
+		resp.Header[canonSuccessClass] = successValue[:1:1]
+	} else {
+		resp.Header[canonSuccessClass] = failureValue[:1:1]
+	}
+	if !cl.Success && cl.Retryable {
+		resp.Header[canonRetryable] = trueValue[:1:1]
+	} else {
+		delete(resp.Header, canonRetryable)
+	}
+	return cl
 }

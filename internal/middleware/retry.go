@@ -39,14 +39,21 @@ const DefaultMaxRetryBuffer = 8 << 10
 // scope (the service scope): retries/total, retries/per_request,
 // retries/budget_exhausted, retries/budget.
 func Retry(o RetryOptions, c Classifier, scope telemetry.Scope) (Middleware, error) {
+	m, _, err := NewRetry(o, c, scope)
+	return m, err
+}
+
+// NewRetry is Retry, with the hooks of the same policy for the router's
+// express lane.
+func NewRetry(o RetryOptions, c Classifier, scope telemetry.Scope) (Middleware, Express, error) {
 	bud, err := NewBudget(o.Budget)
 	if err != nil {
-		return nil, fmt.Errorf("retries.%w", err)
+		return nil, Express{}, fmt.Errorf("retries.%w", err)
 	}
 	bo := backoff.Constant(0)
 	if o.Backoff != nil {
 		if bo, err = backoff.New(*o.Backoff); err != nil {
-			return nil, fmt.Errorf("retries.%w", err)
+			return nil, Express{}, fmt.Errorf("retries.%w", err)
 		}
 	}
 	r := &retrier{
@@ -56,7 +63,7 @@ func Retry(o RetryOptions, c Classifier, scope telemetry.Scope) (Middleware, err
 		exhausted:  scope.Counter("retries/budget_exhausted"),
 	}
 	scope.Gauge("retries/budget", func() float64 { return float64(bud.Balance()) })
-	return r.middleware, nil
+	return r.middleware, Express{r}, nil
 }
 
 // Requeue is client.requeueBudget (same keys as a retry budget): the client-level retry of requests that failed without being
@@ -65,9 +72,16 @@ func Retry(o RetryOptions, c Classifier, scope telemetry.Scope) (Middleware, err
 // balancer. Metrics under scope (the client scope): retries/requeues,
 // retries/requeues_per_request, retries/budget_exhausted, retries/budget.
 func Requeue(budget BudgetOptions, scope telemetry.Scope) (Middleware, error) {
+	m, _, err := NewRequeue(budget, scope)
+	return m, err
+}
+
+// NewRequeue is Requeue, with the hooks of the same policy for the
+// router's express lane.
+func NewRequeue(budget BudgetOptions, scope telemetry.Scope) (Middleware, Express, error) {
 	bud, err := NewBudget(budget)
 	if err != nil {
-		return nil, fmt.Errorf("requeueBudget.%w", err)
+		return nil, Express{}, fmt.Errorf("requeueBudget.%w", err)
 	}
 	r := &retrier{
 		budget: bud, backoff: backoff.Constant(0),
@@ -76,7 +90,7 @@ func Requeue(budget BudgetOptions, scope telemetry.Scope) (Middleware, error) {
 		exhausted:  scope.Counter("retries/budget_exhausted"),
 	}
 	scope.Gauge("retries/budget", func() float64 { return float64(bud.Balance()) })
-	return r.middleware, nil
+	return r.middleware, Express{r}, nil
 }
 
 type retrier struct {

@@ -33,6 +33,8 @@ type boundEntry struct {
 	mu     sync.Mutex
 	cancel func()
 	closed bool
+	// express: the client policy lets attempts take the express lane.
+	express bool
 }
 
 func (r *Router) newBoundEntry(key string) *boundEntry {
@@ -52,6 +54,7 @@ func (b *boundEntry) init(nb *naming.Bound) {
 			b.bal = newLeastLoaded()
 		}
 		b.svc = compose(boundStack, b, RoundTripperFunc(b.balance))
+		b.express = b.policy.AttemptTimeout == 0 && (b.policy.Requeue == nil || b.policy.RequeueExpress.Valid())
 		if nb.Addr == nil {
 			b.update(naming.Addr{State: naming.AddrNeg})
 			return

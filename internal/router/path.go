@@ -36,6 +36,8 @@ type pathEntry struct {
 	// (rt/<label>/client/<id>/service/<name>) of each bound entry used.
 	csStats sync.Map // *boundEntry → *telemetry.RequestStats
 	success Classifier
+	// express: the policy lets requests take the express lane.
+	express bool
 }
 
 func (r *Router) newPathEntry(key string) *pathEntry {
@@ -56,6 +58,8 @@ func (p *pathEntry) init(dst Dst) {
 		}
 		p.success = successOf(p.policy.Classifier)
 		p.svc = compose(pathStack, p, RoundTripperFunc(p.route))
+		p.express = len(dst.Local) == 0 && p.policy.TotalTimeout == 0 &&
+			(p.policy.Retries == nil || p.policy.Express.Valid() && p.policy.Express.Immediate())
 		full := make(dtab.Dtab, 0, len(p.r.p.Dtab)+len(dst.Local))
 		full = append(append(full, p.r.p.Dtab...), dst.Local...)
 		binding := p.r.p.Interpreter.Bind(full, dst.Path)

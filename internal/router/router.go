@@ -69,6 +69,10 @@ type ServicePolicy struct {
 	// Retries, when set, wraps the rest of the path stack
 	// (middleware.Retry with the same classifier).
 	Retries Middleware
+	// Express is Retries' budget and counts for the express lane
+	// (middleware.NewRetry); without it, a route with Retries never takes
+	// the lane.
+	Express middleware.Express
 }
 
 // ClientPolicy is the per-bound-name policy (Linkerd's `client:`).
@@ -78,6 +82,10 @@ type ClientPolicy struct {
 	// Requeue, when set, resends requests that were never written
 	// (middleware.Requeue).
 	Requeue Middleware
+	// RequeueExpress is Requeue's budget and counts for the express lane
+	// (middleware.NewRequeue); without it, a bound name with Requeue
+	// never takes the lane.
+	RequeueExpress middleware.Express
 	// NewBalancer builds the balancer; nil means p2c least-loaded.
 	NewBalancer func() balancer.Balancer
 }

@@ -74,11 +74,11 @@ func (p *policies) service(name dtab.Path) router.ServicePolicy {
 	if bo := sp.Retries.Backoff; bo.Kind != "" {
 		ro.Backoff = &backoff.Options{Kind: bo.Kind, Ms: bo.Ms, MinMs: bo.MinMs, MaxMs: bo.MaxMs}
 	}
-	retries, err := middleware.Retry(ro, c, telemetry.ServiceScope(p.scope, name.String()))
+	retries, express, err := middleware.NewRetry(ro, c, telemetry.ServiceScope(p.scope, name.String()))
 	if err != nil {
 		p.log("retries settings rejected; retries off", "service", name.String(), "err", err)
 	} else {
-		out.Retries = retries
+		out.Retries, out.Express = retries, express
 	}
 	return out
 }
@@ -110,7 +110,7 @@ func (p *policies) client(id dtab.Path) router.ClientPolicy {
 		opts.FailureAccrual.Backoff = &backoff.Options{Kind: fa.Backoff.Kind, Ms: fa.Backoff.Ms, MinMs: fa.Backoff.MinMs, MaxMs: fa.Backoff.MaxMs}
 	}
 	qb := cp.RequeueBudget
-	requeue, err := middleware.Requeue(middleware.BudgetOptions{
+	requeue, requeueExpress, err := middleware.NewRequeue(middleware.BudgetOptions{
 		TTLSecs: &qb.TTLSecs, MinRetriesPerSec: &qb.MinRetriesPerSec, PercentCanRetry: &qb.PercentCanRetry,
 	}, scope)
 	if err != nil {
@@ -119,6 +119,7 @@ func (p *policies) client(id dtab.Path) router.ClientPolicy {
 	return router.ClientPolicy{
 		AttemptTimeout: time.Duration(cp.RequestAttemptTimeoutMs) * time.Millisecond,
 		Requeue:        requeue,
+		RequeueExpress: requeueExpress,
 		NewBalancer: func() balancer.Balancer {
 			b, err := balancer.New(opts, scope)
 			if err != nil {

@@ -37,6 +37,10 @@ type Options struct {
 	// LogLevel, when set, is the level of Logger (the CLI's -log.level):
 	// the admin server's /logging and /logging.json show and change it.
 	LogLevel *slog.LevelVar
+	// DisableExpressLane sends every request through the router's full
+	// stack (the express lane, docs/performance.md, is for plain requests
+	// only and changes nothing observable; this is for comparing).
+	DisableExpressLane bool
 }
 
 // Process is a running router process: its routers, their servers, the
@@ -52,6 +56,8 @@ type Process struct {
 	closers []func() error
 	// tracers makes each router's Tracer (see telemetry.go).
 	tracers telemetry.TracerFactory
+	// disableExpress is Options.DisableExpressLane.
+	disableExpress bool
 
 	done     chan struct{}
 	stopOnce sync.Once
@@ -85,6 +91,8 @@ func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) 
 		reg:    telemetry.NewRegistry(),
 		grace:  time.Duration(cfg.Admin.ShutdownGraceMs) * time.Millisecond,
 		done:   make(chan struct{}),
+
+		disableExpress: o.DisableExpressLane,
 	}
 	defer func() {
 		if err != nil {
@@ -286,6 +294,15 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 		}
 		p.closers = append(p.closers, alog.Close)
 	}
+	// The express lane needs plain HTTP/1.1 endpoint clients (client TLS
+	// is chosen per request) and a tracer that can trace a hop without
+	// the request objects.
+	var express *http1.ExpressParams
+	if eh, ok := tr.(interface {
+		ExpressHop(ctxTrace, sample string) (string, int, bool)
+	}); ok && !p.disableExpress && pol.tlsFor == nil {
+		express = &http1.ExpressParams{Trace: eh.ExpressHop}
+	}
 	xfcc, _ := forwardsClientCert(&hr.Client, hr.Client.Global.ForwardClientCert)
 	for i := range hr.Servers {
 		s := &hr.Servers[i]
@@ -319,6 +336,7 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 			Label:                 label,
 			Addr:                  ln.Addr().String(),
 			Edge:                  serverEdge(label, s.AddForwardedHeader, s.TimestampHeader, xfcc),
+			Express:               express,
 		})
 		idle, life := serverSession(s.ServerSession, 10*time.Minute)
 		srv := http1.NewServer(traceServer(tr, s.ClearContext, hr.Dtab.Dtab, h), &http.Server{
@@ -328,6 +346,7 @@ func (p *Process) startHTTPRouter(ctx context.Context, hr *HTTPRouter, namers []
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}, log)
 		srv.SetLifeTime(life)
+		srv.SetExpress(h)
 		p.servers = append(p.servers, &listener{name: label + " " + ln.Addr().String(), ln: ln, srv: srv})
 	}
 	return rt, admin.RouterInfo{Label: label, Dtab: hr.Dtab.Dtab, Interpreter: interp}, nil

@@ -73,6 +73,10 @@ type tracedTransport struct {
 
 func (t tracedTransport) CloseIdleConnections() { t.base.CloseIdleConnections() }
 
+// Base returns the transport under the tracing (the express lane writes
+// requests on the endpoint client's connections itself).
+func (t tracedTransport) Base() router.Transport { return t.base }
+
 // clientSpanTags tags the client span in the request context (the
 // attempt's) with Linkerd's routing annotations, read from the l5d-dst-*
 // headers the path and bound tiers wrote, and annotates the attempt's

@@ -73,6 +73,24 @@ func (st *RequestStats) End(t0 int64, status int, failure FailureKind) {
 	st.Observe(clock.Since(t0), status, failure)
 }
 
+// StartAt is Start for a caller that read the clock (clock.Mono) itself,
+// to share one reading among several scopes.
+func (st *RequestStats) StartAt(now int64) int64 {
+	st.pending.Add(1)
+	return now
+}
+
+// EndAt is End with the caller's clock.Mono reading.
+func (st *RequestStats) EndAt(t0, now int64, status int, failure FailureKind) {
+	st.pending.Add(-1)
+	st.Observe(time.Duration(now-t0), status, failure)
+}
+
+// Abandon undoes Start for a request that was not sent after all (the
+// caller sends it another way, which counts it): only the in-flight gauge
+// changes.
+func (st *RequestStats) Abandon() { st.pending.Add(-1) }
+
 // Observe records a finished request that took d, without touching the
 // pending gauge (for callers that track in-flight requests themselves).
 func (st *RequestStats) Observe(d time.Duration, status int, failure FailureKind) {

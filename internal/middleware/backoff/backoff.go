@@ -71,6 +71,9 @@ type Stream struct {
 // Stream starts a new sequence.
 func (p Policy) Stream() Stream { return Stream{o: p.o} }
 
+// Options returns the options the policy was made from.
+func (p Policy) Options() Options { return p.o }
+
 // Next returns the next wait. Jittered backoff is "decorrelated jitter"
 // (as in Finagle's Backoff.decorrelatedJittered): the first wait is minMs,
 // then each is uniform in [min, 3*previous] capped at maxMs.

@@ -256,6 +256,14 @@ func (cl *Client) CloseIdleConnections() {
 // roundTrip does one exchange on pc. wrote reports whether any of the
 // request may have reached the endpoint.
 func (pc *clientConn) roundTrip(cl *Client, req *http.Request) (resp *http.Response, wrote bool, err error) {
+	return pc.exchange(cl, req, false)
+}
+
+// exchange sends req on the connection and reads its response. With
+// written, the caller has already put the request head in pc.bw (the
+// express lane writes it from the caller's raw head); req then only
+// stands for it: its method and context govern how the response is read.
+func (pc *clientConn) exchange(cl *Client, req *http.Request, written bool) (resp *http.Response, wrote bool, err error) {
 	ctx := req.Context()
 	stop := func() bool { return true }
 	if ctx.Done() != nil {
@@ -265,7 +273,7 @@ func (pc *clientConn) roundTrip(cl *Client, req *http.Request) (resp *http.Respo
 	}
 	// The common case is written without Request.Write's allocations
 	// (reqwrite.go); header and flush are one write either way.
-	if !writeRequestHead(pc.bw, req) {
+	if !written && !writeRequestHead(pc.bw, req) {
 		if err := req.Write(pc.bw); err != nil {
 			stop()
 			return nil, true, ctxErr(ctx, err)

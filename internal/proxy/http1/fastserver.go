@@ -51,7 +51,14 @@ type Server struct {
 	clock atomic.Int64
 	// lifeTime bounds a connection's life (SetLifeTime; 0: unbounded).
 	lifeTime time.Duration
+	// express is the handler's express lane (SetExpress; nil: none).
+	express *express
 }
+
+// SetExpress lets plain requests take h's express lane (lane.go), when
+// h's configuration has one; h must be the handler s serves, under its
+// tracing middleware. Call it before Serve.
+func (s *Server) SetExpress(h *Handler) { s.express = h.express }
 
 // NewServer returns a server for h; fallback is the net/http server (its
 // Handler is set to h) that takes over connections the fast path does
@@ -200,6 +207,7 @@ func (s *Server) serveConn(fc *fastConn) {
 	}()
 	remote := c.RemoteAddr().String()
 	var w *fastWriter
+	var lr *laneRequest // the express lane's stand-in request
 	for first := true; ; first = false {
 		fc.idle.Store(true)
 		fc.idleSince.Store(s.clock.Load())
@@ -217,6 +225,18 @@ func (s *Server) serveConn(fc *fastConn) {
 		if !ok || !simpleRequest(head) {
 			handedOff = s.handOff(c, br, fc.expireAt)
 			return
+		}
+		if s.express != nil {
+			if w == nil {
+				w = &fastWriter{h: make(http.Header, 8), conn: c, expireAt: fc.expireAt}
+				lr = new(laneRequest)
+			}
+			if handled, keep := s.express.serveExpress(w, br, bw, head, lr, remote); handled {
+				if !keep {
+					return
+				}
+				continue
+			}
 		}
 		req, ok := readRequestHead(br, head)
 		if !ok {

@@ -65,6 +65,14 @@ func (id *headerToken) Identify(r *http.Request) (dtab.Path, error) {
 	} else if vs := r.Header[id.header]; len(vs) > 0 {
 		v = vs[len(vs)-1]
 	}
+	return id.identify(v)
+}
+
+// identifyHost names a request after its Host (the express lane, which
+// has no *http.Request).
+func (id *headerToken) identifyHost(v string) (dtab.Path, error) { return id.identify(v) }
+
+func (id *headerToken) identify(v string) (dtab.Path, error) {
 	if v == "" {
 		return nil, proxy.Unidentified("%s header is absent", id.header)
 	}

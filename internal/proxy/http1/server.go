@@ -51,6 +51,9 @@ type HandlerParams struct {
 	// timestampHeader, x-forwarded-client-cert) to forwarded requests.
 	Edge   *proxy.ServerEdge
 	Logger *slog.Logger
+	// Express, when set, lets plain requests take the express lane
+	// (lane.go) where this configuration allows it.
+	Express *ExpressParams
 }
 
 // Handler is the http.Handler of one router server.
@@ -58,6 +61,7 @@ type Handler struct {
 	p        HandlerParams
 	stats    *telemetry.RequestStats
 	inflight atomic.Int64
+	express  *express // nil: every request takes the full stack
 }
 
 // NewHandler returns the server handler.
@@ -71,7 +75,9 @@ func NewHandler(p HandlerParams) *Handler {
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{p: p, stats: telemetry.NewRequestStats(p.Scope)}
+	h := &Handler{p: p, stats: telemetry.NewRequestStats(p.Scope)}
+	h.express = newExpress(h)
+	return h
 }
 
 // ServeHTTP identifies, routes and forwards one request.

@@ -1,0 +1,37 @@
+package middleware
+
+import "github.com/linnet-mesh/linnet/internal/middleware/backoff"
+
+// Express is the part of a retry or requeue policy that the router's
+// express lane applies itself (docs/performance.md, "Fifth pass"): the
+// lane sends a plain request without the middleware, so it deposits into
+// the budget, withdraws for a retry and records the retries per request
+// through these, exactly as the middleware's loop would.
+type Express struct{ r *retrier }
+
+// Valid reports whether e belongs to a policy (the zero Express does not).
+func (e Express) Valid() bool { return e.r != nil }
+
+// Begin counts one request into the budget (each request deposits).
+func (e Express) Begin() { e.r.budget.Deposit() }
+
+// Retry asks the budget for one retry: false (and budget_exhausted
+// counted) when it has none, true (and the retry counted) otherwise.
+func (e Express) Retry() bool {
+	if !e.r.budget.TryWithdraw() {
+		e.r.exhausted.Inc()
+		return false
+	}
+	e.r.total.Inc()
+	return true
+}
+
+// End records how many retries the request took.
+func (e Express) End(retries int) { e.r.perRequest.Add(int64(retries)) }
+
+// Immediate reports whether retries are sent without waiting (the
+// default constant 0 ms backoff): the express lane only retries then.
+func (e Express) Immediate() bool {
+	o := e.r.backoff.Options()
+	return o.Kind == "" || o.Kind == backoff.KindConstant && o.Ms == 0
+}
