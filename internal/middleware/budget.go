@@ -93,8 +93,12 @@ func NewBudget(o BudgetOptions) (*Budget, error) {
 }
 
 // add records n units in the current slot; b.mu is held.
-func (b *Budget) add(n int64) {
-	s := b.now() / int64(b.slot)
+func (b *Budget) add(n int64) { b.addAt(b.now(), n) }
+
+// addAt records n units in the slot of now (a clock.Mono reading); b.mu
+// is held.
+func (b *Budget) addAt(now, n int64) {
+	s := now / int64(b.slot)
 	i := int(s % budgetSlots)
 	if b.epoch[i] != s {
 		b.epoch[i], b.slots[i] = s, 0
@@ -121,6 +125,16 @@ func (b *Budget) Deposit() {
 	}
 	b.mu.Lock()
 	b.add(b.deposit)
+	b.mu.Unlock()
+}
+
+// depositAt is Deposit with the caller's clock.Mono reading.
+func (b *Budget) depositAt(now int64) {
+	if b.deposit == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.addAt(now, b.deposit)
 	b.mu.Unlock()
 }
 

@@ -12,8 +12,9 @@ type Express struct{ r *retrier }
 // Valid reports whether e belongs to a policy (the zero Express does not).
 func (e Express) Valid() bool { return e.r != nil }
 
-// Begin counts one request into the budget (each request deposits).
-func (e Express) Begin() { e.r.budget.Deposit() }
+// Begin counts one request into the budget (each request deposits); now
+// is the caller's clock.Mono reading.
+func (e Express) Begin(now int64) { e.r.budget.depositAt(now) }
 
 // Retry asks the budget for one retry: false (and budget_exhausted
 // counted) when it has none, true (and the retry counted) otherwise.

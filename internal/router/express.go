@@ -22,15 +22,16 @@ import (
 // Express reports whether requests to name (with no local dtab) may take
 // the express lane now: the name is bound and ready, and its service
 // policy needs nothing the lane does not do (no total timeout, retries
-// sent without backoff). The caller then calls Attempt.
-func (r *Router) Express(name dtab.Path) (*ExpressRoute, bool) {
+// sent without backoff). The caller then calls Attempt. now is the
+// caller's clock.Mono reading, shared with the caches' clock.
+func (r *Router) Express(name dtab.Path, now int64) (*ExpressRoute, bool) {
 	select {
 	case <-r.stop:
 		return nil, false
 	default:
 	}
 	var buf [128]byte
-	p := r.paths.getBytes(appendPathKey(buf[:0], Dst{Path: name}), coarseNow())
+	p := r.paths.getBytes(appendPathKey(buf[:0], Dst{Path: name}), coarse(now))
 	p.init(Dst{Path: name})
 	if !p.express {
 		return nil, false
@@ -51,7 +52,7 @@ type ExpressRoute pathEntry
 func (e *ExpressRoute) Begin(now int64) (t0 int64) {
 	p := (*pathEntry)(e)
 	if p.policy.Express.Valid() {
-		p.policy.Express.Begin()
+		p.policy.Express.Begin(now)
 	}
 	return p.stats.StartAt(now)
 }
@@ -98,8 +99,9 @@ func (e *ExpressRoute) DstService() string { return (*pathEntry)(e).nameStr }
 // Attempt picks a bound name and an endpoint for one attempt, as the path
 // tier and the balancer do, or reports false (nothing picked) when the
 // bound name or its addresses are not ready, it has no endpoint, or its
-// client policy needs the full stack (a per-attempt timeout).
-func (e *ExpressRoute) Attempt() (*ExpressAttempt, bool) {
+// client policy needs the full stack (a per-attempt timeout). now is the
+// caller's clock.Mono reading.
+func (e *ExpressRoute) Attempt(now int64) (*ExpressAttempt, bool) {
 	p := (*pathEntry)(e)
 	a := p.tree.Load()
 	if a == nil || a.State != watch.Ok {
@@ -114,7 +116,7 @@ func (e *ExpressRoute) Attempt() (*ExpressAttempt, bool) {
 		key = b.ID.String()
 		p.keys.Store(b, key)
 	}
-	be := p.r.bounds.get(key.(string), coarseNow())
+	be := p.r.bounds.get(key.(string), coarse(now))
 	be.init(b)
 	if !be.express {
 		return nil, false
@@ -131,7 +133,7 @@ func (e *ExpressRoute) Attempt() (*ExpressAttempt, bool) {
 	if err != nil {
 		return nil, false
 	}
-	c := p.r.clients.get(ep.Key, coarseNow())
+	c := p.r.clients.get(ep.Key, coarse(now))
 	c.init()
 	at := &ExpressAttempt{Transport: c.transport, Addr: ep.Key, DstClient: be.id, p: p, b: be, done: done}
 	if len(b.Residual) > 0 {
@@ -211,7 +213,7 @@ func (a *ExpressAttempt) Start(now int64) {
 	a.tcs = a.cs.StartAt(now)
 	a.tcl = a.b.stats.StartAt(now)
 	if a.b.policy.RequeueExpress.Valid() {
-		a.b.policy.RequeueExpress.Begin()
+		a.b.policy.RequeueExpress.Begin(now)
 	}
 }
 
@@ -255,3 +257,45 @@ func (a *ExpressAttempt) Done(resp *http.Response, err error) {
 	}
 	resp.Body = &doneBody{rc: resp.Body, done: a.done, failed: failed}
 }
+
+// below500Succeeds probes c: true when a GET answered with any of a range
+// of statuses below 500, with no l5d-* field, is a success that is not
+// retryable (every classifier Linnet has; a custom one might differ).
+func below500Succeeds(c middleware.Classifier) bool {
+	req := &http.Request{Method: http.MethodGet, Header: http.Header{}}
+	for _, code := range []int{200, 201, 204, 301, 302, 304, 400, 403, 404, 409, 429, 499} {
+		cl := c.Classify(req, &http.Response{StatusCode: code, Header: http.Header{}}, nil)
+		if !cl.Success || cl.Retryable {
+			return false
+		}
+	}
+	return true
+}
+
+// RelaysBelow500 reports whether the lane may relay a response with a
+// status below 500 as a success without classifying it (EndStatus).
+func (e *ExpressRoute) RelaysBelow500() bool { return (*pathEntry)(e).relayBelow500 }
+
+// EndStatus is End for a successful response of status (below 500, on a
+// route that RelaysBelow500), which the lane relays without building it.
+func (e *ExpressRoute) EndStatus(t0, now int64, status, retries int) {
+	p := (*pathEntry)(e)
+	p.stats.EndAt(t0, now, status, "")
+	if p.policy.Express.Valid() {
+		p.policy.Express.End(retries)
+	}
+}
+
+// EndStatus is End for a successful response of status (below 500),
+// relayed without building it.
+func (a *ExpressAttempt) EndStatus(now int64, status int) {
+	a.cs.EndAt(a.tcs, now, status, "")
+	a.b.stats.EndAt(a.tcl, now, status, "")
+	if a.b.policy.RequeueExpress.Valid() {
+		a.b.policy.RequeueExpress.End(a.requeues)
+	}
+}
+
+// Finish reports to the balancer the end of a relayed response's body:
+// failed when it broke off (Done does this for a built response).
+func (a *ExpressAttempt) Finish(failed bool) { a.done(failed) }

@@ -36,8 +36,11 @@ type pathEntry struct {
 	// (rt/<label>/client/<id>/service/<name>) of each bound entry used.
 	csStats sync.Map // *boundEntry → *telemetry.RequestStats
 	success Classifier
-	// express: the policy lets requests take the express lane.
-	express bool
+	// express: the policy lets requests take the express lane;
+	// relayBelow500: its classifiers call every status below 500 a
+	// success, so the lane may relay such responses without classifying
+	// each.
+	express, relayBelow500 bool
 }
 
 func (r *Router) newPathEntry(key string) *pathEntry {
@@ -60,6 +63,7 @@ func (p *pathEntry) init(dst Dst) {
 		p.svc = compose(pathStack, p, RoundTripperFunc(p.route))
 		p.express = len(dst.Local) == 0 && p.policy.TotalTimeout == 0 &&
 			(p.policy.Retries == nil || p.policy.Express.Valid() && p.policy.Express.Immediate())
+		p.relayBelow500 = below500Succeeds(p.policy.Classifier)
 		full := make(dtab.Dtab, 0, len(p.r.p.Dtab)+len(dst.Local))
 		full = append(append(full, p.r.p.Dtab...), dst.Local...)
 		binding := p.r.p.Interpreter.Bind(full, dst.Path)

@@ -227,10 +227,10 @@ func (r *Router) sweeper() {
 
 // coarseNow is the cache clock: monoNow truncated to 10ms, so that
 // entries used by every request are not rewritten on every request.
-func coarseNow() int64 {
-	n := monoNow()
-	return n - n%int64(10*time.Millisecond)
-}
+func coarseNow() int64 { return coarse(monoNow()) }
+
+// coarse truncates a clock.Mono reading to the cache clock's 10ms.
+func coarse(n int64) int64 { return n - n%int64(10*time.Millisecond) }
 
 // monoNow is the caches' clock (clock.Mono): a wall clock step cannot
 // make a cache entry look idle.

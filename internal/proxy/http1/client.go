@@ -283,6 +283,13 @@ func (pc *clientConn) exchange(cl *Client, req *http.Request, written bool) (res
 		stop()
 		return nil, true, ctxErr(ctx, err)
 	}
+	return pc.receive(cl, req, stop)
+}
+
+// receive reads the response to req, sent on pc; stop ends the
+// cancellation hook of req's context.
+func (pc *clientConn) receive(cl *Client, req *http.Request, stop func() bool) (resp *http.Response, wrote bool, err error) {
+	ctx := req.Context()
 	// The common head is parsed here (respread.go); anything else by
 	// net/http.
 	fr, fast := readResponseHead(pc.br, req)

@@ -467,6 +467,43 @@ func (w *fastWriter) adoptHeader(h http.Header) bool {
 	return true
 }
 
+// writeHeaderFields is WriteHeader for a response the express lane relays
+// without a header map (lane.go): a status from 200 to 499 but 204 and
+// 304, a Content-Length of length, the endpoint's fields as listed (none
+// of them Transfer-Encoding or Connection), a Date when they have none,
+// then extra (whole field lines), as WriteHeader writes the same response
+// from a map.
+func (w *fastWriter) writeHeaderFields(code int, length int64, fields []field, hasDate bool, extra string) {
+	w.wroteHeader = true
+	w.status = code
+	w.cl = length
+	if w.req.Close || w.expireAt != 0 && clock.Mono() >= w.expireAt {
+		w.closeAfter = true
+	}
+	bw := w.bw
+	bw.WriteString("HTTP/1.1 ")
+	writeUint(bw, uint64(code), 10)
+	bw.WriteByte(' ')
+	bw.WriteString(http.StatusText(code))
+	bw.WriteString("\r\n")
+	if !hasDate {
+		bw.WriteString("Date: ")
+		bw.Write(httpDate())
+		bw.WriteString("\r\n")
+	}
+	for _, f := range fields {
+		bw.WriteString(f.k)
+		bw.WriteString(": ")
+		writeHeaderValue(bw, f.v)
+		bw.WriteString("\r\n")
+	}
+	bw.WriteString(extra)
+	if w.closeAfter {
+		bw.WriteString("Connection: close\r\n")
+	}
+	bw.WriteString("\r\n")
+}
+
 func (w *fastWriter) WriteHeader(code int) {
 	if w.wroteHeader || code < 200 {
 		// Interim responses are not forwarded on the fast path.

@@ -82,6 +82,7 @@ type laneRequest struct {
 	url  url.URL
 	hdr  http.Header
 	head plainHead
+	resp plainResponse
 }
 
 // plainHead is what the lane reads from a request head.
@@ -195,7 +196,8 @@ func (e *express) serveExpress(w *fastWriter, br *bufio.Reader, bw *bufio.Writer
 	if idErr != nil {
 		return false, true
 	}
-	route, ok := h.p.Router.Express(name)
+	now := clock.Mono()
+	route, ok := h.p.Router.Express(name, now)
 	if !ok {
 		return false, true
 	}
@@ -210,9 +212,8 @@ func (e *express) serveExpress(w *fastWriter, br *bufio.Reader, bw *bufio.Writer
 	if !ok {
 		return false, true
 	}
-	now := clock.Mono()
 	t0 := h.stats.StartAt(now)
-	at, ok := route.Attempt()
+	at, ok := route.Attempt(now)
 	if !ok {
 		h.stats.Abandon()
 		return false, true
@@ -227,7 +228,21 @@ func (e *express) serveExpress(w *fastWriter, br *bufio.Reader, bw *bufio.Writer
 	var resp *http.Response
 	var err error
 	for {
-		resp, err = e.attempt(at, ph, route.DstService(), trace, n, req)
+		var raw *plainResponse
+		resp, raw, err = e.attempt(at, ph, route, trace, n, req, &lr.resp)
+		if raw != nil {
+			// A plain success: relayed as it is read.
+			now = clock.Mono()
+			at.EndStatus(now, raw.status)
+			route.EndStatus(tSvc, now, raw.status, retries)
+			h.stats.EndAt(t0, now, raw.status, "")
+			w.reset(bw, req)
+			if !e.relay(w, at, raw) {
+				w.finish()
+				return true, false
+			}
+			return true, w.finish() == nil && !w.closeAfter
+		}
 		var retryable bool
 		if err != nil {
 			retryable = route.RetryableError(req, err)
@@ -248,7 +263,7 @@ func (e *express) serveExpress(w *fastWriter, br *bufio.Reader, bw *bufio.Writer
 		// routing error.)
 		next, ok := (*router.ExpressAttempt)(nil), route.Retry()
 		if ok {
-			next, ok = route.Attempt()
+			next, ok = route.Attempt(now)
 		}
 		if !ok {
 			at.End(now, req, resp, err)
@@ -327,30 +342,33 @@ func clientOf(t router.Transport) (*Client, bool) {
 }
 
 // attempt sends the request to the attempt's endpoint and reads the
-// response; a connection that cannot be made is requeued to another
-// endpoint of the bound name, as the client tier's requeue module does.
-func (e *express) attempt(at *router.ExpressAttempt, ph *plainHead, dstService, trace string, n int, req *http.Request) (*http.Response, error) {
+// response: relayed as it is read (raw, non-nil) when it is plain, else
+// built. A connection that cannot be made is requeued to another endpoint
+// of the bound name, as the client tier's requeue module does.
+func (e *express) attempt(at *router.ExpressAttempt, ph *plainHead, route *router.ExpressRoute, trace string, n int, req *http.Request, rr *plainResponse) (*http.Response, *plainResponse, error) {
 	for {
 		pc, err := e.conn(at)
 		if err == nil {
 			var resp *http.Response
-			if resp, err = e.send(at, pc, ph, dstService, trace, n, req); err == nil {
-				return resp, nil
+			var raw *plainResponse
+			if resp, raw, err = e.send(at, pc, ph, route, trace, n, req, rr); err == nil {
+				return resp, raw, nil
 			}
 		}
 		if !middleware.IsNotWritten(err) {
-			return nil, err
+			return nil, nil, err
 		}
 		if !at.Requeue() {
-			return nil, at.ConnectError(err)
+			return nil, nil, at.ConnectError(err)
 		}
 	}
 }
 
 // send writes the outbound head on pc (or, if pc was pooled and fails
 // before an answer, on one fresh connection, as Client.RoundTrip does) and
-// reads the response.
-func (e *express) send(at *router.ExpressAttempt, pc *clientConn, ph *plainHead, dstService, trace string, n int, req *http.Request) (*http.Response, error) {
+// reads the response head: a plain one (plainResponse) is left to relay,
+// any other is read as the full stack reads it.
+func (e *express) send(at *router.ExpressAttempt, pc *clientConn, ph *plainHead, route *router.ExpressRoute, trace string, n int, req *http.Request, rr *plainResponse) (*http.Response, *plainResponse, error) {
 	cl, _ := clientOf(at.Transport)
 	for attempt := 0; ; attempt++ {
 		bw := pc.bw
@@ -365,7 +383,7 @@ func (e *express) send(at *router.ExpressAttempt, pc *clientConn, ph *plainHead,
 		bw.WriteString("\r\n")
 		ph.writeFields(bw)
 		bw.WriteString("Via: 1.1 linkerd\r\nL5d-Dst-Service: ")
-		bw.WriteString(dstService)
+		bw.WriteString(route.DstService())
 		bw.WriteString("\r\nL5d-Dst-Client: ")
 		bw.WriteString(at.DstClient)
 		if at.DstResidual != "" {
@@ -377,20 +395,32 @@ func (e *express) send(at *router.ExpressAttempt, pc *clientConn, ph *plainHead,
 		bw.WriteString("\r\nL5d-Reqid: ")
 		bw.WriteString(trace[n:])
 		bw.WriteString("\r\n\r\n")
-		resp, _, err := pc.exchange(cl, req, true)
+		err := bw.Flush()
 		if err == nil {
-			return resp, nil
+			if route.RelaysBelow500() {
+				if head, ok, perr := peekHead(pc.br); perr == nil && ok && rr.parse(head, e.h.p.ClearContext) {
+					pc.br.Discard(len(head))
+					rr.pc, rr.cl = pc, cl
+					return nil, rr, nil
+				}
+			}
+			var resp *http.Response
+			if resp, _, err = pc.receive(cl, req, noStop); err == nil {
+				return resp, nil, nil
+			}
 		}
 		pc.c.Close()
 		cl.discard(pc)
 		if !pc.reused || attempt > 0 {
-			return nil, err
+			return nil, nil, err
 		}
 		if pc, err = cl.get(bgCtx); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 }
+
+func noStop() bool { return true }
 
 // set readies the stand-in request for ph.
 func (lr *laneRequest) set(ph *plainHead, remote string) *http.Request {
@@ -420,4 +450,150 @@ func discardBody(resp *http.Response) {
 		}
 	}
 	resp.Body.Close()
+}
+
+// plainResponse is an endpoint response the lane relays as it reads it,
+// without building an http.Response: HTTP/1.1, a status from 200 to 499
+// but 204 and 304 (a success for every classifier Linnet has; the route
+// checks that, router.ExpressRoute.RelaysBelow500), a Content-Length, no
+// Via, no framing or protocol fields, and Connection only keep-alive or
+// close. Anything else is read by the full stack's code.
+type plainResponse struct {
+	status  int
+	length  int64
+	close   bool // the endpoint closes the connection after it
+	hasDate bool
+	fields  [maxPlainFields]field
+	nf      int
+	pc      *clientConn
+	cl      *Client
+}
+
+// parse reads a response head (its lines end in CRLF) into rr, or reports
+// false. With clear (a clearContext server) every l5d-* field is dropped,
+// else the endpoint's l5d-success-class and l5d-retryable are (the
+// classification replaces them).
+func (rr *plainResponse) parse(b []byte, clear bool) bool {
+	eol := bytes.IndexByte(b, '\n')
+	if eol < 14 || !bytes.HasPrefix(b, []byte("HTTP/1.1 ")) || b[eol-1] != '\r' {
+		return false
+	}
+	code := 0
+	for _, c := range b[9:12] {
+		if c < '0' || c > '9' {
+			return false
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 200 || code >= 500 || code == http.StatusNoContent || code == http.StatusNotModified ||
+		b[12] != ' ' && b[12] != '\r' {
+		return false
+	}
+	s := string(b)
+	*rr = plainResponse{status: code, length: -1}
+	for off := eol + 1; off < len(s)-2; {
+		key, v, next, ok := nextField(s, off)
+		if !ok {
+			return false
+		}
+		off = next
+		switch key {
+		case "Content-Length":
+			if rr.length >= 0 || len(v) == 0 || len(v) > 18 {
+				return false
+			}
+			var n int64
+			for i := 0; i < len(v); i++ {
+				if v[i] < '0' || v[i] > '9' {
+					return false
+				}
+				n = n*10 + int64(v[i]-'0')
+			}
+			rr.length = n
+		case "Connection":
+			switch {
+			case strings.EqualFold(v, "close"):
+				rr.close = true
+			case !strings.EqualFold(v, "keep-alive"):
+				return false // it names fields to drop: the full stack
+			}
+			continue
+		case "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te":
+			continue // hop-by-hop, dropped as RemoveHopByHop does
+		case "Trailer", "Transfer-Encoding", "Upgrade", "Pragma", "Via":
+			return false
+		case "Date":
+			rr.hasDate = true
+		case "L5d-Success-Class", "L5d-Retryable":
+			continue
+		default:
+			if clear && isContextField(key) {
+				continue
+			}
+		}
+		if rr.nf == maxPlainFields {
+			return false
+		}
+		rr.fields[rr.nf] = field{key, v}
+		rr.nf++
+	}
+	return rr.length >= 0
+}
+
+// relay writes rr to the caller through w, as Handler.respond would write
+// the same response built (its fields, then Via and l5d-success-class,
+// which a clearContext server strips), copies its body, returns the
+// endpoint connection to its pool, and reports whether the caller's
+// connection may carry another request.
+func (e *express) relay(w *fastWriter, at *router.ExpressAttempt, rr *plainResponse) (keep bool) {
+	extra := "Via: 1.1 linkerd\r\nL5d-Success-Class: 1.0\r\n"
+	if e.h.p.ClearContext {
+		extra = "Via: 1.1 linkerd\r\n"
+	}
+	w.writeHeaderFields(rr.status, rr.length, rr.fields[:rr.nf], rr.hasDate, extra)
+	pc := rr.pc
+	rr.pc = nil
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	left, clientGone := rr.length, false
+	for left > 0 {
+		n, err := pc.br.Read(buf[:min(int64(len(buf)), left)])
+		if n > 0 {
+			left -= int64(n)
+			if !clientGone {
+				if _, werr := w.Write(buf[:n]); werr != nil {
+					clientGone = true
+				}
+			}
+		}
+		if err != nil {
+			break
+		}
+		if clientGone {
+			break
+		}
+	}
+	switch {
+	case left > 0 && !clientGone:
+		// The endpoint broke off the body: the caller's response is cut
+		// short, as on the full stack, and the endpoint is charged.
+		pc.c.Close()
+		rr.cl.discard(pc)
+		at.Finish(true)
+		return false
+	case left > 0:
+		pc.c.Close()
+		rr.cl.discard(pc)
+		at.Finish(false)
+		return false
+	}
+	if rr.close {
+		pc.c.Close()
+		rr.cl.discard(pc)
+	} else {
+		rr.cl.put(pc)
+	}
+	at.Finish(false)
+	return !clientGone
 }
