@@ -475,7 +475,7 @@ type plainResponse struct {
 // classification replaces them).
 func (rr *plainResponse) parse(b []byte, clear bool) bool {
 	eol := bytes.IndexByte(b, '\n')
-	if eol < 14 || !bytes.HasPrefix(b, []byte("HTTP/1.1 ")) || b[eol-1] != '\r' {
+	if eol < 13 || !bytes.HasPrefix(b, []byte("HTTP/1.1 ")) || b[eol-1] != '\r' {
 		return false
 	}
 	code := 0
@@ -485,8 +485,9 @@ func (rr *plainResponse) parse(b []byte, clear bool) bool {
 		}
 		code = code*10 + int(c-'0')
 	}
+	line := b[:eol-1]
 	if code < 200 || code >= 500 || code == http.StatusNoContent || code == http.StatusNotModified ||
-		b[12] != ' ' && b[12] != '\r' {
+		len(line) > 12 && line[12] != ' ' || !plainValue(line[12:]) {
 		return false
 	}
 	s := string(b)

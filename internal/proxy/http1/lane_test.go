@@ -3,8 +3,12 @@ package http1
 import (
 	"bufio"
 	"bytes"
+	"net/http"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/linnet-mesh/linnet/internal/proxy"
 )
 
 // parsePlain takes exactly the plain heads: anything with a body, a
@@ -85,4 +89,182 @@ func TestParsePlainAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { parsePlain(&ph, head, false) }); n > 1 {
 		t.Fatalf("%v allocations per head, want at most 1", n)
 	}
+}
+
+// plainResponse.parse relays exactly the plain successes: a status from
+// 200 to 499 but 204 and 304, one Content-Length, no Via, framing or
+// protocol fields; hop-by-hop fields and the endpoint's classification
+// fields are dropped (every l5d-* one on a clearContext server).
+func TestPlainResponseParse(t *testing.T) {
+	for _, tc := range []struct {
+		name, head string
+		clear      bool
+		ok         bool
+		fields     string
+		length     int64
+		close      bool
+	}{
+		{"plain", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: x\r\n\r\n", false, true, "Content-Length: 5|Server: x|", 5, false},
+		{"no reason", "HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", false, true, "Content-Length: 0|", 0, false},
+		{"hop-by-hop dropped, close seen", "HTTP/1.1 200 OK\r\nConnection: close\r\nKeep-Alive: t=1\r\nProxy-Authenticate: x\r\nContent-Length: 1\r\n\r\n", false, true, "Content-Length: 1|", 1, true},
+		{"classification replaced", "HTTP/1.1 201 Created\r\nl5d-success-class: 0.0\r\nL5d-Retryable: true\r\nl5d-ctx-thing: a\r\nContent-Length: 2\r\n\r\n", false, true, "L5d-Ctx-Thing: a|Content-Length: 2|", 2, false},
+		{"clearContext strips l5d-*", "HTTP/1.1 200 OK\r\nl5d-ctx-thing: a\r\nl5d-err: x\r\nContent-Length: 2\r\n\r\n", true, true, "Content-Length: 2|", 2, false},
+		{"duplicates kept in order", "HTTP/1.1 200 OK\r\nSet-Cookie: a\r\nSet-Cookie: b\r\nContent-Length: 004\r\n\r\n", false, true, "Set-Cookie: a|Set-Cookie: b|Content-Length: 004|", 4, false},
+		{"500", "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n", false, false, "", 0, false},
+		{"204", "HTTP/1.1 204 No Content\r\n\r\n", false, false, "", 0, false},
+		{"304", "HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\n\r\n", false, false, "", 0, false},
+		{"100", "HTTP/1.1 100 Continue\r\n\r\n", false, false, "", 0, false},
+		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false, false, "", 0, false},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, false, "", 0, false},
+		{"no length", "HTTP/1.1 200 OK\r\nServer: x\r\n\r\n", false, false, "", 0, false},
+		{"two lengths", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", false, false, "", 0, false},
+		{"signed length", "HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\n", false, false, "", 0, false},
+		{"Via", "HTTP/1.1 200 OK\r\nVia: 1.1 x\r\nContent-Length: 0\r\n\r\n", false, false, "", 0, false},
+		{"Connection names a field", "HTTP/1.1 200 OK\r\nConnection: foo\r\nFoo: 1\r\nContent-Length: 0\r\n\r\n", false, false, "", 0, false},
+		{"Trailer", "HTTP/1.1 200 OK\r\nTrailer: X\r\nContent-Length: 0\r\n\r\n", false, false, "", 0, false},
+		{"Pragma", "HTTP/1.1 200 OK\r\nPragma: no-cache\r\nContent-Length: 0\r\n\r\n", false, false, "", 0, false},
+		{"bad status", "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", false, false, "", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var rr plainResponse
+			ok := rr.parse([]byte(tc.head), tc.clear)
+			if ok != tc.ok {
+				t.Fatalf("parse = %v, want %v", ok, tc.ok)
+			}
+			if !ok {
+				return
+			}
+			var got strings.Builder
+			for _, f := range rr.fields[:rr.nf] {
+				got.WriteString(f.k + ": " + f.v + "|")
+			}
+			if got.String() != tc.fields || rr.length != tc.length || rr.close != tc.close {
+				t.Errorf("fields %q length %d close %v; want %q %d %v", got.String(), rr.length, rr.close, tc.fields, tc.length, tc.close)
+			}
+		})
+	}
+}
+
+// FuzzPlainResponse: whatever response head the lane relays raw, the full
+// stack reads (http.ReadResponse) with the same status and length, and
+// answers with the same fields once it has classified it, removed the
+// hop-by-hop fields, appended Via and, on a clearContext server, stripped
+// l5d-* (Date aside: both keep the endpoint's or add one).
+func FuzzPlainResponse(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: x\r\n\r\n",
+		"HTTP/1.1 404\r\nContent-Length: 0\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\n\r\n",
+		"HTTP/1.1 201 Created\r\nl5d-success-class: 0.0\r\nL5d-Retryable: true\r\nl5d-ctx-thing: a\r\nContent-Length: 2\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nKeep-Alive: t=1\r\nSet-Cookie: a\r\nSet-Cookie: b\r\nContent-Length: 004\r\n\r\n",
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, head string, clear bool) {
+		// parse is given what peekHead finds: a head up to its blank line.
+		end := strings.Index(head, "\r\n\r\n")
+		if end < 0 {
+			return
+		}
+		head = head[:end+4]
+		var rr plainResponse
+		if !rr.parse([]byte(head), clear) {
+			return
+		}
+		req := &http.Request{Method: http.MethodGet}
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(head+strings.Repeat("x", int(min(rr.length, 1<<16))))), req)
+		if err != nil {
+			t.Fatalf("relayed raw, but http.ReadResponse fails: %v", err)
+		}
+		if resp.StatusCode != rr.status || resp.ContentLength != rr.length {
+			t.Fatalf("status %d length %d; the full stack reads %d %d", rr.status, rr.length, resp.StatusCode, resp.ContentLength)
+		}
+		if resp.Close != rr.close {
+			t.Fatalf("close %v; the full stack reads %v", rr.close, resp.Close)
+		}
+		// The full stack's transformations, on the map.
+		h := resp.Header
+		h["L5d-Success-Class"] = []string{"1.0"}
+		delete(h, "L5d-Retryable")
+		proxy.RemoveHopByHop(h)
+		proxy.AppendVia(h, 1, 1)
+		if clear {
+			proxy.StripL5d(h)
+		}
+		delete(h, "Date")
+		var want []string
+		for k, vs := range h {
+			for _, v := range vs {
+				want = append(want, k+": "+v)
+			}
+		}
+		got := []string{"Via: 1.1 linkerd"}
+		if !clear {
+			got = append(got, "L5d-Success-Class: 1.0")
+		}
+		for _, fl := range rr.fields[:rr.nf] {
+			if fl.k != "Date" {
+				got = append(got, fl.k+": "+fl.v)
+			}
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("head %q (clear %v):\n lane %q\n full %q", head, clear, got, want)
+		}
+	})
+}
+
+// FuzzParsePlain: whatever request head the lane takes, the full stack's
+// parser takes too, with the same target and Host, and the fields the
+// lane copies are the request's fields but Host, Connection and l5d-*.
+func FuzzParsePlain(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: web\r\n\r\n",
+		"GET /a?b=c HTTP/1.1\r\nuser-agent: x\r\nHost: web\r\nConnection: keep-alive\r\nAccept: */*\r\nAccept: y\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: web\r\nl5d-ctx-trace: abc\r\nl5d-sample: 1\r\n\r\n",
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, head string, clear bool) {
+		end := strings.Index(head, "\r\n\r\n")
+		if end < 0 {
+			return
+		}
+		head = head[:end+4]
+		var ph plainHead
+		if !parsePlain(&ph, []byte(head), clear) {
+			return
+		}
+		req, ok := readRequestHead(bufio.NewReader(strings.NewReader(head)), []byte(head))
+		if !ok {
+			r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
+			if err != nil {
+				t.Fatalf("the lane takes %q, the full stack refuses it: %v", head, err)
+			}
+			req = r
+		}
+		if req.Method != http.MethodGet || req.RequestURI != ph.target || req.Host != ph.host {
+			t.Fatalf("%q: lane %s %s, full stack %s %s %s", head, ph.target, ph.host, req.Method, req.RequestURI, req.Host)
+		}
+		var want []string
+		for k, vs := range req.Header {
+			if k == "Connection" || isContextField(k) {
+				continue
+			}
+			for _, v := range vs {
+				want = append(want, k+": "+v)
+			}
+		}
+		var got []string
+		for _, fl := range ph.fields[:ph.nf] {
+			got = append(got, fl.k+": "+fl.v)
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%q:\n lane %q\n full %q", head, got, want)
+		}
+	})
 }
