@@ -500,6 +500,9 @@ func (w *fastWriter) writeHeaderFields(code int, length int64, fields []field, h
 	bw.WriteString(extra)
 	if w.closeAfter {
 		bw.WriteString("Connection: close\r\n")
+	} else if w.req.ProtoMajor == 1 && w.req.ProtoMinor == 0 {
+		// An HTTP/1.0 client asked for keep-alive (else req.Close).
+		bw.WriteString("Connection: keep-alive\r\n")
 	}
 	bw.WriteString("\r\n")
 }

@@ -18,8 +18,9 @@ import (
 )
 
 // The express lane (docs/performance.md, "Fifth pass"): a plain request —
-// GET, HTTP/1.1, an origin-form target, no body, no context header but a
-// trace, no Via, no hop-by-hop field but Connection: keep-alive — to a
+// GET, HTTP/1.1 or 1.0, an origin-form target, no body, no context header
+// but a trace, no Via, no hop-by-hop field but Connection: keep-alive or
+// close — to a
 // route that needs nothing per request but its statistics is written from
 // its raw head to an endpoint connection and answered without building
 // the request objects and without the tiers' middleware. The router does
@@ -89,6 +90,9 @@ type laneRequest struct {
 type plainHead struct {
 	target, host     string
 	ctxTrace, sample string
+	// http10: the request is HTTP/1.0; close: the caller's connection
+	// ends after the response (as http.Request.Close).
+	http10, close bool
 	// fields are the field lines the outbound head copies: all but Host,
 	// Connection and l5d-* (their canonical names and trimmed values).
 	fields [maxPlainFields]field
@@ -113,14 +117,22 @@ func parsePlain(ph *plainHead, head []byte, clear bool) bool {
 	}
 	line := head[:eol-1]
 	sp := bytes.LastIndexByte(line, ' ')
-	if sp <= 4 || string(line[sp+1:]) != "HTTP/1.1" {
+	if sp <= 4 {
+		return false
+	}
+	http10 := false
+	switch string(line[sp+1:]) {
+	case "HTTP/1.1":
+	case "HTTP/1.0":
+		http10 = true
+	default:
 		return false
 	}
 	if _, _, ok := plainTarget(line[4:sp]); !ok {
 		return false
 	}
 	s := string(head)
-	*ph = plainHead{target: s[4:sp]}
+	*ph = plainHead{target: s[4:sp], http10: http10, close: http10}
 	hosts := 0
 	for off := eol + 1; off < len(s)-2; {
 		key, v, next, ok := nextField(s, off)
@@ -135,8 +147,13 @@ func parsePlain(ph *plainHead, head []byte, clear bool) bool {
 			}
 			ph.host = v
 		case "Connection":
-			if !strings.EqualFold(v, "keep-alive") {
-				return false
+			switch {
+			case strings.EqualFold(v, "keep-alive"):
+				ph.close = false
+			case strings.EqualFold(v, "close"):
+				ph.close = true
+			default:
+				return false // it names fields to drop: the full stack
 			}
 		case "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer",
 			"Transfer-Encoding", "Upgrade", "Expect", "Content-Length", "Via", "Pragma":
@@ -382,7 +399,11 @@ func (e *express) send(at *router.ExpressAttempt, pc *clientConn, ph *plainHead,
 		}
 		bw.WriteString("\r\n")
 		ph.writeFields(bw)
-		bw.WriteString("Via: 1.1 linkerd\r\nL5d-Dst-Service: ")
+		if ph.http10 {
+			bw.WriteString("Via: 1.0 linkerd\r\nL5d-Dst-Service: ")
+		} else {
+			bw.WriteString("Via: 1.1 linkerd\r\nL5d-Dst-Service: ")
+		}
 		bw.WriteString(route.DstService())
 		bw.WriteString("\r\nL5d-Dst-Client: ")
 		bw.WriteString(at.DstClient)
@@ -431,8 +452,11 @@ func (lr *laneRequest) set(ph *plainHead, remote string) *http.Request {
 	}
 	clear(lr.hdr)
 	lr.req = http.Request{
-		Method: http.MethodGet, URL: &lr.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Method: http.MethodGet, URL: &lr.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Close: ph.close,
 		Header: lr.hdr, Host: ph.host, RemoteAddr: remote, RequestURI: ph.target, Body: http.NoBody,
+	}
+	if ph.http10 {
+		lr.req.Proto, lr.req.ProtoMinor = "HTTP/1.0", 0
 	}
 	return &lr.req
 }

@@ -34,12 +34,14 @@ func TestParsePlain(t *testing.T) {
 		{"two traces", "GET / HTTP/1.1\r\nHost: web\r\nl5d-ctx-trace: a\r\nl5d-ctx-trace: b\r\n\r\n", false, false, "", ""},
 		{"POST", "POST / HTTP/1.1\r\nHost: web\r\nContent-Length: 1\r\n\r\n", false, false, "", ""},
 		{"HEAD", "HEAD / HTTP/1.1\r\nHost: web\r\n\r\n", false, false, "", ""},
-		{"HTTP/1.0", "GET / HTTP/1.0\r\nHost: web\r\n\r\n", false, false, "", ""},
+		{"HTTP/1.0", "GET / HTTP/1.0\r\nHost: web\r\n\r\n", false, true, "", ""},
+		{"HTTP/1.0 keep-alive", "GET / HTTP/1.0\r\nHost: web\r\nConnection: Keep-Alive\r\n\r\n", false, true, "", ""},
+		{"HTTP/2.0", "GET / HTTP/2.0\r\nHost: web\r\n\r\n", false, false, "", ""},
 		{"absolute form", "GET http://web/ HTTP/1.1\r\nHost: web\r\n\r\n", false, false, "", ""},
 		{"escaped path", "GET /a%20b HTTP/1.1\r\nHost: web\r\n\r\n", false, false, "", ""},
 		{"no Host", "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", false, false, "", ""},
 		{"two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", false, false, "", ""},
-		{"Connection: close", "GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n", false, false, "", ""},
+		{"Connection: close", "GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n", false, true, "", ""},
 		{"Connection: upgrade", "GET / HTTP/1.1\r\nHost: web\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", false, false, "", ""},
 		{"Content-Length: 0", "GET / HTTP/1.1\r\nHost: web\r\nContent-Length: 0\r\n\r\n", false, false, "", ""},
 		{"Transfer-Encoding", "GET / HTTP/1.1\r\nHost: web\r\nTransfer-Encoding: chunked\r\n\r\n", false, false, "", ""},
@@ -71,6 +73,10 @@ func TestParsePlain(t *testing.T) {
 			}
 			if ph.host != "web" {
 				t.Errorf("host %q", ph.host)
+			}
+			wantClose := strings.Contains(tc.head, "HTTP/1.0") && !strings.Contains(tc.head, "Keep-Alive") || strings.Contains(tc.head, "Connection: close")
+			if ph.close != wantClose {
+				t.Errorf("close %v, want %v", ph.close, wantClose)
 			}
 		})
 	}
@@ -223,6 +229,8 @@ func FuzzParsePlain(f *testing.F) {
 		"GET / HTTP/1.1\r\nHost: web\r\n\r\n",
 		"GET /a?b=c HTTP/1.1\r\nuser-agent: x\r\nHost: web\r\nConnection: keep-alive\r\nAccept: */*\r\nAccept: y\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: web\r\nl5d-ctx-trace: abc\r\nl5d-sample: 1\r\n\r\n",
+		"GET / HTTP/1.0\r\nHost: web\r\nConnection: keep-alive\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n",
 	} {
 		f.Add(s, false)
 		f.Add(s, true)
@@ -244,6 +252,9 @@ func FuzzParsePlain(f *testing.F) {
 				t.Fatalf("the lane takes %q, the full stack refuses it: %v", head, err)
 			}
 			req = r
+		}
+		if req.Close != ph.close || (req.ProtoMinor == 0) != ph.http10 {
+			t.Fatalf("%q: lane close %v http10 %v, full stack close %v minor %d", head, ph.close, ph.http10, req.Close, req.ProtoMinor)
 		}
 		if req.Method != http.MethodGet || req.RequestURI != ph.target || req.Host != ph.host {
 			t.Fatalf("%q: lane %s %s, full stack %s %s %s", head, ph.target, ph.host, req.Method, req.RequestURI, req.Host)
