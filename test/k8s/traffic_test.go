@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/k8s/k8stest"
+	"github.com/linnet-mesh/linnet/internal/testutil/freeport"
 )
 
 // backendEnv makes the test binary a backend server (see TestMain): a
@@ -152,12 +153,11 @@ func linnetBin(t *testing.T) string {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // slice writes EndpointSlice world-1 of Service world (port http 7777).

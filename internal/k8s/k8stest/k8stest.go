@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/k8s"
+	"github.com/linnet-mesh/linnet/internal/testutil/freeport"
 	"github.com/linnet-mesh/linnet/internal/testutil/peerbuild"
 )
 
@@ -213,14 +214,7 @@ func waitBinaries(dir string, names ...string) error {
 	}.Await(2 * time.Second)
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return freeport.Port() }
 
 func start() (*Server, error) {
 	etcdBin, err := exec.LookPath("etcd")

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +23,7 @@ import (
 
 	"github.com/linnet-mesh/linnet/internal/telemetry"
 	"github.com/linnet-mesh/linnet/internal/telemetry/telemetrytest"
+	"github.com/linnet-mesh/linnet/internal/testutil/freeport"
 )
 
 const (
@@ -329,11 +330,9 @@ scrape_configs:
 }
 
 func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
+	return strconv.Itoa(p)
 }

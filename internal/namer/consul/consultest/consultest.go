@@ -34,6 +34,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linnet-mesh/linnet/internal/testutil/freeport"
 	"github.com/linnet-mesh/linnet/internal/testutil/peerbuild"
 )
 
@@ -397,27 +398,17 @@ func (a *Agent) Check(t testing.TB, id, status string) {
 }
 
 func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
 	ports := make([]int, 0, n)
+	seen := map[int]bool{}
 	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		p, err := freeport.Port()
 		if err != nil {
 			return nil, err
 		}
-		ls = append(ls, l)
-		p := l.Addr().(*net.TCPAddr).Port
-		// serf also listens on UDP: make sure that port is free too.
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			continue
+		if !seen[p] {
+			seen[p] = true
+			ports = append(ports, p)
 		}
-		u.Close()
-		ports = append(ports, p)
 	}
 	return ports, nil
 }

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/linnet-mesh/linnet/internal/testutil/freeport"
 )
 
 // Server is one etcd process (restartable on the same ports and data).
@@ -180,10 +182,9 @@ func (s *Server) healthClient() *http.Client {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
