@@ -73,7 +73,7 @@ func expectEOF(t *testing.T, c net.Conn, br *bufio.Reader, within time.Duration)
 // Connection: close, and the connection ends after it.
 func TestServerLifeTimeConnectionClose(t *testing.T) {
 	t.Parallel()
-	const life = 200 * time.Millisecond
+	const life = 300 * time.Millisecond // three quick exchanges fit in it, even on a loaded machine
 	addr := startLifeServer(t, life, sleepyHandler)
 	c, br := rawConn(t, addr)
 	born := time.Now()
@@ -83,7 +83,7 @@ func TestServerLifeTimeConnectionClose(t *testing.T) {
 		}
 	}
 	// This request starts young and its response is written old.
-	resp := exchange(t, c, br, "GET /?sleep=250ms HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp := exchange(t, c, br, "GET /?sleep=400ms HTTP/1.1\r\nHost: x\r\n\r\n")
 	// (ReadResponse turns Connection: close into Close, on a response
 	// framed by chunks, so only the header can have set it.)
 	if !resp.Close {
@@ -118,8 +118,8 @@ func TestServerLifeTimeIdle(t *testing.T) {
 	t.Parallel()
 	const life = 200 * time.Millisecond
 	addr := startLifeServer(t, life, sleepyHandler)
+	born := time.Now() // before the dial: the server cannot have accepted earlier
 	c, br := rawConn(t, addr)
-	born := time.Now()
 	exchange(t, c, br, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	expectEOF(t, c, br, 2*time.Second)
 	if age := time.Since(born); age < life || age > life+time.Second {
@@ -150,8 +150,8 @@ func TestServerLifeTimeFallback(t *testing.T) {
 	expectEOF(t, c, br, time.Second)
 
 	// Idle when it reaches its age: closed then.
+	born = time.Now() // before the dial: the server cannot have accepted earlier
 	c, br = rawConn(t, addr)
-	born = time.Now()
 	exchange(t, c, br, post(""))
 	expectEOF(t, c, br, 2*time.Second)
 	if age := time.Since(born); age < life || age > life+time.Second {
