@@ -93,6 +93,11 @@ type plainHead struct {
 	// http10: the request is HTTP/1.0; close: the caller's connection
 	// ends after the response (as http.Request.Close).
 	http10, close bool
+	// via are the request's Via values (another router's hop), which the
+	// outbound Via continues; depth counts their entries.
+	via   [maxVia]string
+	nvia  int
+	depth int
 	// fields are the field lines the outbound head copies: all but Host,
 	// Connection and l5d-* (their canonical names and trimmed values).
 	fields [maxPlainFields]field
@@ -101,8 +106,12 @@ type plainHead struct {
 
 type field struct{ k, v string }
 
-// maxPlainFields bounds the fields of a plain head (more: the full stack).
-const maxPlainFields = 32
+// maxPlainFields bounds the fields of a plain head (more: the full stack),
+// maxVia its Via fields.
+const (
+	maxPlainFields = 32
+	maxVia         = 4
+)
 
 // parsePlain reads head as a plain request, or reports false. With clear
 // (a clearContext server), l5d-* fields are dropped rather than refused,
@@ -155,8 +164,15 @@ func parsePlain(ph *plainHead, head []byte, clear bool) bool {
 			default:
 				return false // it names fields to drop: the full stack
 			}
+		case "Via":
+			if ph.nvia == maxVia {
+				return false
+			}
+			ph.via[ph.nvia] = v
+			ph.nvia++
+			ph.depth += strings.Count(v, ",") + 1
 		case "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer",
-			"Transfer-Encoding", "Upgrade", "Expect", "Content-Length", "Via", "Pragma":
+			"Transfer-Encoding", "Upgrade", "Expect", "Content-Length", "Pragma":
 			return false
 		default:
 			if !isContextField(key) {
@@ -171,6 +187,9 @@ func parsePlain(ph *plainHead, head []byte, clear bool) bool {
 				continue
 			}
 			switch key {
+			case "L5d-Dst-Service", "L5d-Dst-Client", "L5d-Dst-Residual", "L5d-Reqid":
+				// Another router's hop: the tiers and the tracer write
+				// their own.
 			case "L5d-Ctx-Trace":
 				if ph.ctxTrace != "" {
 					return false
@@ -206,7 +225,7 @@ func (ph *plainHead) writeFields(bw *bufio.Writer) {
 func (e *express) serveExpress(w *fastWriter, br *bufio.Reader, bw *bufio.Writer, head []byte, lr *laneRequest, remote string) (handled, keep bool) {
 	h := e.h
 	ph := &lr.head
-	if !parsePlain(ph, head, h.p.ClearContext) {
+	if !parsePlain(ph, head, h.p.ClearContext) || ph.depth > h.p.MaxCallDepth {
 		return false, true
 	}
 	name, idErr := e.id.identifyHost(ph.host)
@@ -399,10 +418,15 @@ func (e *express) send(at *router.ExpressAttempt, pc *clientConn, ph *plainHead,
 		}
 		bw.WriteString("\r\n")
 		ph.writeFields(bw)
+		bw.WriteString("Via: ")
+		for _, v := range ph.via[:ph.nvia] {
+			bw.WriteString(v)
+			bw.WriteString(", ")
+		}
 		if ph.http10 {
-			bw.WriteString("Via: 1.0 linkerd\r\nL5d-Dst-Service: ")
+			bw.WriteString("1.0 linkerd\r\nL5d-Dst-Service: ")
 		} else {
-			bw.WriteString("Via: 1.1 linkerd\r\nL5d-Dst-Service: ")
+			bw.WriteString("1.1 linkerd\r\nL5d-Dst-Service: ")
 		}
 		bw.WriteString(route.DstService())
 		bw.WriteString("\r\nL5d-Dst-Client: ")

@@ -46,7 +46,8 @@ func TestParsePlain(t *testing.T) {
 		{"Content-Length: 0", "GET / HTTP/1.1\r\nHost: web\r\nContent-Length: 0\r\n\r\n", false, false, "", ""},
 		{"Transfer-Encoding", "GET / HTTP/1.1\r\nHost: web\r\nTransfer-Encoding: chunked\r\n\r\n", false, false, "", ""},
 		{"Expect", "GET / HTTP/1.1\r\nHost: web\r\nExpect: 100-continue\r\n\r\n", false, false, "", ""},
-		{"Via", "GET / HTTP/1.1\r\nHost: web\r\nVia: 1.1 linkerd\r\n\r\n", false, false, "", ""},
+		{"Via, another router's hop", "GET / HTTP/1.1\r\nHost: web\r\nVia: 1.1 linkerd\r\nl5d-dst-service: /svc/web\r\nl5d-dst-client: /$/inet/a/1\r\nl5d-dst-residual: /x\r\nl5d-reqid: 0000000000000001\r\nl5d-ctx-trace: t\r\n\r\n", false, true, "", "t"},
+		{"too many Vias", "GET / HTTP/1.1\r\nHost: web\r\nVia: a\r\nVia: b\r\nVia: c\r\nVia: d\r\nVia: e\r\n\r\n", false, false, "", ""},
 		{"TE", "GET / HTTP/1.1\r\nHost: web\r\nTE: trailers\r\n\r\n", false, false, "", ""},
 		{"Keep-Alive", "GET / HTTP/1.1\r\nHost: web\r\nKeep-Alive: 5\r\n\r\n", false, false, "", ""},
 		{"obs-fold", "GET / HTTP/1.1\r\nHost: web\r\nX: a\r\n b\r\n\r\n", false, false, "", ""},
@@ -231,6 +232,7 @@ func FuzzParsePlain(f *testing.F) {
 		"GET / HTTP/1.1\r\nHost: web\r\nl5d-ctx-trace: abc\r\nl5d-sample: 1\r\n\r\n",
 		"GET / HTTP/1.0\r\nHost: web\r\nConnection: keep-alive\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: web\r\nVia: 1.1 linkerd, 1.0 x\r\nl5d-dst-service: /svc/web\r\nl5d-reqid: 1\r\n\r\n",
 	} {
 		f.Add(s, false)
 		f.Add(s, true)
@@ -259,9 +261,12 @@ func FuzzParsePlain(f *testing.F) {
 		if req.Method != http.MethodGet || req.RequestURI != ph.target || req.Host != ph.host {
 			t.Fatalf("%q: lane %s %s, full stack %s %s %s", head, ph.target, ph.host, req.Method, req.RequestURI, req.Host)
 		}
+		if got, want := strings.Join(ph.via[:ph.nvia], ", "), strings.Join(req.Header["Via"], ", "); got != want {
+			t.Fatalf("%q: lane Via %q, full stack %q", head, got, want)
+		}
 		var want []string
 		for k, vs := range req.Header {
-			if k == "Connection" || isContextField(k) {
+			if k == "Connection" || k == "Via" || isContextField(k) {
 				continue
 			}
 			for _, v := range vs {
