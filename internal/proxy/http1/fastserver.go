@@ -481,6 +481,21 @@ func (w *fastWriter) writeHeaderFields(code int, length int64, fields []field, h
 		w.closeAfter = true
 	}
 	bw := w.bw
+	w.writeStatus(code, hasDate)
+	for _, f := range fields {
+		bw.WriteString(f.k)
+		bw.WriteString(": ")
+		writeHeaderValue(bw, f.v)
+		bw.WriteString("\r\n")
+	}
+	bw.WriteString(extra)
+	w.endHead()
+}
+
+// writeStatus writes the status line and, when the response has none, a
+// Date field.
+func (w *fastWriter) writeStatus(code int, hasDate bool) {
+	bw := w.bw
 	bw.WriteString("HTTP/1.1 ")
 	writeUint(bw, uint64(code), 10)
 	bw.WriteByte(' ')
@@ -491,20 +506,18 @@ func (w *fastWriter) writeHeaderFields(code int, length int64, fields []field, h
 		bw.Write(httpDate())
 		bw.WriteString("\r\n")
 	}
-	for _, f := range fields {
-		bw.WriteString(f.k)
-		bw.WriteString(": ")
-		writeHeaderValue(bw, f.v)
-		bw.WriteString("\r\n")
-	}
-	bw.WriteString(extra)
+}
+
+// endHead writes the Connection field the response needs, if any, and the
+// blank line that ends the head.
+func (w *fastWriter) endHead() {
 	if w.closeAfter {
-		bw.WriteString("Connection: close\r\n")
+		w.bw.WriteString("Connection: close\r\n")
 	} else if w.req.ProtoMajor == 1 && w.req.ProtoMinor == 0 {
 		// An HTTP/1.0 client asked for keep-alive (else req.Close).
-		bw.WriteString("Connection: keep-alive\r\n")
+		w.bw.WriteString("Connection: keep-alive\r\n")
 	}
-	bw.WriteString("\r\n")
+	w.bw.WriteString("\r\n")
 }
 
 func (w *fastWriter) WriteHeader(code int) {
@@ -536,16 +549,8 @@ func (w *fastWriter) WriteHeader(code int) {
 		}
 	}
 	bw := w.bw
-	bw.WriteString("HTTP/1.1 ")
-	writeUint(bw, uint64(code), 10)
-	bw.WriteByte(' ')
-	bw.WriteString(http.StatusText(code))
-	bw.WriteString("\r\n")
-	if _, ok := w.h["Date"]; !ok {
-		bw.WriteString("Date: ")
-		bw.Write(httpDate())
-		bw.WriteString("\r\n")
-	}
+	_, hasDate := w.h["Date"]
+	w.writeStatus(code, hasDate)
 	for k, vs := range w.h {
 		if k == "Transfer-Encoding" || k == "Connection" || len(k) > len(http.TrailerPrefix) && k[:len(http.TrailerPrefix)] == http.TrailerPrefix {
 			continue
@@ -560,13 +565,7 @@ func (w *fastWriter) WriteHeader(code int) {
 	if w.chunked {
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	}
-	if w.closeAfter {
-		bw.WriteString("Connection: close\r\n")
-	} else if http10 {
-		// An HTTP/1.0 client asked for keep-alive (else req.Close).
-		bw.WriteString("Connection: keep-alive\r\n")
-	}
-	bw.WriteString("\r\n")
+	w.endHead()
 }
 
 // writeHeaderValue writes v with CR and LF turned into spaces, as net/http
