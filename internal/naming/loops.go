@@ -92,3 +92,32 @@ func (s *SharedLoop) Idle() bool {
 	defer s.mu.Unlock()
 	return s.subs == 0
 }
+
+// HoldIn is Acquire for an entry a namer shares through the map m (guarded
+// by mu): the first holder starts run and makes v the entry of k, unless
+// another already is.
+func HoldIn[K, V comparable](s *SharedLoop, l *Loops, run func(context.Context), mu *sync.Mutex, m map[K]V, k K, v V) {
+	if !s.Acquire(l, run) {
+		return
+	}
+	var none V
+	mu.Lock()
+	if m[k] == none {
+		m[k] = v
+	}
+	mu.Unlock()
+}
+
+// UnholdIn undoes HoldIn: the last holder stops the loop and forgets v, so
+// that unwatched names cost nothing, unless a new holder came meanwhile or
+// another entry took k.
+func UnholdIn[K, V comparable](s *SharedLoop, mu *sync.Mutex, m map[K]V, k K, v V) {
+	if !s.Release() {
+		return
+	}
+	mu.Lock()
+	if s.Idle() && m[k] == v {
+		delete(m, k)
+	}
+	mu.Unlock()
+}

@@ -237,27 +237,13 @@ type service struct {
 // Hold counts a subscriber; the first one starts the watch and makes
 // the service the one later lookups share.
 func (s *service) Hold() {
-	if s.loop.Acquire(&s.n.loops, s.watch) {
-		n := s.n
-		n.mu.Lock()
-		if n.services[s.key] == nil {
-			n.services[s.key] = s
-		}
-		n.mu.Unlock()
-	}
+	naming.HoldIn(&s.loop, &s.n.loops, s.watch, &s.n.mu, s.n.services, s.key, s)
 }
 
 // Unhold undoes Hold; the last one stops the loop and forgets the
 // entry, so that unwatched names cost nothing.
 func (s *service) Unhold() {
-	if s.loop.Release() {
-		n := s.n
-		n.mu.Lock()
-		if s.loop.Idle() && n.services[s.key] == s {
-			delete(n.services, s.key)
-		}
-		n.mu.Unlock()
-	}
+	naming.UnholdIn(&s.loop, &s.n.mu, s.n.services, s.key, s)
 }
 
 // watch runs blocking queries on the service's health endpoint until ctx

@@ -137,27 +137,13 @@ type record struct {
 // Hold counts a subscriber; the first one starts the poll and makes the
 // record the one later lookups of the name share.
 func (r *record) Hold() {
-	if r.loop.Acquire(&r.n.loops, r.poll) {
-		n := r.n
-		n.mu.Lock()
-		if n.records[r.name] == nil {
-			n.records[r.name] = r
-		}
-		n.mu.Unlock()
-	}
+	naming.HoldIn(&r.loop, &r.n.loops, r.poll, &r.n.mu, r.n.records, r.name, r)
 }
 
 // Unhold undoes Hold; the last one stops the loop and forgets the
 // entry, so that unwatched names cost nothing.
 func (r *record) Unhold() {
-	if r.loop.Release() {
-		n := r.n
-		n.mu.Lock()
-		if r.loop.Idle() && n.records[r.name] == r {
-			delete(n.records, r.name)
-		}
-		n.mu.Unlock()
-	}
+	naming.UnholdIn(&r.loop, &r.n.mu, r.n.records, r.name, r)
 }
 
 func (r *record) poll(ctx context.Context) {
