@@ -160,6 +160,7 @@ fi
 for p in $BACKEND $NGINXP $HAPROXYP $LINNETP $BASEP; do waitport "$p"; done
 sleep 0.3
 NGINX_WORKER=$(pgrep -P "$NGINX_MASTER" | head -n 1)
+IDLE_LINNET=$(awk '/^VmHWM:/ {print $2}' "/proc/$LINNET_PID/status")
 
 CLK=$(getconf CLK_TCK)
 cputicks() { # utime+stime of a pid, in clock ticks
@@ -245,3 +246,22 @@ END {
 echo
 echo "RSS is VmHWM (peak resident set) of the proxy process (nginx: its worker) over the whole run."
 echo "linnet resident at the end: $LINNET_SPLIT."
+
+# ---- the memory floor: what a process pays before it serves anything ----
+# Peak RSS of a process that only starts: Go runs the init of every linked
+# package first, and the kernel maps the 64 KB around each page they touch.
+startpeak() { # startpeak CMD... → peak RSS in kB of CMD run to its exit
+	python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@"
+}
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f MB", k / 1024 }'; }
+echo
+echo "memory floor (peak RSS before any request):"
+echo "  linnet router, idle after start-up      $(mb "$IDLE_LINNET")"
+echo "  linnet --help (package inits only)      $(mb "$(startpeak "$LINNET_BIN" --help)")"
+[ -z "${LINNET_BASE:-}" ] || echo "  base --help (package inits only)        $(mb "$(startpeak "$LINNET_BASE" --help)")"
+if command -v go >/dev/null 2>&1 && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$WORK/memfloor" ./scripts/memfloor 2>/dev/null; then
+	echo "  client-go + etcd client + gRPC, linked"
+	echo "  by a program that does nothing          $(mb "$(startpeak "$WORK/memfloor")")   (scripts/memfloor)"
+fi
