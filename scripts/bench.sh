@@ -2,7 +2,8 @@
 # Proxy benchmark on loopback: wrk (keep-alive, 64 connections) and
 # ab -c 4 -n 10000 against the backend directly, through Linnet, nginx and
 # HAProxy, interleaved round by round so that machine noise hits every
-# target alike. The load generator runs on CPU 0; the backend and the
+# target alike; then h2load (HTTP/2 without TLS, 16 connections of 8
+# concurrent streams) the same way, through an h2 router. The load generator runs on CPU 0; the backend and the
 # proxies on CPU 1 (Go with GOMAXPROCS=1, nginx worker_processes 1,
 # HAProxy nbthread 1). Prints requests/s, p50/p99, proxy CPU time per
 # request (from /proc/<pid>/stat), peak RSS (VmHWM) and the ratios to
@@ -10,7 +11,8 @@
 #
 # Usage: scripts/bench.sh            (make bench builds bin/linnet first)
 # Env:   LINNET_BIN (bin/linnet), ROUNDS (3), DURATION (10s), CONNS (64),
-#        AB_N (10000), AB_C (4), LINNET_BASE (a second linnet binary, e.g.
+#        AB_N (10000), AB_C (4), H2_CONNS (16), H2_STREAMS (8),
+#        H2 (1; 0 skips the HTTP/2 part), LINNET_BASE (a second linnet binary, e.g.
 #        the previous build, benchmarked in the same rounds as "base" so
 #        that a change is measured under the same machine noise)
 set -euo pipefail
@@ -21,6 +23,9 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 AB_N=${AB_N:-10000}
 AB_C=${AB_C:-4}
+H2=${H2:-1}
+H2_CONNS=${H2_CONNS:-16}
+H2_STREAMS=${H2_STREAMS:-8}
 LOADCPU=0
 SUTCPU=1
 
@@ -28,6 +33,7 @@ SUTCPU=1
 need=""
 command -v wrk >/dev/null 2>&1 || need="$need wrk"
 command -v ab >/dev/null 2>&1 || need="$need apache2-utils"
+[ "$H2" = 0 ] || command -v h2load >/dev/null 2>&1 || need="$need nghttp2-client"
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need="$need nginx"
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need="$need haproxy"
 if [ -n "$need" ]; then
@@ -68,6 +74,10 @@ waitport() { # waitport PORT
 }
 
 BACKEND=$(freeport); NGINXP=$(freeport); HAPROXYP=$(freeport); LINNETP=$(freeport); ADMINP=$(freeport)
+# HTTP/2 (h2c, prior knowledge): the backend's, the proxies' and a second
+# Linnet process with one h2 router (its own process, so that its peak RSS
+# is its own).
+BACKEND2=$(freeport); NGINXP2=$(freeport); HAPROXYP2=$(freeport); LINNETP2=$(freeport); ADMINP2=$(freeport)
 
 # ---- backend: nginx answering a small fixed body ----
 mkdir -p "$WORK/backend" "$WORK/nginx"
@@ -82,6 +92,7 @@ http {
   keepalive_requests 1000000;
   server {
     listen 127.0.0.1:$BACKEND;
+    listen 127.0.0.1:$BACKEND2 http2;
     location / { default_type text/plain; return 200 "Hello (127.0.0.1) world (127.0.0.1)!!\n"; }
   }
 }
@@ -102,6 +113,8 @@ http {
   upstream backend { server 127.0.0.1:$BACKEND; keepalive 128; }
   server {
     listen 127.0.0.1:$NGINXP;
+    # HTTP/2 from the client; nginx speaks HTTP/1.1 to upstreams.
+    listen 127.0.0.1:$NGINXP2 http2;
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -131,6 +144,11 @@ frontend fe
   default_backend be
 backend be
   server s1 127.0.0.1:$BACKEND
+frontend fe2
+  bind 127.0.0.1:$HAPROXYP2 proto h2
+  default_backend be2
+backend be2
+  server s2 127.0.0.1:$BACKEND2 proto h2
 EOF
 taskset -c $SUTCPU "$HAPROXY" -f "$WORK/haproxy.cfg" -db &
 HAPROXY_PID=$!
@@ -246,6 +264,67 @@ END {
 echo
 echo "RSS is VmHWM (peak resident set) of the proxy process (nginx: its worker) over the whole run."
 echo "linnet resident at the end: $LINNET_SPLIT."
+
+# ---- HTTP/2: h2load against the backend, Linnet's h2 router, nginx and
+# HAProxy, h2c with prior knowledge; interleaved rounds as above ----
+if [ "$H2" != 0 ]; then
+	cat >"$WORK/linkerd-h2.yaml" <<EOF
+admin: {ip: 127.0.0.1, port: $ADMINP2}
+routers:
+- protocol: h2
+  label: bench-h2
+  dtab: /svc/* => /\$/inet/127.0.0.1/$BACKEND2;
+  servers: [{ip: 127.0.0.1, port: $LINNETP2}]
+EOF
+	GOMAXPROCS=1 taskset -c $SUTCPU "$LINNET_BIN" router -log.level=WARNING "$WORK/linkerd-h2.yaml" &
+	LINNET2_PID=$!
+	PIDS="$PIDS $LINNET2_PID"
+	waitport "$BACKEND2"; waitport "$NGINXP2"; waitport "$HAPROXYP2"; waitport "$LINNETP2"
+	H2TARGETS="direct:$BACKEND2: linnet:$LINNETP2:$LINNET2_PID nginx:$NGINXP2:$NGINX_WORKER haproxy:$HAPROXYP2:$HAPROXY_PID"
+	H2RES="$WORK/results-h2"
+	: >"$H2RES"
+	h2run() { # h2run SECONDS PORT → h2load's output
+		taskset -c $LOADCPU h2load -c"$H2_CONNS" -m"$H2_STREAMS" -D "$1" "http://127.0.0.1:$2/" 2>&1
+	}
+	secs=${DURATION%s}
+	echo
+	echo "bench: h2load -c$H2_CONNS -m$H2_STREAMS -D$secs (h2c) per target, $ROUNDS rounds"
+	for t in $H2TARGETS; do h2run 2 "$(echo "$t" | cut -d: -f2)" >/dev/null; done
+	r=1
+	while [ $r -le "$ROUNDS" ]; do
+		for t in $H2TARGETS; do
+			name=$(echo "$t" | cut -d: -f1); port=$(echo "$t" | cut -d: -f2); pid=$(echo "$t" | cut -d: -f3)
+			c0=0; [ -n "$pid" ] && c0=$(cputicks "$pid")
+			out=$(h2run "$secs" "$port")
+			c1=0; [ -n "$pid" ] && c1=$(cputicks "$pid")
+			rps=$(echo "$out" | awk '/^finished in/ {print $4}')
+			done_=$(echo "$out" | awk '/^requests:/ {print $8}')
+			bad=$(echo "$out" | awk '/^requests:/ {print $12 + $14 + $16}')
+			non2xx=$(echo "$out" | awk '/^status codes:/ {print $5 + $7 + $9}')
+			mean=$(to_ms "$(echo "$out" | awk '/^time for request:/ {print $6}')")
+			cpu=$(awk -v a="$c0" -v b="$c1" -v n="$done_" -v k="$CLK" 'BEGIN { if (n > 0) printf "%.1f", (b - a) * 1e6 / k / n; else print 0 }')
+			echo "h2 $name $r $rps $mean $cpu" >>"$H2RES"
+			[ "${bad:-0}" = 0 ] && [ "${non2xx:-0}" = 0 ] || echo "bench: h2 $name round $r: $bad failed/errored/timed out, $non2xx not 2xx"
+		done
+		r=$((r + 1))
+	done
+	RSS_LINNET2=$(hwm "$LINNET2_PID")
+	awk -v rl="$RSS_LINNET2" -v conns="$H2_CONNS" -v streams="$H2_STREAMS" '
+	{ k=$2; n[k]++; rps[k]+=$4; mean[k]+=$5; cpu[k]+=$6 }
+	END {
+	  printf "\nh2load -c%s -m%s (HTTP/2, h2c), mean of %d rounds\n", conns, streams, n["direct"]
+	  printf "%-8s %10s %10s %12s %10s %9s %9s\n", "target", "req/s", "mean ms", "CPU us/req", "RSS MB", "x direct", "x nginx"
+	  split("direct linnet nginx haproxy", names, " ")
+	  for (i = 1; i <= 4; i++) {
+	    m = names[i]; r = rps[m]/n[m]
+	    c = (m != "direct") ? sprintf("%.1f", cpu[m]/n[m]) : "-"
+	    s = (m == "linnet") ? sprintf("%.1f", rl/1024) : "-"
+	    printf "%-8s %10.0f %10.3f %12s %10s %9.2f %9.2f\n", m, r, mean[m]/n[m], c, s, r/(rps["direct"]/n["direct"]), r/(rps["nginx"]/n["nginx"])
+	  }
+	}' "$H2RES"
+	echo "nginx speaks HTTP/1.1 to its upstream (it has no HTTP/2 client for plain proxying); Linnet and HAProxy speak HTTP/2 to the backend."
+	echo "RSS: the h2 router's own process; nginx's and HAProxy's peaks are in the first tables."
+fi
 
 # ---- the memory floor: what a process pays before it serves anything ----
 # Peak RSS of a process that only starts: Go runs the init of every linked
