@@ -132,6 +132,7 @@ func appendMissing(ps []string, add ...string) []string {
 // configured. s.HTTP.Serve(s.WrapListener(ln)) is Serve(ln), for callers
 // that keep the *http.Server and its listener side by side.
 func (s *Server) WrapListener(ln net.Listener) net.Listener {
+	ln = yieldListener{ln}
 	if s.tls != nil {
 		return tls.NewListener(ln, s.tls)
 	}
