@@ -23,6 +23,7 @@ import (
 	_ "github.com/linnet-mesh/linnet/internal/telemetry/influxdb"   // io.l5d.influxdb
 	_ "github.com/linnet-mesh/linnet/internal/telemetry/prometheus" // io.l5d.prometheus
 	_ "github.com/linnet-mesh/linnet/internal/telemetry/recent"     // io.l5d.recentRequests
+	_ "github.com/linnet-mesh/linnet/internal/telemetry/statsd"     // io.l5d.statsd
 	_ "github.com/linnet-mesh/linnet/internal/telemetry/tracelog"   // io.l5d.tracelog
 	_ "github.com/linnet-mesh/linnet/internal/telemetry/zipkin"     // io.l5d.zipkin
 )

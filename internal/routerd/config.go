@@ -257,5 +257,5 @@ func validatePort(p int) error {
 }
 
 func init() {
-	config.RegisterUnsupported[telemetry.TelemeterConfig]("io.l5d.prometheus", "io.l5d.recentRequests", "io.l5d.zipkin", "io.l5d.tracelog", "io.l5d.statsd", "io.l5d.influxdb")
+	config.RegisterUnsupported[telemetry.TelemeterConfig]("io.l5d.prometheus", "io.l5d.recentRequests", "io.l5d.zipkin", "io.l5d.tracelog", "io.l5d.influxdb")
 }

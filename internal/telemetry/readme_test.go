@@ -43,16 +43,10 @@ func TestReadmeExamplesLoad(t *testing.T) {
 	}
 }
 
+// A mistyped kind is refused with the known kinds listed.
+// (io.l5d.statsd, once listed here as unsupported, is
+// internal/telemetry/statsd.)
 func TestUnsupportedTelemeters(t *testing.T) {
-	for _, kind := range []string{"io.l5d.statsd"} {
-		var d struct {
-			Telemetry []config.Kinded[telemetry.TelemeterConfig] `yaml:"telemetry"`
-		}
-		err := config.Load([]byte("telemetry:\n- kind: "+kind+"\n"), &d)
-		if err == nil || !strings.Contains(err.Error(), config.UnsupportedSuffix) || !strings.Contains(err.Error(), "telemetry[0]") {
-			t.Errorf("%s: %v", kind, err)
-		}
-	}
 	var d struct {
 		Telemetry []config.Kinded[telemetry.TelemeterConfig] `yaml:"telemetry"`
 	}

@@ -6,15 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
-
-	"github.com/linnet-mesh/linnet/internal/config"
 )
-
-// Linkerd 1 telemeters this version does not implement: choosing one is a
-// "not supported by this version" error rather than an unknown kind.
-func init() {
-	config.RegisterUnsupported[TelemeterConfig]("io.l5d.statsd")
-}
 
 // TelemeterConfig is the config of one entry of a `telemetry:` list
 // (linkerd.yaml and namerd.yaml). Each kind (io.l5d.prometheus,
