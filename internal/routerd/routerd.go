@@ -115,19 +115,10 @@ func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) 
 	var adminHandlers []telemetry.AdminHandler
 	var recorders recorderList
 	var tms telemetry.Telemeters
-	tracerAt := -1 // the telemeter whose tracer the routers use
 	for i, t := range cfg.Telemetry {
 		tm, terr := t.Value.NewTelemeter(telemetry.TelemeterEnv{Ctx: ctx, Registry: p.reg, Logger: o.Logger.With("telemeter", t.Kind)})
 		if terr != nil {
 			return nil, fmt.Errorf("telemetry[%d] (%s): %w", i, t.Kind, terr)
-		}
-		if _, ok := tm.(telemetry.TracerFactory); ok {
-			if tracerAt < 0 {
-				tracerAt = i
-			} else {
-				p.log.Warn(fmt.Sprintf("telemetry[%d] (%s) records no spans: only one tracing telemeter is supported, and telemetry[%d] (%s) is the one in use",
-					i, t.Kind, tracerAt, cfg.Telemetry[tracerAt].Kind))
-			}
 		}
 		p.closers = append(p.closers, tm.Close)
 		tms = append(tms, tm)

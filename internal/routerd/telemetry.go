@@ -29,8 +29,8 @@ import (
 // installed even without a tracing telemeter (tracing.PropagateOnly), and
 // the edge is told so (http1.HandlerParams.Tracing) and leaves them alone.
 
-// tracerFactory returns the process's tracing telemeter (the first
-// io.l5d.zipkin), or a propagate-only factory when there is none.
+// tracerFactory returns a factory recording to every tracing telemeter of
+// the process, or a propagate-only factory when there is none.
 func tracerFactory(tms telemetry.Telemeters) telemetry.TracerFactory {
 	if f := tms.TracerFactory(); f != nil {
 		return f

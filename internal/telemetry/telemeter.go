@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -53,6 +54,17 @@ type AdminHandler struct {
 // one Tracer per router.
 type TracerFactory interface {
 	NewTracer(opts TracerOptions) (Tracer, error)
+}
+
+// TracerBroadcaster is implemented by a TracerFactory that can record
+// together with other tracing telemeters (tracing.Factory, which the
+// tracing telemeters embed): BroadcastTracers returns a factory whose
+// Tracers record each span once and report it to the receiver and to each
+// of others, as Linkerd's BroadcastTracer does. It fails when one of
+// others is of a kind it cannot combine with.
+type TracerBroadcaster interface {
+	TracerFactory
+	BroadcastTracers(others []TracerFactory) (TracerFactory, error)
 }
 
 // TracerOptions says which router a Tracer serves.
@@ -111,17 +123,40 @@ func (ts Telemeters) AdminHandlers() []AdminHandler {
 	return out
 }
 
-// TracerFactory returns the first tracing telemeter, or nil when none is
-// configured (use tracing.PropagateOnly() then: trace headers must still
-// be propagated).
+// TracerFactory returns a factory recording to every tracing telemeter,
+// or nil when none is configured (use tracing.PropagateOnly() then: trace
+// headers must still be propagated). With several, the first combines
+// them (TracerBroadcaster); if it cannot, the factory's NewTracer returns
+// the error, so that the process does not start with a telemeter
+// silently left out.
 func (ts Telemeters) TracerFactory() TracerFactory {
+	var fs []TracerFactory
 	for _, t := range ts {
 		if f, ok := t.(TracerFactory); ok {
-			return f
+			fs = append(fs, f)
 		}
 	}
-	return nil
+	switch len(fs) {
+	case 0:
+		return nil
+	case 1:
+		return fs[0]
+	}
+	b, ok := fs[0].(TracerBroadcaster)
+	if !ok {
+		return failingFactory{fmt.Errorf("telemetry: %T cannot record spans together with other tracing telemeters", fs[0])}
+	}
+	f, err := b.BroadcastTracers(fs[1:])
+	if err != nil {
+		return failingFactory{err}
+	}
+	return f
 }
+
+// failingFactory is a TracerFactory whose tracers cannot be built.
+type failingFactory struct{ err error }
+
+func (f failingFactory) NewTracer(TracerOptions) (Tracer, error) { return nil, f.err }
 
 // Recorder returns a RequestRecorder feeding every recording telemeter,
 // or nil when there is none (so the router can skip building records).

@@ -18,9 +18,11 @@
 // The line's level is `level`; the process's -log.level still filters it,
 // so `level: DEBUG` logs nothing unless the process logs DEBUG. The query
 // string of http.uri is left out of the line: it may carry credentials,
-// and logs are read more widely than traces. A process uses one tracing
-// telemeter (the first listed), so io.l5d.tracelog and io.l5d.zipkin do
-// not combine.
+// and logs are read more widely than traces. With io.l5d.zipkin (or
+// another tracing telemeter) in the same process, each span is recorded
+// once and reaches both, with the same ids; each keeps the traces its own
+// sampleRate samples, and all follow an upstream decision (see
+// internal/telemetry/tracing).
 package tracelog
 
 import (

@@ -13,8 +13,9 @@ import (
 // an unsampled request, from the values of the request's l5d-ctx-trace and
 // l5d-sample fields ("" when absent): the outbound l5d-ctx-trace and
 // l5d-reqid values, in one string, split at n. ok is false when the hop
-// would record a span, or the tracer does not propagate with l5d-ctx-trace
-// headers: the request then takes the full stack.
+// would record a span (for any of the tracer's telemeters), or the tracer
+// does not propagate with l5d-ctx-trace headers: the request then takes
+// the full stack.
 func (t *Tracer) ExpressHop(ctxTrace, sample string) (vals string, n int, ok bool) {
 	if _, l5d := t.prop.(l5dPropagator); !l5d {
 		return "", 0, false
@@ -40,8 +41,8 @@ func (t *Tracer) ExpressHop(ctxTrace, sample string) (vals string, n int, ok boo
 	if parent != 0 {
 		sc.ParentID = &parent
 	}
-	server, record := t.serverContext(sc)
-	if record {
+	server, zt := t.serverContext(sc)
+	if zt != nil {
 		return "", 0, false
 	}
 	client := model.SpanContext{TraceID: server.TraceID, ID: model.ID(newID()), ParentID: &server.ID, Sampled: server.Sampled}

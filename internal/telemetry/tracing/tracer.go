@@ -12,10 +12,32 @@
 // A Tracer without a Reporter still propagates context (Linkerd always
 // writes l5d-ctx-trace) but exports nothing and makes no sampling
 // decision of its own: an upstream decision is passed on unchanged.
+//
+// A Tracer may report to several tracing telemeters (Broadcast; Linkerd's
+// BroadcastTracer): each span is recorded once, so every telemeter sees
+// the same trace and span ids, and is reported to each telemeter that
+// keeps its trace. One sampling decision is made per trace:
+//
+//   - an upstream decision (the sampled or debug flag of l5d-ctx-trace or
+//     x-b3-*, or l5d-sample) is followed by every telemeter: a trace
+//     sampled upstream is reported to all of them, one not sampled to
+//     none;
+//   - otherwise each telemeter keeps the trace when its own sampleRate
+//     samples it, so each backend receives the share it was configured
+//     with; the draw is one number per trace (the trace id, for a trace
+//     joined with its sampling unknown), compared with every rate, so a
+//     telemeter with a higher rate keeps every trace one with a lower rate
+//     keeps. The trace is sampled when any telemeter keeps it, and that
+//     decision is what the next hop receives.
+//
+// Like Linkerd's broadcast, then, a telemeter with a lower rate than
+// another also reports the traces that the other sampled at an earlier
+// hop: the next hop cannot tell whose rate sampled them.
 package tracing
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -23,6 +45,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -44,16 +67,23 @@ type Options struct {
 	// SampleRate is the probability (0..1) that a new trace is sampled
 	// when no upstream decision and no l5d-sample header says otherwise.
 	SampleRate float64
+	// Also lists more telemeters' reporters and rates to record to, as
+	// Reporter and SampleRate are (package doc). Factories with a nil
+	// Reporter are ignored.
+	Also []Factory
 }
 
 // Tracer records server and client spans of one router. It implements
 // telemetry.Tracer.
 type Tracer struct {
-	zt      *zipkin.Tracer
+	// zts[k-1] reports to the k telemeters of highest sampleRate; a
+	// trace sampled upstream uses the last one, which reports to all.
+	// A propagate-only Tracer has one, reporting nowhere.
+	zts     []*zipkin.Tracer
+	limits  []uint64 // the telemeters' sampling limits (rateLimit), descending
 	prop    propagator
 	router  string
 	decides bool // false: never make a sampling decision of our own
-	sample  zipkin.Sampler
 }
 
 // New builds a Tracer.
@@ -62,42 +92,86 @@ func New(opts Options) (*Tracer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.SampleRate < 0 || opts.SampleRate > 1 {
-		return nil, errors.New("tracing: sampleRate must be between 0 and 1, got " + strconv.FormatFloat(opts.SampleRate, 'g', -1, 64))
+	var sinks []Factory
+	for _, f := range append([]Factory{{Reporter: opts.Reporter, SampleRate: opts.SampleRate}}, opts.Also...) {
+		if !(f.SampleRate >= 0 && f.SampleRate <= 1) {
+			return nil, errors.New("tracing: sampleRate must be between 0 and 1, got " + strconv.FormatFloat(f.SampleRate, 'g', -1, 64))
+		}
+		if f.Reporter != nil {
+			sinks = append(sinks, f)
+		}
 	}
-	rep, decides := opts.Reporter, true
-	if rep == nil {
-		rep, decides = reporter.NewNoopReporter(), false
-	}
+	// Highest rate first: the telemeters keeping a trace are then always
+	// a prefix of sinks (pick).
+	slices.SortStableFunc(sinks, func(a, b Factory) int { return cmp.Compare(b.SampleRate, a.SampleRate) })
 	ep, err := zipkin.NewEndpoint(opts.Router, "")
 	if err != nil {
 		return nil, err
 	}
-	sample := rateSampler(opts.SampleRate)
-	zt, err := zipkin.NewTracer(rep,
-		zipkin.WithLocalEndpoint(ep),
-		zipkin.WithSampler(sample),
-		zipkin.WithSharedSpans(true),
-		zipkin.WithNoopSpan(true), // unsampled spans record nothing: cheap propagation
-	)
-	if err != nil {
-		return nil, err
+	t := &Tracer{prop: prop, router: opts.Router, decides: len(sinks) > 0}
+	newTracer := func(rep reporter.Reporter, sample zipkin.Sampler) error {
+		zt, err := zipkin.NewTracer(rep,
+			zipkin.WithLocalEndpoint(ep),
+			zipkin.WithSampler(sample),
+			zipkin.WithSharedSpans(true),
+			zipkin.WithNoopSpan(true), // unsampled spans record nothing: cheap propagation
+		)
+		t.zts = append(t.zts, zt)
+		return err
 	}
-	return &Tracer{zt: zt, prop: prop, router: opts.Router, decides: decides, sample: sample}, nil
+	if len(sinks) == 0 {
+		return t, newTracer(reporter.NewNoopReporter(), zipkin.NeverSample)
+	}
+	for _, f := range sinks {
+		t.limits = append(t.limits, rateLimit(f.SampleRate))
+	}
+	for k := 1; k <= len(sinks); k++ {
+		rep := sinks[0].Reporter
+		if k > 1 {
+			rep = broadcastReporter(sinks[:k])
+		}
+		// The sampler decides only for a client span with no server
+		// span above it (see Client): the trace is then reported to
+		// every telemeter when any samples it.
+		if err := newTracer(rep, t.sampled); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
 }
 
-// rateSampler samples a fraction of trace ids. Unlike zipkin-go's boundary
-// sampler it accepts any rate in [0, 1] (Linkerd's default is 0.001).
-func rateSampler(rate float64) zipkin.Sampler {
-	switch {
-	case rate <= 0:
-		return zipkin.NeverSample
-	case rate >= 1:
-		return zipkin.AlwaysSample
-	}
-	limit := uint64(rate * (1 << 63))
-	return func(id uint64) bool { return id>>1 < limit }
+// rateLimit is the sampling limit of a rate: a trace id (or draw) id is
+// sampled when id>>1 < limit. Unlike zipkin-go's boundary sampler it
+// accepts any rate in [0, 1] (Linkerd's default is 0.001); 0 samples
+// nothing and 1 everything.
+func rateLimit(rate float64) uint64 {
+	return uint64(min(max(rate, 0), 1) * (1 << 63))
 }
+
+// pick returns how many telemeters keep the trace of draw id: the first
+// pick(id) of them, 0 when none does.
+func (t *Tracer) pick(id uint64) int {
+	k := 0
+	for k < len(t.limits) && id>>1 < t.limits[k] {
+		k++
+	}
+	return k
+}
+
+// sampled reports whether any telemeter keeps the trace of draw id.
+func (t *Tracer) sampled(id uint64) bool { return t.pick(id) > 0 }
+
+// broadcastReporter reports each span to every one of sinks.
+type broadcastReporter []Factory
+
+func (b broadcastReporter) Send(s model.SpanModel) {
+	for _, f := range b {
+		f.Reporter.Send(s)
+	}
+}
+
+// Close closes nothing: each telemeter closes its own reporter.
+func (b broadcastReporter) Close() error { return nil }
 
 // hopContext is the request context below a Tracer's Server middleware.
 // It carries the server span's context and whether its sampling decision
@@ -109,7 +183,8 @@ type hopContext struct {
 	sc     model.SpanContext
 	parent model.ID // what sc.ParentID points to
 	known  bool
-	record bool // sampled: a zipkin span is in the context too
+	record bool           // sampled: a zipkin span is in the context too
+	zt     *zipkin.Tracer // when record: the tracer of this hop's spans
 }
 
 type hopKey struct{}
@@ -132,27 +207,31 @@ func newID() uint64 {
 }
 
 // serverContext decides, as zipkin-go's StartSpan would for a shared
-// server span, the context of the server span joining sc. record is true
-// when the span is sampled: the caller then starts it with zipkin (sc
-// carries the decision; a root keeps an empty trace id for zipkin to
-// fill in). Otherwise sc is the complete span context, a new root trace
-// when none came in.
-func (t *Tracer) serverContext(sc model.SpanContext) (_ model.SpanContext, record bool) {
+// server span, the context of the server span joining sc. zt is the
+// zipkin tracer that records the span, nil when it is not sampled: the
+// caller then starts it with zt (sc carries the decision; a root keeps an
+// empty trace id for zipkin to fill in). Otherwise sc is the complete span
+// context, a new root trace when none came in.
+func (t *Tracer) serverContext(sc model.SpanContext) (_ model.SpanContext, zt *zipkin.Tracer) {
 	root := sc.TraceID.Empty() || sc.ID == 0
 	low := sc.TraceID.Low
 	if root {
 		low = newID()
 	}
-	if !sc.Debug && sc.Sampled == nil {
-		sc.Sampled = sampledPtr(t.sample(low))
+	if sc.Debug || sc.Sampled != nil && *sc.Sampled {
+		return sc, t.zts[len(t.zts)-1] // sampled upstream: every telemeter
 	}
-	if sc.Debug || *sc.Sampled {
-		return sc, true
+	if sc.Sampled == nil {
+		if k := t.pick(low); k > 0 {
+			sc.Sampled = &sampledTrue
+			return sc, t.zts[k-1]
+		}
+		sc.Sampled = &sampledFalse
 	}
 	if root {
 		sc.TraceID, sc.ID, sc.ParentID = model.TraceID{Low: low}, model.ID(low), nil
 	}
-	return sc, false
+	return sc, nil
 }
 
 // Server implements telemetry.Tracer.
@@ -167,14 +246,15 @@ func (t *Tracer) Server(next http.Handler) http.Handler {
 		if hc.parent != 0 {
 			sc.ParentID = &hc.parent
 		}
-		hc.sc, hc.record = t.serverContext(sc)
+		hc.sc, hc.zt = t.serverContext(sc)
+		hc.record = hc.zt != nil
 		if !hc.record {
 			// Most requests are not sampled: propagate only, with no
 			// span object and one context.
 			next.ServeHTTP(w, r.WithContext(hc))
 			return
 		}
-		span := t.zt.StartSpan(r.Method, zipkin.Kind(model.Server), zipkin.Parent(hc.sc))
+		span := hc.zt.StartSpan(r.Method, zipkin.Kind(model.Server), zipkin.Parent(hc.sc))
 		ctx := zipkin.NewContext(r.Context(), span)
 		hc.Context = telemetry.ContextWithSpan(ctx, span)
 		hc.sc = span.Context()
@@ -216,11 +296,15 @@ func (t *Tracer) Client(next http.RoundTripper) http.RoundTripper {
 			return next.RoundTrip(r)
 		}
 		known := inTrace && hop.known
+		zt := t.zts[len(t.zts)-1]
+		if inTrace {
+			zt = hop.zt // the telemeters that keep this hop's server span
+		}
 		var span zipkin.Span
 		if parent := zipkin.SpanFromContext(ctx); parent != nil {
-			span = t.zt.StartSpan(r.Method, zipkin.Kind(model.Client), zipkin.Parent(parent.Context()))
+			span = zt.StartSpan(r.Method, zipkin.Kind(model.Client), zipkin.Parent(parent.Context()))
 		} else {
-			span = t.zt.StartSpan(r.Method, zipkin.Kind(model.Client))
+			span = zt.StartSpan(r.Method, zipkin.Kind(model.Client))
 		}
 		if recording(span) {
 			if ep := endpoint(r.URL.Host); ep != nil {
