@@ -14,7 +14,7 @@ import (
 type Config struct {
 	Admin AdminConfig `yaml:"admin"`
 	// Routers are the routers, each selected by its `protocol`: the Value
-	// is a *HTTPRouter or a *H2Router.
+	// is a *HTTPRouter, a *H2Router or a *ThriftRouter.
 	Routers   []config.Kinded[Router]                    `yaml:"routers"`
 	Namers    []config.Kinded[naming.NamerConfig]        `yaml:"namers"`
 	Telemetry []config.Kinded[telemetry.TelemeterConfig] `yaml:"telemetry"`

@@ -13,8 +13,8 @@ import (
 )
 
 // Router is one entry of `routers:`, selected by its `protocol` key. The
-// implementations are *HTTPRouter and *H2Router; thrift, thriftmux and mux
-// are refused as not supported by this version.
+// implementations are *HTTPRouter, *H2Router and *ThriftRouter; thriftmux
+// and mux are refused as not supported by this version.
 type Router interface {
 	// Common returns the keys every protocol has.
 	Common() *RouterCommon
@@ -35,7 +35,7 @@ func init() {
 	config.SetKindKey[Router]("protocol")
 	config.Register[Router](ProtocolHTTP, func() Router { return new(HTTPRouter) })
 	config.Register[Router](ProtocolH2, func() Router { return new(H2Router) })
-	config.RegisterUnsupported[Router]("thrift", "thriftmux", "mux")
+	config.RegisterUnsupported[Router]("thriftmux", "mux")
 }
 
 // RouterCommon holds the router keys of every protocol (§4.1).

@@ -189,9 +189,9 @@ func TestErrors(t *testing.T) {
 	tests := []struct{ name, text, want string }{
 		{"no routers", "admin: {port: 9990}\n", "routers: at least one router is required (line 1)"},
 		{"empty file", "", "routers: at least one router is required"},
-		{"unknown protocol", "routers:\n- protocol: htp\n  servers: [{}]\n", `routers[0].protocol: unknown protocol "htp"; did you mean "http"? (known: h2, http) (line 2)`},
-		{"thrift", "routers:\n- protocol: thrift\n  thriftMethodInDst: true\n", `routers[0].protocol: protocol "thrift" is a Linkerd 1.x option not supported by this version (line 2)`},
-		{"missing protocol", "routers:\n- servers: [{}]\n", "routers[0]: missing `protocol` (known: h2, http) (line 2)"},
+		{"unknown protocol", "routers:\n- protocol: htp\n  servers: [{}]\n", `routers[0].protocol: unknown protocol "htp"; did you mean "http"? (known: h2, http, thrift) (line 2)`},
+		{"thriftmux", "routers:\n- protocol: thriftmux\n  thriftMethodInDst: true\n", `routers[0].protocol: protocol "thriftmux" is a Linkerd 1.x option not supported by this version (line 2)`},
+		{"missing protocol", "routers:\n- servers: [{}]\n", "routers[0]: missing `protocol` (known: h2, http, thrift) (line 2)"},
 		{"no servers", "routers:\n- protocol: http\n", "routers[0]: missing required key `servers` (line 2)"},
 		{"empty servers", "routers:\n- protocol: http\n  servers: []\n", "routers[0].servers: at least one server is required (line 3)"},
 		{"key typo", router + "  dtabb: /a=>/b\n", `routers[0].dtabb: unknown key "dtabb"; did you mean "dtab"? (line 5)`},

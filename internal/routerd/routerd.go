@@ -142,6 +142,15 @@ func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) 
 			httpRouters = append(httpRouters, h2rt)
 			continue
 		}
+		if tr, ok := rc.Value.(*ThriftRouter); ok {
+			trt, info, rerr := p.startThriftRouter(ctx, tr, namers, env)
+			if rerr != nil {
+				return nil, fmt.Errorf("routers[%d] (%s): %w", i, tr.Label, rerr)
+			}
+			infos = append(infos, info)
+			httpRouters = append(httpRouters, trt)
+			continue
+		}
 		hr, ok := rc.Value.(*HTTPRouter)
 		if !ok {
 			return nil, fmt.Errorf("routers[%d]: protocol %s is not supported by this version yet", i, rc.Kind)

@@ -185,6 +185,8 @@ func Warnings(c *Config) []string {
 			ws, _ = checkHTTPRouter(hr)
 		case *H2Router:
 			ws = checkH2Router(hr)
+		case *ThriftRouter:
+			ws = checkThriftRouter(hr)
 		default:
 			continue
 		}
