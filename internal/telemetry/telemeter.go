@@ -61,7 +61,10 @@ type TracerFactory interface {
 // tracing telemeters embed): BroadcastTracers returns a factory whose
 // Tracers record each span once and report it to the receiver and to each
 // of others, as Linkerd's BroadcastTracer does. It fails when one of
-// others is of a kind it cannot combine with.
+// others is of a kind it cannot combine with. Each telemeter keeps the
+// traces its own sampleRate samples; only the telemeters whose decision
+// propagates (io.l5d.zipkin, not io.l5d.tracelog: tracing.Factory's
+// LocalOnly) make the next hop sample a trace.
 type TracerBroadcaster interface {
 	TracerFactory
 	BroadcastTracers(others []TracerFactory) (TracerFactory, error)

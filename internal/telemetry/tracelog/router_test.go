@@ -59,6 +59,14 @@ func startRouter(t *testing.T, telemetry string) (*routerd.Process, *logBuffer) 
 		io.WriteString(w, "hello")
 	}))
 	t.Cleanup(be.Close)
+	return startRouterTo(t, telemetry, "", be.Listener.Addr().String())
+}
+
+// startRouterTo is startRouter routing /svc/web to the given ip:port,
+// with extra lines (indented as router keys, e.g. a tracePropagator) in
+// the router's config.
+func startRouterTo(t *testing.T, telemetry, extra, dst string) (*routerd.Process, *logBuffer) {
+	t.Helper()
 	text := `
 admin: {port: 0}
 telemetry:
@@ -66,9 +74,9 @@ telemetry:
 routers:
 - protocol: http
   label: traced
-  dtab: /svc/web => /$/inet/` + strings.Replace(be.Listener.Addr().String(), ":", "/", 1) + `;
+  dtab: /svc/web => /$/inet/` + strings.Replace(dst, ":", "/", 1) + `;
   servers: [{port: 0}]
-`
+` + extra
 	cfg, err := routerd.LoadConfig([]byte(text))
 	if err != nil {
 		t.Fatalf("config: %v", err)

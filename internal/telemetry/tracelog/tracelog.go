@@ -15,6 +15,14 @@
 // trace is sampled with probability sampleRate, an upstream decision
 // (l5d-sample, a sampled l5d-ctx-trace or x-b3-sampled) is followed.
 //
+// As in Linkerd, whose tracelog tracer answered "unknown" to Finagle's
+// sampleTrace, the decision stays local: the traces this telemeter keeps
+// are not passed on to the next hop as sampled. With io.l5d.tracelog
+// alone the outbound l5d-ctx-trace (or B3 headers) carries no sampling
+// decision unless one came from upstream, so the next hop decides by
+// itself; next to io.l5d.zipkin, the next hop is told "sampled" for the
+// traces io.l5d.zipkin keeps and "unknown" for the others.
+//
 // The line's level is `level`; the process's -log.level still filters it,
 // so `level: DEBUG` logs nothing unless the process logs DEBUG. The query
 // string of http.uri is left out of the line: it may carry credentials,
@@ -88,7 +96,8 @@ func (c *Config) NewTelemeter(env telemetry.TelemeterEnv) (telemetry.Telemeter, 
 		log = slog.New(slog.DiscardHandler)
 	}
 	rep := &Reporter{log: log, level: c.level}
-	return &Telemeter{Factory: tracing.Factory{Reporter: rep, SampleRate: c.SampleRate}, rep: rep}, nil
+	// LocalOnly: what the log keeps is not what the next hop samples.
+	return &Telemeter{Factory: tracing.Factory{Reporter: rep, SampleRate: c.SampleRate, LocalOnly: true}, rep: rep}, nil
 }
 
 // Telemeter logs spans; it is a telemetry.TracerFactory.

@@ -22,14 +22,36 @@ import (
 // function returns the outbound headers.
 func broadcastHop(t *testing.T, rates ...float64) (*Tracer, []*recorder.ReporterRecorder, func(in http.Header) http.Header) {
 	t.Helper()
+	var sinks []sink
+	for _, r := range rates {
+		sinks = append(sinks, zk(r))
+	}
+	return hopOf(t, "", sinks...)
+}
+
+// sink is one telemeter of a test hop: its sampleRate, and whether its
+// decision stays local (Factory.LocalOnly).
+type sink struct {
+	rate  float64
+	local bool
+}
+
+// zk is a telemeter whose decision propagates, as io.l5d.zipkin's; tl one
+// whose decision stays local, as io.l5d.tracelog's.
+func zk(rate float64) sink { return sink{rate: rate} }
+func tl(rate float64) sink { return sink{rate: rate, local: true} }
+
+// hopOf is broadcastHop with the given propagator and telemeters.
+func hopOf(t *testing.T, propagator string, sinks ...sink) (*Tracer, []*recorder.ReporterRecorder, func(in http.Header) http.Header) {
+	t.Helper()
 	var b Broadcast
 	var recs []*recorder.ReporterRecorder
-	for _, r := range rates {
+	for _, s := range sinks {
 		rec := recorder.NewReporter()
 		recs = append(recs, rec)
-		b = append(b, Factory{Reporter: rec, SampleRate: r})
+		b = append(b, Factory{Reporter: rec, SampleRate: s.rate, LocalOnly: s.local})
 	}
-	tt, err := b.NewTracer(telemetry.TracerOptions{Router: "r"})
+	tt, err := b.NewTracer(telemetry.TracerOptions{Router: "r", Propagator: propagator})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,12 +36,11 @@ func (t *Tracer) ExpressHop(ctxTrace, sample string) (vals string, n int, ok boo
 	if sc.Sampled == nil && !sc.Debug && in.sample != nil {
 		sc.Sampled = sampledPtr(rand.Float64() < *in.sample)
 	}
-	known := sc.Sampled != nil || sc.Debug || t.decides
 	parent := in.parent
 	if parent != 0 {
 		sc.ParentID = &parent
 	}
-	server, zt := t.serverContext(sc)
+	server, zt, known := t.serverContext(sc)
 	if zt != nil {
 		return "", 0, false
 	}

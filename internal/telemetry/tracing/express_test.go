@@ -7,6 +7,8 @@ import (
 
 	"github.com/openzipkin/zipkin-go/model"
 	"github.com/openzipkin/zipkin-go/reporter"
+
+	"github.com/linnet-mesh/linnet/internal/telemetry"
 )
 
 // fullHop runs the full stack's Server and Client middleware for a
@@ -37,12 +39,34 @@ func fullHop(t *testing.T, tr *Tracer, ctxTrace, sample string) (string, string)
 // ExpressHop gives the next hop what Server and Client give it: the same
 // trace (a new one when none came in), a new span whose parent is this
 // hop's server span, the same sampling flags, and the trace id as
-// l5d-reqid; it declines when the hop would record a span.
+// l5d-reqid; it declines when the hop would record a span. So it does
+// for a propagate-only tracer and for telemeters at rate 0 whose decision
+// propagates (io.l5d.zipkin), stays local (io.l5d.tracelog), or both.
 func TestExpressHopMatchesFullStack(t *testing.T) {
-	tr, err := New(Options{Router: "r"})
-	if err != nil {
-		t.Fatal(err)
+	tracer := func(fs ...Factory) *Tracer {
+		tr, err := Broadcast(fs).NewTracer(telemetry.TracerOptions{Router: "r"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr.(*Tracer)
 	}
+	zipkin0 := Factory{Reporter: reporter.NewNoopReporter()}
+	tracelog0 := Factory{Reporter: reporter.NewNoopReporter(), LocalOnly: true}
+	for _, tt := range []struct {
+		name string
+		tr   *Tracer
+		root string // the decision passed on for a new trace
+	}{
+		{"propagate only", tracer(), "unknown"},
+		{"zipkin 0", tracer(zipkin0), "no"},
+		{"tracelog 0", tracer(tracelog0), "unknown"},
+		{"zipkin 0 + tracelog 0", tracer(zipkin0, tracelog0), "unknown"},
+	} {
+		t.Run(tt.name, func(t *testing.T) { expressMatchesFull(t, tt.tr, tt.root) })
+	}
+}
+
+func expressMatchesFull(t *testing.T, tr *Tracer, root string) {
 	incoming := func(sampled *bool) string {
 		var buf [ctxTraceMaxLen]byte
 		parent := model.ID(7)
@@ -88,6 +112,11 @@ func TestExpressHopMatchesFullStack(t *testing.T) {
 			if (g.Sampled == nil) != (w.Sampled == nil) || g.Sampled != nil && *g.Sampled != *w.Sampled {
 				t.Errorf("sampled: express %v, full %v", g.Sampled, w.Sampled)
 			}
+			if tc.ctxTrace == "" && tc.sample == "" {
+				if got := decision(g.Sampled); got != root {
+					t.Errorf("a new trace is passed on as %s, want %s", got, root)
+				}
+			}
 			if g.ID == 0 || g.ID == model.ID(9) {
 				t.Errorf("express span id %v is not new", g.ID)
 			}
@@ -97,6 +126,9 @@ func TestExpressHopMatchesFullStack(t *testing.T) {
 		})
 	}
 	yes := true
+	if tr.decides {
+		return // the checks below are of the propagate-only tracer
+	}
 	rec, _ := New(Options{Router: "r", Reporter: reporter.NewNoopReporter(), SampleRate: 1})
 	if _, _, ok := rec.ExpressHop("", ""); ok {
 		t.Error("a hop sampled by a recording tracer took the lane")
@@ -108,4 +140,15 @@ func TestExpressHopMatchesFullStack(t *testing.T) {
 	if _, _, ok := b3.ExpressHop("", ""); ok {
 		t.Error("a B3 tracer took the lane")
 	}
+}
+
+// decision names a sampled flag: "yes", "no" or "unknown".
+func decision(sampled *bool) string {
+	switch {
+	case sampled == nil:
+		return "unknown"
+	case *sampled:
+		return "yes"
+	}
+	return "no"
 }

@@ -15,6 +15,13 @@ import (
 type Factory struct {
 	Reporter   reporter.Reporter // nil: propagate only
 	SampleRate float64
+	// LocalOnly says that the telemeter's sampling decisions stay in
+	// this process: when it keeps a trace, that is not what the next hop
+	// is told (io.l5d.tracelog, whose tracer in Linkerd answered
+	// "unknown" to Finagle's sampleTrace). The zero value, false, is a
+	// telemeter whose decision travels on (io.l5d.zipkin). See the
+	// package doc for the decision written on the outbound request.
+	LocalOnly bool
 }
 
 // PropagateOnly returns the TracerFactory to use when no tracing telemeter
@@ -24,7 +31,7 @@ func PropagateOnly() telemetry.TracerFactory { return Factory{} }
 
 // NewTracer implements telemetry.TracerFactory.
 func (f Factory) NewTracer(o telemetry.TracerOptions) (telemetry.Tracer, error) {
-	return New(Options{Router: o.Router, Propagator: o.Propagator, Reporter: f.Reporter, SampleRate: f.SampleRate})
+	return New(Options{Router: o.Router, Propagator: o.Propagator, Reporter: f.Reporter, SampleRate: f.SampleRate, LocalOnly: f.LocalOnly})
 }
 
 // tracingFactory returns f; promoted to the telemeters embedding a
@@ -56,7 +63,7 @@ type Broadcast []Factory
 func (b Broadcast) NewTracer(o telemetry.TracerOptions) (telemetry.Tracer, error) {
 	opts := Options{Router: o.Router, Propagator: o.Propagator}
 	if len(b) > 0 {
-		opts.Reporter, opts.SampleRate, opts.Also = b[0].Reporter, b[0].SampleRate, b[1:]
+		opts.Reporter, opts.SampleRate, opts.LocalOnly, opts.Also = b[0].Reporter, b[0].SampleRate, b[0].LocalOnly, b[1:]
 	}
 	return New(opts)
 }

@@ -27,12 +27,27 @@
 //     with; the draw is one number per trace (the trace id, for a trace
 //     joined with its sampling unknown), compared with every rate, so a
 //     telemeter with a higher rate keeps every trace one with a lower rate
-//     keeps. The trace is sampled when any telemeter keeps it, and that
-//     decision is what the next hop receives.
+//     keeps. The spans are recorded when any telemeter keeps the trace.
 //
-// Like Linkerd's broadcast, then, a telemeter with a lower rate than
-// another also reports the traces that the other sampled at an earlier
-// hop: the next hop cannot tell whose rate sampled them.
+// What the next hop is told (the sampled flag of l5d-ctx-trace, or
+// x-b3-sampled) is, as Linkerd's BroadcastTracer combines its tracers'
+// answers to Finagle's sampleTrace:
+//
+//   - the upstream decision, when there was one;
+//   - otherwise "sampled" when a telemeter whose decision propagates
+//     (every one but Factory.LocalOnly ones: io.l5d.zipkin, not
+//     io.l5d.tracelog) kept the trace;
+//   - otherwise "not sampled" when every telemeter propagates (they all
+//     declined it);
+//   - otherwise "unknown" (no sampled flag): a LocalOnly telemeter is
+//     configured and no propagating one kept the trace, so the next hop
+//     decides by itself. io.l5d.tracelog alone, at any rate, thus never
+//     makes the next hop sample, and neither does io.l5d.tracelog next
+//     to io.l5d.zipkin for the traces io.l5d.zipkin declined.
+//
+// Like Linkerd's broadcast, then, a telemeter with a lower rate than a
+// propagating one also reports the traces that the other sampled at an
+// earlier hop: the next hop cannot tell whose rate sampled them.
 package tracing
 
 import (
@@ -71,6 +86,9 @@ type Options struct {
 	// Reporter and SampleRate are (package doc). Factories with a nil
 	// Reporter are ignored.
 	Also []Factory
+	// LocalOnly: Reporter's sampling decisions are not passed on to the
+	// next hop (Factory.LocalOnly).
+	LocalOnly bool
 }
 
 // Tracer records server and client spans of one router. It implements
@@ -79,11 +97,18 @@ type Tracer struct {
 	// zts[k-1] reports to the k telemeters of highest sampleRate; a
 	// trace sampled upstream uses the last one, which reports to all.
 	// A propagate-only Tracer has one, reporting nowhere.
-	zts     []*zipkin.Tracer
-	limits  []uint64 // the telemeters' sampling limits (rateLimit), descending
-	prop    propagator
-	router  string
-	decides bool // false: never make a sampling decision of our own
+	zts    []*zipkin.Tracer
+	limits []uint64 // the telemeters' sampling limits (rateLimit), descending
+	prop   propagator
+	router string
+	// decides is false when no telemeter records: the Tracer then makes
+	// no sampling decision of its own.
+	decides bool
+	// passLimit is the highest sampling limit of the telemeters whose
+	// decision propagates (0: none); allPass is set when every
+	// telemeter's does. See passesOn.
+	passLimit uint64
+	allPass   bool
 }
 
 // New builds a Tracer.
@@ -93,7 +118,7 @@ func New(opts Options) (*Tracer, error) {
 		return nil, err
 	}
 	var sinks []Factory
-	for _, f := range append([]Factory{{Reporter: opts.Reporter, SampleRate: opts.SampleRate}}, opts.Also...) {
+	for _, f := range append([]Factory{{Reporter: opts.Reporter, SampleRate: opts.SampleRate, LocalOnly: opts.LocalOnly}}, opts.Also...) {
 		if !(f.SampleRate >= 0 && f.SampleRate <= 1) {
 			return nil, errors.New("tracing: sampleRate must be between 0 and 1, got " + strconv.FormatFloat(f.SampleRate, 'g', -1, 64))
 		}
@@ -108,7 +133,7 @@ func New(opts Options) (*Tracer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tracer{prop: prop, router: opts.Router, decides: len(sinks) > 0}
+	t := &Tracer{prop: prop, router: opts.Router, decides: len(sinks) > 0, allPass: true}
 	newTracer := func(rep reporter.Reporter, sample zipkin.Sampler) error {
 		zt, err := zipkin.NewTracer(rep,
 			zipkin.WithLocalEndpoint(ep),
@@ -123,7 +148,13 @@ func New(opts Options) (*Tracer, error) {
 		return t, newTracer(reporter.NewNoopReporter(), zipkin.NeverSample)
 	}
 	for _, f := range sinks {
-		t.limits = append(t.limits, rateLimit(f.SampleRate))
+		limit := rateLimit(f.SampleRate)
+		t.limits = append(t.limits, limit)
+		if f.LocalOnly {
+			t.allPass = false
+		} else {
+			t.passLimit = max(t.passLimit, limit)
+		}
 	}
 	for k := 1; k <= len(sinks); k++ {
 		rep := sinks[0].Reporter
@@ -161,6 +192,15 @@ func (t *Tracer) pick(id uint64) int {
 // sampled reports whether any telemeter keeps the trace of draw id.
 func (t *Tracer) sampled(id uint64) bool { return t.pick(id) > 0 }
 
+// passesOn reports whether the next hop is told this hop's decision on a
+// trace of draw id that it decided itself (package doc): "sampled" when a
+// propagating telemeter keeps it (then pick(id) > 0 too, so the decision
+// is "sampled"), "not sampled" when every telemeter propagates and none
+// keeps it. Otherwise the next hop is told "unknown".
+func (t *Tracer) passesOn(id uint64) bool {
+	return t.decides && (t.allPass || id>>1 < t.passLimit)
+}
+
 // broadcastReporter reports each span to every one of sinks.
 type broadcastReporter []Factory
 
@@ -175,14 +215,14 @@ func (b broadcastReporter) Close() error { return nil }
 
 // hopContext is the request context below a Tracer's Server middleware.
 // It carries the server span's context and whether its sampling decision
-// is known (made upstream or by a reporting tracer), and is itself the
+// is passed on (made upstream, or passesOn), and is itself the
 // context value (one allocation instead of context.WithValue's two): an
 // unsampled request, the common case, needs no zipkin span at all.
 type hopContext struct {
 	context.Context
 	sc     model.SpanContext
-	parent model.ID // what sc.ParentID points to
-	known  bool
+	parent model.ID       // what sc.ParentID points to
+	known  bool           // sc.Sampled is passed on; false: the next hop is told "unknown"
 	record bool           // sampled: a zipkin span is in the context too
 	zt     *zipkin.Tracer // when record: the tracer of this hop's spans
 }
@@ -211,27 +251,31 @@ func newID() uint64 {
 // zipkin tracer that records the span, nil when it is not sampled: the
 // caller then starts it with zt (sc carries the decision; a root keeps an
 // empty trace id for zipkin to fill in). Otherwise sc is the complete span
-// context, a new root trace when none came in.
-func (t *Tracer) serverContext(sc model.SpanContext) (_ model.SpanContext, zt *zipkin.Tracer) {
+// context, a new root trace when none came in. pass reports whether sc's
+// decision is the one to pass on to the next hop; when it is false, the
+// next hop is told "unknown".
+func (t *Tracer) serverContext(sc model.SpanContext) (_ model.SpanContext, zt *zipkin.Tracer, pass bool) {
 	root := sc.TraceID.Empty() || sc.ID == 0
 	low := sc.TraceID.Low
 	if root {
 		low = newID()
 	}
 	if sc.Debug || sc.Sampled != nil && *sc.Sampled {
-		return sc, t.zts[len(t.zts)-1] // sampled upstream: every telemeter
+		return sc, t.zts[len(t.zts)-1], true // sampled upstream: every telemeter
 	}
+	pass = sc.Sampled != nil // not sampled upstream
 	if sc.Sampled == nil {
+		pass = t.passesOn(low)
 		if k := t.pick(low); k > 0 {
 			sc.Sampled = &sampledTrue
-			return sc, t.zts[k-1]
+			return sc, t.zts[k-1], pass
 		}
 		sc.Sampled = &sampledFalse
 	}
 	if root {
 		sc.TraceID, sc.ID, sc.ParentID = model.TraceID{Low: low}, model.ID(low), nil
 	}
-	return sc, nil
+	return sc, nil, pass
 }
 
 // Server implements telemetry.Tracer.
@@ -242,11 +286,11 @@ func (t *Tracer) Server(next http.Handler) http.Handler {
 		if sc.Sampled == nil && !sc.Debug && in.sample != nil {
 			sc.Sampled = sampledPtr(rand.Float64() < *in.sample)
 		}
-		hc := &hopContext{Context: r.Context(), parent: in.parent, known: sc.Sampled != nil || sc.Debug || t.decides}
+		hc := &hopContext{Context: r.Context(), parent: in.parent}
 		if hc.parent != 0 {
 			sc.ParentID = &hc.parent
 		}
-		hc.sc, hc.zt = t.serverContext(sc)
+		hc.sc, hc.zt, hc.known = t.serverContext(sc)
 		hc.record = hc.zt != nil
 		if !hc.record {
 			// Most requests are not sampled: propagate only, with no
@@ -321,7 +365,7 @@ func (t *Tracer) Client(next http.RoundTripper) http.RoundTripper {
 		// than copying the header map on every attempt.
 		out := r.WithContext(ctx)
 		sc := span.Context()
-		if (inTrace && !known) || (!inTrace && !t.decides) {
+		if (inTrace && !known) || (!inTrace && !t.passesOn(sc.TraceID.Low)) {
 			sc.Sampled = nil // pass "unknown" on rather than our sampler's guess
 		}
 		t.prop.inject(out.Header, sc)

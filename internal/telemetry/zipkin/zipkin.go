@@ -100,7 +100,9 @@ func (c *Config) NewTelemeter(env telemetry.TelemeterEnv) (telemetry.Telemeter, 
 		opts = append(opts, zipkinhttp.Logger(slog.NewLogLogger(env.Logger.With("telemeter", Kind).Handler(), slog.LevelWarn)))
 	}
 	rep := &guardedReporter{inner: zipkinhttp.NewReporter(c.Endpoint(), opts...)}
-	return &Telemeter{Factory: tracing.Factory{Reporter: rep, SampleRate: c.SampleRate}, rep: rep}, nil
+	// LocalOnly false: the traces sampled here are passed on to the next
+	// hop as sampled, as Linkerd's zipkin tracer did.
+	return &Telemeter{Factory: tracing.Factory{Reporter: rep, SampleRate: c.SampleRate, LocalOnly: false}, rep: rep}, nil
 }
 
 // Telemeter sends spans to the collector; it is a telemetry.TracerFactory.
