@@ -44,7 +44,7 @@ vectors: ## run the dtab conformance test over VECTORS=FILE; ends with "N passed
 fuzz: ## run every fuzz target for FUZZTIME each (scripts/fuzz.sh)
 	GO=$(GO) ./scripts/fuzz.sh $(FUZZTIME)
 
-bench: build ## proxy benchmark: wrk/ab against direct, linnet, nginx, haproxy
+bench: build ## proxy benchmark: wrk/ab (HTTP/1.1) and h2load (HTTP/2) against direct, linnet, nginx, haproxy; ends with the memory floors
 	./scripts/bench.sh
 
 bench-go: ## Go micro-benchmarks
