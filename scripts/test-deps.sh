@@ -25,6 +25,9 @@ want promtool prometheus
 want ip iproute2
 want openssl openssl
 want dnsmasq dnsmasq-base
+# ZooKeeper for io.l5d.zk storage and the io.l5d.serversets / io.l5d.zkLeader
+# namers (internal/zk/zktest runs its jars with java; no command on PATH).
+[ -f /usr/share/java/zookeeper.jar ] && have java || need_pkgs="$need_pkgs zookeeper"
 
 if [ -n "$need_pkgs" ]; then
 	SUDO=""
@@ -33,7 +36,7 @@ if [ -n "$need_pkgs" ]; then
 	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need_pkgs >/dev/null
 	# Debian starts these as services; the tests start their own on free ports.
-	for svc in etcd prometheus prometheus-node-exporter; do
+	for svc in etcd prometheus prometheus-node-exporter zookeeper; do
 		$SUDO systemctl stop "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
 	done
 fi

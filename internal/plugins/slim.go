@@ -8,8 +8,8 @@ import (
 )
 
 func init() {
-	// The Kubernetes, Consul and io.l5d.mesh kinds are declared unsupported where their
+	// The Kubernetes, Consul, ZooKeeper and io.l5d.mesh kinds are declared unsupported where their
 	// extension points are; etcd is not, as the standard build always has it.
 	config.RegisterUnsupported[storage.Config]("io.l5d.etcd")
-	config.SetBuildNote("this linnet is a slim build, made with -tags linnet_slim, which leaves out the Kubernetes, etcd, Consul and io.l5d.mesh (gRPC) plug-ins; use the standard build")
+	config.SetBuildNote("this linnet is a slim build, made with -tags linnet_slim, which leaves out the Kubernetes, etcd, Consul, ZooKeeper and io.l5d.mesh (gRPC) plug-ins; use the standard build")
 }

@@ -75,6 +75,7 @@ var quarantine = map[string][]string{
 	"golang.org/x/net/http2":              {"internal/proxy/h2"},
 	"github.com/apache/thrift":            {"internal/namerd/thrift"},
 	"github.com/hashicorp/consul":         {"internal/consul", "internal/namer/consul", "internal/storage/consul"},
+	"github.com/go-zookeeper/zk":          {"internal/zk", "internal/storage/zk", "internal/namer/serversets"},
 }
 
 func TestImportLayers(t *testing.T) {
