@@ -15,6 +15,7 @@ import (
 	_ "github.com/linnet-mesh/linnet/internal/interpreter/fs"       // io.l5d.fs (interpreter)
 	_ "github.com/linnet-mesh/linnet/internal/namer/dnssrv"         // io.l5d.dnssrv
 	_ "github.com/linnet-mesh/linnet/internal/namer/fs"             // io.l5d.fs
+	_ "github.com/linnet-mesh/linnet/internal/namer/marathon"       // io.l5d.marathon
 	_ "github.com/linnet-mesh/linnet/internal/namer/rewrite"        // io.l5d.rewrite
 	_ "github.com/linnet-mesh/linnet/internal/namerd/client"        // io.l5d.namerd.http
 	_ "github.com/linnet-mesh/linnet/internal/namerd/thrift"        // io.l5d.namerd

@@ -378,7 +378,7 @@ func (x *RegexString) UnmarshalConfig(r config.Raw) error {
 // of the same kind by its implementation takes precedence.
 func init() {
 	config.RegisterUnsupported[naming.InterpreterConfig]("io.l5d.mesh", "io.l5d.namerd.http", "io.l5d.fs", "io.l5d.k8s.configMap", "io.l5d.consul.interpreter", "io.l5d.k8s.istio")
-	config.RegisterUnsupported[naming.NamerConfig]("io.l5d.k8s", "io.l5d.k8s.ns", "io.l5d.k8s.external", "io.l5d.consul", "io.l5d.marathon", "io.l5d.serversets", "io.l5d.zkLeader", "io.l5d.curator", "io.l5d.rancher", "io.l5d.k8s.istio")
+	config.RegisterUnsupported[naming.NamerConfig]("io.l5d.k8s", "io.l5d.k8s.ns", "io.l5d.k8s.external", "io.l5d.consul", "io.l5d.serversets", "io.l5d.zkLeader", "io.l5d.curator", "io.l5d.rancher", "io.l5d.k8s.istio")
 	config.RegisterUnsupported[naming.TransformerConfig]("io.l5d.k8s.daemonset", "io.l5d.k8s.localnode", "io.l5d.localhost", "io.l5d.port")
 	config.RegisterUnsupported[proxy.IdentifierConfig]("io.l5d.methodAndHost", "io.l5d.path", "io.l5d.header", "io.l5d.static", "io.l5d.ingress", "io.l5d.header.path", "io.l5d.k8s.istio", "io.l5d.k8s.istio-ingress")
 	config.RegisterUnsupported[h2.IdentifierConfig]("io.l5d.header.token", "io.l5d.header.path", "io.l5d.ingress", "io.l5d.k8s.istio")

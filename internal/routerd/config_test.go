@@ -211,7 +211,7 @@ func TestErrors(t *testing.T) {
 		{"unknown namer", "namers:\n- kind: io.l5d.nope\n" + router, `namers[0].kind: unknown kind "io.l5d.nope"`},
 		{"duplicate namer prefix", "namers:\n- kind: io.l5d.fs\n  rootDir: a\n- kind: io.l5d.fs\n  rootDir: b\n" + router, "namers[1].prefix: prefix io.l5d.fs is already used by namers[0] (line 4)"},
 		{"duplicate namer prefix with slash", "namers:\n- kind: io.l5d.fs\n  rootDir: a\n  prefix: /x\n- kind: io.l5d.fs\n  rootDir: b\n  prefix: x\n" + router, "namers[1].prefix: prefix x is already used by namers[0] (line 7)"},
-		{"unsupported namer", "namers:\n- kind: io.l5d.marathon\n" + router, `namers[0].kind: kind "io.l5d.marathon" is a Linkerd 1.x option not supported by this version (line 2)`},
+		{"unsupported namer", "namers:\n- kind: io.l5d.rancher\n" + router, `namers[0].kind: kind "io.l5d.rancher" is a Linkerd 1.x option not supported by this version (line 2)`},
 		{"lb param of other kind", router + "  client:\n    loadBalancer: {kind: p2c, decayTimeMs: 1}\n", "routers[0].client.loadBalancer.decayTimeMs: `decayTimeMs` does not apply to load balancer kind p2c (line 6)"},
 		{"lb kind", router + "  client:\n    loadBalancer: {kind: random}\n", `routers[0].client.loadBalancer.kind: unknown load balancer kind "random" (known: aperture, ewma, heap, p2c, roundRobin) (line 6)`},
 		{"accrual required", router + "  client:\n    failureAccrual:\n      kind: io.l5d.successRate\n      successRate: 0.9\n", "routers[0].client.failureAccrual: failure accrual kind io.l5d.successRate needs `requests` (line 7)"},
