@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/admin"
@@ -12,6 +13,7 @@ import (
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/middleware"
 	"github.com/linnet-mesh/linnet/internal/naming"
+	"github.com/linnet-mesh/linnet/internal/proxy"
 	"github.com/linnet-mesh/linnet/internal/proxy/thrift"
 	"github.com/linnet-mesh/linnet/internal/router"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
@@ -28,9 +30,12 @@ func init() {
 }
 
 // ThriftRouter is a `protocol: thrift` router (spec/config.md §4.5): plain
-// Thrift calls, framed or buffered, in the binary or compact protocol.
-// Every call of a router gets the logical name dstPrefix (default /svc),
-// followed by the method name with thriftMethodInDst.
+// Thrift calls, framed or buffered, in the binary or compact protocol,
+// and Finagle's TTwitter upgrade of them. Every call of a router gets the
+// logical name dstPrefix (default /svc), followed by a TTwitter caller's
+// dest, then the method name with thriftMethodInDst. Servers and clients
+// speak TLS with the http router's tls blocks; calls are traced with the
+// process's tracing telemeters (a span named after the method).
 type ThriftRouter struct {
 	RouterCommon `yaml:",inline"`
 	// ThriftMethodInDst appends the method name to the logical name.
@@ -55,11 +60,6 @@ func (r *ThriftRouter) ServerList() []*ServerCommon {
 	return out
 }
 
-// thriftClientKeys are the client keys that decide how an endpoint's
-// connections speak: connections are shared by every bound name, so they
-// can only be set router-wide.
-var thriftClientKeys = []string{"thriftFramed", "thriftProtocol", "attemptTTwitterUpgrade"}
-
 // Validate implements config.Validator.
 func (r *ThriftRouter) Validate() error {
 	if err := r.RouterCommon.validate(ProtocolThrift); err != nil {
@@ -68,18 +68,7 @@ func (r *ThriftRouter) Validate() error {
 	if len(r.Servers) == 0 {
 		return config.FieldError("servers", "at least one server is required")
 	}
-	if err := validateThriftProtocol(r.ThriftProtocol); err != nil {
-		return err
-	}
-	for i, c := range r.Client.Configs {
-		for _, k := range thriftClientKeys {
-			if _, ok := c.raw.Get(k); ok {
-				return config.FieldError(fmt.Sprintf("client.configs[%d].%s", i, k),
-					"is not supported per prefix: connections to an endpoint are shared by every name; set it with client kind io.l5d.global")
-			}
-		}
-	}
-	return nil
+	return validateThriftProtocol(r.ThriftProtocol)
 }
 
 // UnknownKeyHint implements config.KeyHinter.
@@ -108,6 +97,32 @@ func (r *ThriftRouter) thriftProtocol(own string) thrift.Protocol {
 	}
 	p, _ := thrift.ParseProtocol(own) // validated when loaded
 	return p
+}
+
+// speechByClient returns how calls are spoken to endpoints when the
+// client policy is io.l5d.static: the thriftFramed, thriftProtocol and
+// attemptTTwitterUpgrade of the call's bound name (l5d-dst-client), each
+// endpoint keeping a connection pool per distinct choice. Nil for one
+// client block: TransportOptions.Codec and TTwitter apply.
+func (r *ThriftRouter) speechByClient() func(*http.Request) thrift.Speech {
+	if r.Client.Kind != PolicyStatic {
+		return nil
+	}
+	var cache sync.Map // bound name → thrift.Speech (as h2's TLS choice: one small entry per bound name seen)
+	return func(req *http.Request) thrift.Speech {
+		bound := req.Header.Get(proxy.HeaderDstClient)
+		if v, ok := cache.Load(bound); ok {
+			return v.(thrift.Speech)
+		}
+		id, _ := dtab.ParsePath(bound) // the router's own header; an empty id matches only empty prefixes
+		c := r.Client.For(id)
+		sp := thrift.Speech{
+			Codec:    thrift.Codec{Protocol: r.thriftProtocol(c.ThriftProtocol), Framed: c.ThriftFramed},
+			TTwitter: c.AttemptTTwitterUpgrade,
+		}
+		v, _ := cache.LoadOrStore(bound, sp)
+		return v.(thrift.Speech)
+	}
 }
 
 // ThriftServer is a server of a thrift router.
@@ -147,8 +162,10 @@ type ThriftClientParams struct {
 	ThriftFramed bool `yaml:"thriftFramed"`
 	// ThriftProtocol overrides the router's thriftProtocol.
 	ThriftProtocol string `yaml:"thriftProtocol"`
-	// AttemptTTwitterUpgrade asks endpoints for Twitter's TTwitter
-	// protocol upgrade: not supported by this version (refused if true).
+	// AttemptTTwitterUpgrade asks each new endpoint connection for
+	// Finagle's TTwitter upgrade: calls then carry a header with the
+	// trace, client id, dest and delegations (the local dtab). An
+	// endpoint that refuses it is spoken to in plain Thrift.
 	AttemptTTwitterUpgrade bool `yaml:"attemptTTwitterUpgrade"`
 }
 
@@ -159,12 +176,6 @@ func (c *ThriftClientParams) SetDefaults() { c.ThriftFramed = true }
 func (c *ThriftClientParams) Validate() error {
 	if err := c.ClientParams.Validate(); err != nil {
 		return err
-	}
-	if c.AttemptTTwitterUpgrade {
-		return config.FieldError("attemptTTwitterUpgrade", "true is not supported by this version: the TTwitter upgrade (trace and dtab headers in Twitter's protocol extension) is not implemented; remove it or set it to false for plain thrift")
-	}
-	if c.TLS != nil {
-		return config.FieldError("tls", "client TLS is not supported on thrift routers by this version")
 	}
 	return validateThriftProtocol(c.ThriftProtocol)
 }
@@ -257,6 +268,20 @@ func (p *Process) startThriftRouter(ctx context.Context, tr *ThriftRouter, namer
 	topts := thrift.TransportOptions{
 		Codec:       thrift.Codec{Protocol: tr.thriftProtocol(gc.ThriftProtocol), Framed: gc.ThriftFramed},
 		IdleTimeout: clientIdleTime(gc.HostConnectionPool.IdleTimeMs, gc.ClientSession),
+		TTwitter:    gc.AttemptTTwitterUpgrade,
+	}
+	if err := checkClientTLS(&tr.Client, func(c *ThriftClientParams) *ClientTLS { return c.TLS }, nil); err != nil {
+		return nil, admin.RouterInfo{}, err
+	}
+	if policyHasTLS(&tr.Client, tr.Client.Global.TLS) {
+		// Client TLS belongs to the bound name (its commonName may use
+		// the {vars} of an io.l5d.static prefix): chosen per call.
+		topts.TLSFor = newClientTLSChooser(ctx, func(id dtab.Path) *ClientTLS { return tr.Client.For(id).TLS }, nil, log)
+	}
+	topts.SpeakFor = tr.speechByClient()
+	tracer, err := p.tracers.NewTracer(telemetry.TracerOptions{Router: label}) // l5d-ctx-trace: thrift routers have no tracePropagator
+	if err != nil {
+		return nil, admin.RouterInfo{}, fmt.Errorf("tracePropagator: %w", err)
 	}
 	conns := new(endpointConns)
 	rt := router.New(router.Params{
@@ -271,7 +296,7 @@ func (p *Process) startThriftRouter(ctx context.Context, tr *ThriftRouter, namer
 		NewTransport: func(addr string) router.Transport {
 			o := topts
 			o.WrapConn = conns.wrapConn(addr)
-			return thrift.NewTransport(addr, o)
+			return traceTransport(tracer, thrift.NewTransport(addr, o))
 		},
 	})
 	p.routers = append(p.routers, rt)
@@ -303,6 +328,9 @@ func (p *Process) startThriftRouter(ctx context.Context, tr *ThriftRouter, namer
 			LifeTime:              life,
 			Scope:                 sscope,
 			Logger:                log,
+			Trace: func(h http.Handler) http.Handler {
+				return traceServer(tracer, false, tr.Dtab.Dtab, h)
+			},
 		})
 		p.servers = append(p.servers, &listener{name: label + " " + ln.Addr().String(), ln: ln, srv: srv})
 	}

@@ -642,8 +642,6 @@ func TestThriftRouterConfigDefaults(t *testing.T) {
 func TestThriftRouterConfigErrors(t *testing.T) {
 	const r = "routers:\n- protocol: thrift\n  servers: [{}]\n"
 	tests := []struct{ name, text, want string }{
-		{"ttwitter", r + "  client: {attemptTTwitterUpgrade: true}\n",
-			"routers[0].client.attemptTTwitterUpgrade: true is not supported by this version"},
 		{"protocol", r + "  thriftProtocol: json\n", `routers[0].thriftProtocol: "json" is not a thrift protocol (binary or compact) (line 4)`},
 		{"server protocol", "routers:\n- protocol: thrift\n  servers: [{thriftProtocol: tjson}]\n", `routers[0].servers[0].thriftProtocol: "tjson" is not a thrift protocol (binary or compact)`},
 		{"framed type", "routers:\n- protocol: thrift\n  servers: [{thriftFramed: maybe}]\n", "routers[0].servers[0].thriftFramed:"},
@@ -651,9 +649,8 @@ func TestThriftRouterConfigErrors(t *testing.T) {
 		{"classifier", r + "  service: {responseClassifier: {kind: io.l5d.http.retryableRead5XX}}\n", "routers[0].service.responseClassifier: `responseClassifier` does not apply to thrift routers"},
 		{"http key", r + "  maxHeadersKB: 8\n", "routers[0].maxHeadersKB: `maxHeadersKB` applies to protocol http routers, not thrift (line 4)"},
 		{"thrift key on http", "routers:\n- protocol: http\n  servers: [{}]\n  thriftMethodInDst: true\n", "`thriftMethodInDst` applies to protocol thrift routers, not http"},
-		{"per prefix", r + "  client:\n    kind: io.l5d.static\n    configs:\n    - prefix: /$/inet\n      thriftFramed: false\n",
-			"routers[0].client.configs[0].thriftFramed: is not supported per prefix"},
-		{"client tls", r + "  client: {tls: {commonName: x}}\n", "routers[0].client.tls: client TLS is not supported on thrift routers"},
+		{"per prefix protocol", r + "  client:\n    kind: io.l5d.static\n    configs:\n    - prefix: /$/inet\n      thriftProtocol: json\n",
+			`routers[0].client.configs[0].thriftProtocol: "json" is not a thrift protocol (binary or compact)`},
 		{"unknown key", r + "  thriftMethodInDest: true\n", `unknown key "thriftMethodInDest"; did you mean "thriftMethodInDst"?`},
 		{"thriftmux", "routers:\n- protocol: thriftmux\n  servers: [{}]\n", `protocol "thriftmux" is a Linkerd 1.x option not supported by this version`},
 		{"mux", "routers:\n- protocol: mux\n  servers: [{}]\n", `protocol "mux" is a Linkerd 1.x option not supported by this version`},

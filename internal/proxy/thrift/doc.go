@@ -12,4 +12,12 @@
 // resolution, the dtab, the balancer, failure accrual, retries, timeouts
 // and stats are those of the http router; a failure is answered with a
 // TApplicationException reply.
+//
+// Finagle's TTwitter extension is spoken both ways (ttwitter.go): the
+// server accepts the upgrade call and reads the RequestHeader before each
+// call (its dest names the call, its delegations are the call's local
+// dtab, its trace is joined through l5d-ctx-trace), and the transport
+// upgrades endpoint connections when asked (TransportOptions.TTwitter),
+// writing a header with the router's trace. Endpoint connections may be
+// TLS (TransportOptions.TLSFor), pooled per TLS configuration.
 package thrift

@@ -75,6 +75,10 @@ type Header struct {
 type Message struct {
 	Header
 	Bytes []byte
+	// TTwitter is the RequestHeader that came before a call on a
+	// connection upgraded to TTwitter (nil otherwise), as the server
+	// keeps it: without the trace and dtab with clearContext.
+	TTwitter *RequestHeader
 
 	// oneway is set on a call sent with the CALL type that the client
 	// followed with another message without waiting: it was oneway.
@@ -154,6 +158,19 @@ func (c Codec) ReadMessage(r *bufio.Reader) (*Message, error) {
 }
 
 func (c Codec) readFramed(r *bufio.Reader) (*Message, error) {
+	buf, err := c.readFrame(r)
+	if err != nil {
+		return nil, err
+	}
+	h, err := ParseHeader(c.Protocol, buf)
+	if err != nil {
+		return nil, err
+	}
+	return &Message{Header: h, Bytes: buf}, nil
+}
+
+// readFrame reads one frame's bytes.
+func (c Codec) readFrame(r *bufio.Reader) ([]byte, error) {
 	var lb [4]byte
 	if n, err := io.ReadFull(r, lb[:]); err != nil {
 		if err == io.EOF || (err == io.ErrUnexpectedEOF && n == 0) {
@@ -183,11 +200,7 @@ func (c Codec) readFramed(r *bufio.Reader) (*Message, error) {
 		}
 		return nil, err
 	}
-	h, err := ParseHeader(c.Protocol, buf)
-	if err != nil {
-		return nil, err
-	}
-	return &Message{Header: h, Bytes: buf}, nil
+	return buf, nil
 }
 
 // ParseHeader reads the header at the start of an encoded message.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,13 @@ type ServerParams struct {
 	// the zero Scope records nothing).
 	Scope  telemetry.Scope
 	Logger *slog.Logger
+	// Trace, when set, wraps the routing of each call in the router's
+	// tracing middleware (a server span named after the method; the
+	// client spans are the transport's). The request it sees has the
+	// method as Method, "/<method>" as its path, the trace of a TTwitter
+	// header in l5d-ctx-trace, and answers 200, or the status
+	// an http router would answer the failure with.
+	Trace func(http.Handler) http.Handler
 }
 
 // Server serves thrift calls on listeners, routing each through Router.
@@ -166,6 +174,9 @@ type serverConn struct {
 	br   *bufio.Reader
 	born time.Time
 	busy atomic.Bool // a call is being read or routed
+	// ttwitter is set once the client upgraded the connection: replies
+	// then carry a ResponseHeader (the serving goroutine's).
+	ttwitter bool
 }
 
 // closeIfIdle closes the connection if it waits for a call; a busy one
@@ -186,6 +197,9 @@ func (c *serverConn) draining() bool {
 type readResult struct {
 	msg *Message
 	err error
+	// upgrade: msg is the TTwitter upgrade call; the reader reads the
+	// messages after it as upgraded.
+	upgrade bool
 }
 
 // reader reads the client's messages, one ahead of the call being
@@ -193,10 +207,31 @@ type readResult struct {
 // made that call oneway (Go's and other libraries send oneway calls with
 // the CALL type; only the IDL knows). It stops at the first error.
 func (c *serverConn) reader(out chan<- readResult, stop <-chan struct{}) {
+	codec := c.s.p.Codec
+	upgraded := false
 	for {
-		msg, err := c.s.p.Codec.ReadMessage(c.br)
+		var r readResult
+		if upgraded {
+			var head []byte
+			head, r.msg, r.err = codec.ReadHeaded(c.br)
+			if r.err == nil {
+				var err error
+				if r.msg.TTwitter, err = ParseRequestHeader(codec.Protocol, head); err != nil {
+					// The call is answered with why, then the
+					// connection closes.
+					h := r.msg.Header
+					r.msg, r.err = nil, &ProtocolError{Reason: strings.TrimPrefix(err.Error(), "invalid thrift message: "), Header: &h}
+				}
+			}
+		} else {
+			r.msg, r.err = codec.ReadMessage(c.br)
+			if r.err == nil && r.msg.Type == Call && r.msg.Name == UpgradeMethod {
+				r.upgrade, upgraded = true, true
+			}
+		}
+		err := r.err
 		select {
-		case out <- readResult{msg, err}:
+		case out <- r:
 		case <-stop:
 			return
 		}
@@ -240,6 +275,21 @@ func (c *serverConn) serve() {
 			c.readFailed(r.err)
 			return
 		}
+		if r.upgrade {
+			// Finagle's TTwitter upgrade: accepted with an empty
+			// UpgradeReply; every later message carries a header.
+			_ = c.nc.SetWriteDeadline(time.Now().Add(s.p.IdleTimeout))
+			if s.p.Codec.WriteMessage(c.nc, appendUpgradeReply(nil, s.p.Codec.Protocol, r.msg.Header)) != nil {
+				return
+			}
+			c.ttwitter = true
+			c.busy.Store(false)
+			if c.draining() {
+				return
+			}
+			idle.Reset(s.p.IdleTimeout)
+			continue
+		}
 		ok, ahead := c.handle(ctx, r.msg, msgs)
 		if !ok {
 			return
@@ -275,7 +325,16 @@ func (c *serverConn) readFailed(err error) {
 func (c *serverConn) writeException(h Header, message string, typ int32) bool {
 	b := AppendException(nil, c.s.p.Codec.Protocol, h, message, typ)
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.p.IdleTimeout))
-	return c.s.p.Codec.WriteMessage(c.nc, b) == nil
+	return c.writeReply(b) == nil
+}
+
+// writeReply writes a reply, after an empty ResponseHeader on an
+// upgraded connection.
+func (c *serverConn) writeReply(b []byte) error {
+	if c.ttwitter {
+		return c.s.p.Codec.writeHeaded(c.nc, emptyStruct, b)
+	}
+	return c.s.p.Codec.WriteMessage(c.nc, b)
 }
 
 // handle routes one call and writes its reply (none for oneway). It
@@ -335,7 +394,7 @@ func (c *serverConn) handle(ctx context.Context, msg *Message, msgs <-chan readR
 	}
 	// The reply is the endpoint's, byte for byte: same name and sequence
 	// id (checked by the transport), in the endpoint's protocol.
-	return s.p.Codec.WriteMessage(c.nc, reply) == nil, nil
+	return c.writeReply(reply) == nil, nil
 }
 
 // route sends one call through the router and returns the reply's bytes.
@@ -353,12 +412,16 @@ func (c *serverConn) route(ctx context.Context, msg *Message) ([]byte, error) {
 		}
 		defer s.inFlight.Add(-1)
 	}
-	name, err := Identify(s.p.DstPrefix, s.p.MethodInDst, msg.Header)
+	dst, err := c.identify(msg)
 	if err != nil {
 		return nil, err
 	}
+	method := msg.Name
+	if method == "" {
+		method = "thrift"
+	}
 	req := &http.Request{
-		Method:     http.MethodPost,
+		Method:     method,
 		URL:        &url.URL{Scheme: "thrift", Host: "thrift", Path: "/" + msg.Name},
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1, ProtoMinor: 1,
@@ -369,8 +432,15 @@ func (c *serverConn) route(ctx context.Context, msg *Message) ([]byte, error) {
 		RemoteAddr:    c.nc.RemoteAddr().String(),
 		ContentLength: int64(len(msg.Bytes)),
 	}
+	if msg.TTwitter != nil {
+		traceHeaders(req.Header, msg.TTwitter)
+	}
+	if len(dst.Local) > 0 {
+		// For the client span's dtab.local tag, as on http routers.
+		req.Header[proxy.HeaderCtxDtab] = []string{dst.Local.String()}
+	}
 	req = req.WithContext(WithMessage(ctx, msg))
-	resp, err := s.p.Router.RoundTrip(req, router.Dst{Path: name})
+	resp, err := c.roundTrip(req, dst)
 	if err != nil {
 		return nil, err
 	}
@@ -428,3 +498,76 @@ func (c *serverConn) errorMessage(err error) string {
 	}
 	return m
 }
+
+// identify returns the destination of a call: its name (Identify, with
+// the dest of a TTwitter header after the prefix) and, from a TTwitter
+// header's delegations, its local dtab. With clearContext the header's
+// trace, delegations and contexts are dropped first (as the l5d-* headers
+// of an http request): the call starts a new trace and is routed by the
+// router's dtab alone.
+func (c *serverConn) identify(msg *Message) (router.Dst, error) {
+	h := msg.TTwitter
+	if h == nil {
+		name, err := Identify(c.s.p.DstPrefix, c.s.p.MethodInDst, msg.Header)
+		return router.Dst{Path: name}, err
+	}
+	if c.s.p.ClearContext {
+		kept := &RequestHeader{ClientID: h.ClientID, HasClientID: h.HasClientID, Dest: h.Dest, HasDest: h.HasDest}
+		msg.TTwitter, h = kept, kept
+	}
+	prefix := c.s.p.DstPrefix
+	if h.HasDest && h.Dest != "" {
+		d, err := destPath(h.Dest)
+		if err != nil {
+			return router.Dst{}, err
+		}
+		prefix = append(append(make(dtab.Path, 0, len(prefix)+len(d)+1), prefix...), d...)
+	}
+	name, err := Identify(prefix, c.s.p.MethodInDst, msg.Header)
+	if err != nil {
+		return router.Dst{}, err
+	}
+	local, err := delegationsDtab(h.Delegations)
+	return router.Dst{Path: name, Local: local}, err
+}
+
+// destPath reads a TTwitter dest: a path ("/users/v2"), or one segment
+// ("users").
+func destPath(dest string) (dtab.Path, error) {
+	if strings.HasPrefix(dest, "/") {
+		p, err := dtab.ParsePath(dest)
+		if err != nil {
+			return nil, proxy.Unidentified("TTwitter dest %q is not a path: %v", dest, err)
+		}
+		return p, nil
+	}
+	if strings.ContainsFunc(dest, func(r rune) bool { return r == '/' || r < 0x20 || r == 0x7f }) {
+		return nil, proxy.Unidentified("TTwitter dest %q cannot be a path segment", dest)
+	}
+	return dtab.Path{dest}, nil
+}
+
+// roundTrip routes req, through the tracing middleware when the server
+// has one.
+func (c *serverConn) roundTrip(req *http.Request, dst router.Dst) (*http.Response, error) {
+	if c.s.p.Trace == nil {
+		return c.s.p.Router.RoundTrip(req, dst)
+	}
+	var resp *http.Response
+	var err error
+	c.s.p.Trace(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err = c.s.p.Router.RoundTrip(r, dst)
+		if err != nil {
+			w.WriteHeader(proxy.MapError(r, err).Status)
+		}
+	})).ServeHTTP(nopWriter{}, req)
+	return resp, err
+}
+
+// nopWriter is the ResponseWriter of the tracing middleware: the status
+// it is told is only a span tag.
+type nopWriter struct{}
+
+func (nopWriter) Header() http.Header         { return http.Header{} }
+func (nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (nopWriter) WriteHeader(int)             {}
