@@ -18,6 +18,11 @@ type Env struct {
 	Logger *slog.Logger
 	// Scope is the namer's metrics scope (namer/<prefix>/...).
 	Scope telemetry.Scope
+	// Namers are the process's configured namers, for a transformer that
+	// binds a /#/ path (io.l5d.replace, io.l5d.const); nil where there are
+	// none to offer (a namer's own transformers, built while the namers are
+	// being mounted).
+	Namers []MountedNamer
 }
 
 // NamerConfig is the configuration of one entry of a `namers:` list. Each

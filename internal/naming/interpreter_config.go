@@ -1,6 +1,7 @@
 package naming
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/linnet-mesh/linnet/internal/config"
@@ -22,7 +23,11 @@ type DefaultInterpreterConfig struct {
 
 // NewInterpreter implements InterpreterConfig.
 func (c *DefaultInterpreterConfig) NewInterpreter(env InterpreterEnv) (Interpreter, error) {
-	ts, err := NewTransformers(env.Env, c.Transformers)
+	tenv := env.Env
+	if tenv.Namers == nil {
+		tenv.Namers = env.Namers
+	}
+	ts, err := NewTransformers(tenv, c.Transformers)
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +35,9 @@ func (c *DefaultInterpreterConfig) NewInterpreter(env InterpreterEnv) (Interpret
 }
 
 // NewTransformers builds an interpreter's configured `transformers`, in
-// order; an error names the entry (interpreter.transformers[i] (kind)).
+// order; an error names the entry (interpreter.transformers[i] (kind)),
+// and the key when the transformer reports one as a *config.Error
+// (interpreter.transformers[i].path (kind)).
 func NewTransformers(env Env, ks []config.Kinded[TransformerConfig]) ([]Transformer, error) {
 	var ts []Transformer
 	for i, k := range ks {
@@ -39,6 +46,9 @@ func NewTransformers(env Env, ks []config.Kinded[TransformerConfig]) ([]Transfor
 		}
 		t, err := k.Value.NewTransformer(env)
 		if err != nil {
+			if ce := (*config.Error)(nil); errors.As(err, &ce) && ce.Path != "" {
+				return nil, fmt.Errorf("interpreter.transformers[%d].%s (%s): %s", i, ce.Path, k.Kind, ce.Msg)
+			}
 			return nil, fmt.Errorf("interpreter.transformers[%d] (%s): %w", i, k.Kind, err)
 		}
 		ts = append(ts, t)

@@ -111,6 +111,7 @@ func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) 
 	if err != nil {
 		return nil, err
 	}
+	env.Namers = namers // routers' transformers bind /#/ paths through them (io.l5d.replace)
 
 	var adminHandlers []telemetry.AdminHandler
 	var recorders recorderList

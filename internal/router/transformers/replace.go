@@ -25,11 +25,20 @@ import (
 // whole of `path` (residual included, as Linkerd does) and keeps the
 // residual that binding `path` left.
 //
-// Binding uses the system namers under /$/ (/$/inet, /$/fixedinet,
-// /$/nil, /$/fail, ...). Linkerd could also bind /#/<namer>/... paths
-// through the process's namers; a transformer here is built without
-// them, so such a path is refused at startup rather than silently bound
-// to nothing.
+// `path` is either a system path under /$/ (/$/inet, /$/fixedinet,
+// /$/nil, /$/fail, ...), bound as above, or a path under /#/<prefix>/...
+// bound, live, through the process's namers (`namers:`, with their
+// prefixes and their own transformers), as Linkerd binds it through its
+// global interpreter of the configured namers, whatever the router's
+// interpreter (namerd's included):
+//
+//	transformers:
+//	- kind: io.l5d.replace
+//	  path: /#/io.l5d.k8s/default/http/linkerd
+//
+// A /#/ path becomes one bound name, id /%/io.l5d.replace followed by
+// `path`, whose address set follows the namer's answer (see bindLive);
+// a prefix no configured namer is mounted at is a startup error.
 type ReplaceConfig struct {
 	// Path is what every bound name is replaced by (required).
 	Path string `yaml:"path" config:"required"`
@@ -39,8 +48,8 @@ type ReplaceConfig struct {
 func (c *ReplaceConfig) Validate() error { _, err := transformerPath(c.Path); return err }
 
 // NewTransformer implements naming.TransformerConfig.
-func (c *ReplaceConfig) NewTransformer(naming.Env) (naming.Transformer, error) {
-	repl, err := bindConst("io.l5d.replace", c.Path)
+func (c *ReplaceConfig) NewTransformer(env naming.Env) (naming.Transformer, error) {
+	repl, err := bindPath("io.l5d.replace", c.Path, env.Namers)
 	if err != nil {
 		return nil, err
 	}
@@ -61,8 +70,9 @@ func (r replaceTransformer) Transform(t naming.BoundTree) naming.BoundTree {
 //	- kind: io.l5d.const
 //	  path: /$/inet/127.0.0.1/8080
 //
-// `path` is bound as for io.l5d.replace (see ReplaceConfig), with ids
-// /%/io.l5d.const followed by `path`.
+// `path` is bound as for io.l5d.replace (see ReplaceConfig), a /$/ path
+// once at startup, a /#/ path live through the process's namers, with
+// ids /%/io.l5d.const followed by `path`.
 type ConstConfig struct {
 	// Path is the constant result (required).
 	Path string `yaml:"path" config:"required"`
@@ -72,8 +82,8 @@ type ConstConfig struct {
 func (c *ConstConfig) Validate() error { _, err := transformerPath(c.Path); return err }
 
 // NewTransformer implements naming.TransformerConfig.
-func (c *ConstConfig) NewTransformer(naming.Env) (naming.Transformer, error) {
-	t, err := bindConst("io.l5d.const", c.Path)
+func (c *ConstConfig) NewTransformer(env naming.Env) (naming.Transformer, error) {
+	t, err := bindPath("io.l5d.const", c.Path, env.Namers)
 	if err != nil {
 		return nil, err
 	}
@@ -95,13 +105,29 @@ func transformerPath(text string) (dtab.Path, error) {
 		return nil, config.FieldError("path", "%q is not a path: %v", text, err)
 	}
 	switch {
-	case len(p) >= 2 && p[0] == "$":
+	case len(p) >= 2 && (p[0] == "$" || p[0] == "#"):
 		return p, nil
-	case len(p) >= 1 && p[0] == "#":
-		return nil, config.FieldError("path", "%q: %s; use a /$/ path such as /$/inet/127.0.0.1/4141",
-			text, config.Unsupported("binding a namer path (/#/...) from a transformer"))
+	case len(p) == 1 && (p[0] == "$" || p[0] == "#"):
+		return nil, config.FieldError("path", "%q names no namer; write e.g. /$/inet/127.0.0.1/4141 or /#/io.l5d.fs/web", text)
 	}
-	return nil, config.FieldError("path", "%q is bound with an empty dtab, so it can only be a system path such as /$/inet/127.0.0.1/4141", text)
+	return nil, config.FieldError("path", "%q is bound with an empty dtab, so it can only be a system path such as /$/inet/127.0.0.1/4141 or a namer path such as /#/io.l5d.fs/web", text)
+}
+
+// bindPath binds the `path` of io.l5d.replace or io.l5d.const: a /$/
+// path once, now (bindConst), a /#/ path live through namers (bindLive).
+func bindPath(kind, text string, namers []naming.MountedNamer) (naming.BoundTree, error) {
+	p, err := transformerPath(text)
+	if err != nil {
+		return naming.BoundTree{}, fmt.Errorf("%s: %w", kind, err)
+	}
+	if p[0] == "$" {
+		return bindConst(kind, text)
+	}
+	b, err := bindLive(kind, text, p, namers)
+	if err != nil {
+		return naming.BoundTree{}, err
+	}
+	return dtab.LeafTree(b), nil
 }
 
 // bindConst binds text (a /$/ path) once, with an empty dtab, and marks

@@ -141,7 +141,7 @@ func TestReplaceConstConfigErrors(t *testing.T) {
 			"t: {kind: " + kind + "}":                                       "missing required key `path`",
 			"t: {kind: " + kind + ", path: ''}":                             "t.path: must not be empty",
 			"t: {kind: " + kind + ", path: 'not a path'}":                   `t.path: "not a path" is not a path`,
-			"t: {kind: " + kind + ", path: /#/io.l5d.fs/web}":               config.UnsupportedSuffix,
+			"t: {kind: " + kind + ", path: /#}":                             `t.path: "/#" names no namer`,
 			"t: {kind: " + kind + ", path: /svc/web}":                       `t.path: "/svc/web" is bound with an empty dtab`,
 			"t: {kind: " + kind + ", path: /$/inet/1.2.3.4/80, prefix: /x}": "prefix",
 		} {
