@@ -1,10 +1,13 @@
 package proxy
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
+	"maps"
+	"net/http"
 )
 
 // HeaderForwardedClientCert carries the inbound connection's client
@@ -111,4 +114,61 @@ func headerSafe(s string) bool {
 		}
 	}
 	return true
+}
+
+// x-forwarded-client-cert per bound name. A server edge cannot decide
+// alone when the setting depends on the bound name (io.l5d.static client
+// entries), which is known only at the client tier: the edge computes the
+// value from its connection, as for every name, and the request carries
+// it in its context (ClientCertContext); ResolveClientCert, called by the
+// client tier with the bound name's setting, turns it into the header or
+// leaves the caller's header alone.
+
+// pendingCertKey is the request-context key of a value put aside.
+type pendingCertKey struct{}
+
+// pendingCert is the x-forwarded-client-cert value of a request's inbound
+// connection; ok is false when it had no (usable) client certificate.
+type pendingCert struct {
+	value string
+	ok    bool
+}
+
+// ClientCertContext returns ctx carrying the x-forwarded-client-cert value
+// of c's certificate for ResolveClientCert, when the edge leaves the header
+// to the bound name (ClientCertByName without ForwardClientCert); else ctx.
+func (e *ServerEdge) ClientCertContext(ctx context.Context, c Conn) context.Context {
+	if !e.ClientCertByName || e.ForwardClientCert {
+		return ctx
+	}
+	v, ok := e.clientCert(c.PeerCertDER)
+	return context.WithValue(ctx, pendingCertKey{}, pendingCert{value: v, ok: ok})
+}
+
+// ResolveClientCert returns the header of one attempt of r when its server
+// edge left x-forwarded-client-cert to the bound name (ClientCertContext)
+// and forward says the bound name wants it: a copy of r's header (sharing
+// the value lists, so that r, which a retry sends again, perhaps to another
+// bound name, stays as it is) where x-forwarded-client-cert describes the
+// inbound connection's certificate, or is removed when it had none (as
+// ServerEdge.ForwardClientCert does). Otherwise it returns nil, false, and
+// r goes as it is, with whatever the caller sent.
+func ResolveClientCert(r *http.Request, forward bool) (http.Header, bool) {
+	if !forward {
+		return nil, false
+	}
+	pc, ok := r.Context().Value(pendingCertKey{}).(pendingCert)
+	if !ok {
+		return nil, false
+	}
+	out := maps.Clone(r.Header)
+	if out == nil {
+		out = http.Header{}
+	}
+	if pc.ok {
+		out[HeaderForwardedClientCert] = []string{pc.value}
+	} else {
+		delete(out, HeaderForwardedClientCert)
+	}
+	return out, true
 }

@@ -9,9 +9,11 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/hex"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,5 +168,70 @@ func BenchmarkServerEdgeClientCertCached(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		e.Apply(hdr, r, Conn{PeerCertDER: der}, time.Time{})
+	}
+}
+
+func TestClientCertByName(t *testing.T) {
+	der := selfSigned(t, pkix.Name{CommonName: "caller"}, []asn1.RawValue{generalName(6, "spiffe://mesh/caller")})
+	want, _ := ClientCertValue(der)
+	e := &ServerEdge{ClientCertByName: true}
+	for _, tt := range []struct {
+		name    string
+		conn    Conn
+		forward bool
+		want    []string // nil: no header
+	}{
+		{"certificate, forwarded", Conn{PeerCertDER: der}, true, []string{want}},
+		{"certificate, not forwarded: the caller's header", Conn{PeerCertDER: der}, false, []string{"Hash=FORGED"}},
+		{"no certificate, forwarded: the caller's header removed", Conn{}, true, nil},
+		{"no certificate, not forwarded", Conn{}, false, []string{"Hash=FORGED"}},
+		{"unparseable certificate, forwarded", Conn{PeerCertDER: []byte("junk")}, true, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := fwdRequest("192.0.2.1:1", "", "/")
+			r.Header = http.Header{HeaderForwardedClientCert: {"Hash=FORGED"}, "X-Other": {"1"}}
+			e.Apply(r.Header, r, tt.conn, time.Now())
+			if v := r.Header[HeaderForwardedClientCert]; len(v) != 1 || v[0] != "Hash=FORGED" {
+				t.Fatalf("the edge changed x-forwarded-client-cert to %q; the bound name decides", v)
+			}
+			r = r.WithContext(e.ClientCertContext(r.Context(), tt.conn))
+			before := maps.Clone(r.Header)
+			out, resolved := ResolveClientCert(r, tt.forward)
+			if resolved != tt.forward {
+				t.Fatalf("ResolveClientCert resolved = %v; want %v", resolved, tt.forward)
+			}
+			if !resolved {
+				out = r.Header
+			}
+			if got := out[HeaderForwardedClientCert]; !slices.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
+				t.Errorf("x-forwarded-client-cert = %q; want %q", got, tt.want)
+			}
+			if len(out) != len(tt.want)+1 || out.Get("X-Other") != "1" {
+				t.Errorf("resolved header %q; want X-Other and only the resolved x-forwarded-client-cert", out)
+			}
+			// A retry resolves the same request again, perhaps for another
+			// bound name: the request's own header must be left as it was.
+			if !maps.EqualFunc(r.Header, before, slices.Equal) {
+				t.Errorf("ResolveClientCert changed its input: %q, was %q", r.Header, before)
+			}
+		})
+	}
+}
+
+func TestResolveClientCertNothingPending(t *testing.T) {
+	r := fwdRequest("192.0.2.1:1", "", "/")
+	r.Header = http.Header{HeaderForwardedClientCert: {"from the app"}}
+	if out, resolved := ResolveClientCert(r, true); resolved || out != nil {
+		t.Errorf("ResolveClientCert = %q, %v on a request the edge did not mark; want nil, false", out, resolved)
+	}
+	// ForwardClientCert (io.l5d.global) decides at the edge and puts
+	// nothing aside, even with ClientCertByName set.
+	e := &ServerEdge{ForwardClientCert: true, ClientCertByName: true}
+	e.Apply(r.Header, r, Conn{}, time.Now())
+	if ctx := e.ClientCertContext(r.Context(), Conn{}); ctx != r.Context() {
+		t.Error("global forwardClientCert put a value aside in the context")
+	}
+	if len(r.Header) != 0 {
+		t.Errorf("global forwardClientCert left %q; want the forged header removed", r.Header)
 	}
 }

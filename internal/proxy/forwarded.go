@@ -95,6 +95,12 @@ type ServerEdge struct {
 	// certificate of the inbound TLS connection, and removes any value
 	// the caller sent when there is none.
 	ForwardClientCert bool
+	// ClientCertByName leaves x-forwarded-client-cert to the client tier,
+	// where the bound name decides (io.l5d.static entries setting
+	// forwardClientCert): the value travels in the request's context
+	// (ClientCertContext) and each attempt calls ResolveClientCert
+	// (clientcert.go). Ignored when ForwardClientCert is set.
+	ClientCertByName bool
 
 	// lastCert remembers the last client certificate formatted: the
 	// requests of one connection, and mostly one caller (a linker-to-

@@ -8,11 +8,11 @@ import (
 // serverEdge builds the optional request headers of one router server
 // (addForwardedHeader, timestampHeader, client.forwardClientCert); nil
 // when it adds none, so that such a server pays nothing per request.
-func serverEdge(routerLabel string, fwd *ForwardedHeader, timestampHeader string, forwardClientCert bool) *proxy.ServerEdge {
-	if fwd == nil && timestampHeader == "" && !forwardClientCert {
+func serverEdge(routerLabel string, fwd *ForwardedHeader, timestampHeader string, xfcc xfccMode) *proxy.ServerEdge {
+	if fwd == nil && timestampHeader == "" && xfcc == xfccOff {
 		return nil
 	}
-	e := &proxy.ServerEdge{TimestampHeader: timestampHeader, ForwardClientCert: forwardClientCert}
+	e := &proxy.ServerEdge{TimestampHeader: timestampHeader, ForwardClientCert: xfcc == xfccAll, ClientCertByName: xfcc == xfccByName}
 	if fwd != nil {
 		e.Forwarded = &proxy.Forwarded{By: fwd.By.labeler(routerLabel), For: fwd.For.labeler(routerLabel)}
 	}
@@ -31,20 +31,84 @@ func (l *Labeler) labeler(routerLabel string) proxy.Labeler {
 	return proxy.Labeler{Kind: k}
 }
 
-// forwardsClientCert reports whether an http or h2 router's client policy
-// turns forwardClientCert on for every name (io.l5d.global), and whether
-// some io.l5d.static entry sets it, which is not honoured (the header is
-// written at the server, before the name is bound).
-func forwardsClientCert[P any](p *Policy[P], global bool) (on, perPrefix bool) {
+// xfccMode is how a router adds x-forwarded-client-cert
+// (client.forwardClientCert).
+type xfccMode uint8
+
+const (
+	// xfccOff: never; the caller's header passes through.
+	xfccOff xfccMode = iota
+	// xfccAll: on every request, at the server (io.l5d.global).
+	xfccAll
+	// xfccByName: as the bound name's io.l5d.static entries say, at the
+	// client tier (proxy.ResolveClientCert, called by xfccTransport).
+	xfccByName
+)
+
+// forwardsClientCert returns how a router's client policy adds
+// x-forwarded-client-cert (global is the io.l5d.global block's
+// forwardClientCert), and whether an io.l5d.static entry sets
+// forwardClientCert where it is not honoured: the http router applies it
+// per bound name, the h2 router only globally (its client tier has no
+// per-name hook yet).
+func forwardsClientCert[P any](p *Policy[P], global bool) (mode xfccMode, unsupported bool) {
 	if p.Kind != PolicyStatic {
-		return global, false
+		if global {
+			return xfccAll, false
+		}
+		return xfccOff, false
 	}
-	for _, c := range p.Configs {
-		if _, ok := c.raw.Get("forwardClientCert"); ok {
-			return false, true
+	hp, ok := any(p).(*Policy[HTTPClientParams])
+	if !ok {
+		for _, c := range p.Configs {
+			if _, set := c.raw.Get("forwardClientCert"); set {
+				return xfccOff, true
+			}
+		}
+		return xfccOff, false
+	}
+	for _, r := range xfccRules(hp) {
+		if r.on {
+			return xfccByName, false
 		}
 	}
-	return false, false
+	// No entry turns it on: no name adds the header.
+	return xfccOff, false
+}
+
+// xfccRule is an io.l5d.static client entry that sets forwardClientCert.
+type xfccRule struct {
+	prefix config.PathPattern
+	on     bool
+}
+
+// xfccRules returns the entries of p that set forwardClientCert, in file
+// order.
+func xfccRules(p *Policy[HTTPClientParams]) []xfccRule {
+	var out []xfccRule
+	for _, c := range p.Configs {
+		if _, set := c.raw.Get("forwardClientCert"); !set {
+			continue
+		}
+		var params HTTPClientParams
+		config.ApplyDefaults(&params)
+		// Each entry decoded cleanly when the file was loaded.
+		_ = c.raw.Decode(&params, "prefix")
+		out = append(out, xfccRule{prefix: c.Prefix, on: params.ForwardClientCert})
+	}
+	return out
+}
+
+// forwardsFor reports whether forwardClientCert is on for the bound name
+// id: as Policy.For layers the entries, the last matching entry that sets
+// it decides, and it is off (the default) when none does.
+func forwardsFor(rules []xfccRule, id []string) bool {
+	for i := len(rules) - 1; i >= 0; i-- {
+		if _, ok := rules[i].prefix.Match(id); ok {
+			return rules[i].on
+		}
+	}
+	return false
 }
 
 // validateTimestampHeader checks servers[].timestampHeader: a header name

@@ -66,7 +66,7 @@ func TestEdgeHeadersNoLongerWarned(t *testing.T) {
 	}
 }
 
-func TestPerPrefixForwardClientCertWarned(t *testing.T) {
+func TestPerPrefixForwardClientCertMode(t *testing.T) {
 	c, err := LoadConfig([]byte(`routers:
 - protocol: http
   client:
@@ -75,22 +75,92 @@ func TestPerPrefixForwardClientCertWarned(t *testing.T) {
     - prefix: /#/io.l5d.fs/secure
       forwardClientCert: true
   servers: [{port: 4140}]
+- protocol: http
+  label: off
+  client:
+    kind: io.l5d.static
+    configs:
+    - prefix: /#/io.l5d.fs/secure
+      forwardClientCert: false
+    - prefix: /#/io.l5d.fs/other
+      requestAttemptTimeoutMs: 100
+  servers: [{port: 4141}]
+- protocol: h2
+  client:
+    kind: io.l5d.static
+    configs:
+    - prefix: /#/io.l5d.fs/secure
+      forwardClientCert: true
+  servers: [{port: 4142}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := c.Routers[0].Value.(*HTTPRouter)
+	if w, _ := checkHTTPRouter(on); slices.ContainsFunc(w, func(s string) bool { return strings.Contains(s, "forwardClientCert") }) {
+		t.Errorf("warnings %q for a per-prefix forwardClientCert, which http routers apply", w)
+	}
+	if mode, unsupported := forwardsClientCert(&on.Client, on.Client.Global.ForwardClientCert); mode != xfccByName || unsupported {
+		t.Errorf("per-prefix forwardClientCert: mode %d, unsupported %v; want per bound name (%d)", mode, unsupported, xfccByName)
+	}
+	if e := serverEdge("r", nil, "", xfccByName); e == nil || !e.ClientCertByName || e.ForwardClientCert {
+		t.Errorf("serverEdge per bound name = %+v; want ClientCertByName only", e)
+	}
+	off := c.Routers[1].Value.(*HTTPRouter)
+	if mode, _ := forwardsClientCert(&off.Client, off.Client.Global.ForwardClientCert); mode != xfccOff {
+		t.Errorf("entries that only turn forwardClientCert off: mode %d; want off (no edge, no per-request cost)", mode)
+	}
+	h2r := c.Routers[2].Value.(*H2Router)
+	if w := checkH2Router(h2r); !slices.Contains(w, warnPerPrefixXFCC) {
+		t.Errorf("h2 warnings %q; want %q", w, warnPerPrefixXFCC)
+	}
+	if mode, _ := forwardsClientCert(&h2r.Client, h2r.Client.Global.ForwardClientCert); mode != xfccOff {
+		t.Errorf("h2 per-prefix forwardClientCert: mode %d; want off", mode)
+	}
+}
+
+// forwardsFor must agree with Policy.For, which every other per-prefix
+// client key goes through, on which entry wins.
+func TestForwardsForMatchesPolicyFor(t *testing.T) {
+	c, err := LoadConfig([]byte(`routers:
+- protocol: http
+  client:
+    kind: io.l5d.static
+    configs:
+    - prefix: /
+      forwardClientCert: true
+    - prefix: /#/io.l5d.fs/{svc}
+      requestAttemptTimeoutMs: 100
+    - prefix: /#/io.l5d.fs/plain
+      forwardClientCert: false
+    - prefix: /$/inet/*/4141
+      forwardClientCert: false
+    - prefix: /$/inet/127.0.0.1/4141
+      forwardClientCert: true
+    - prefix: "/#/io.l5d.k8s/*/http/api-{v}"
+      forwardClientCert: false
+  servers: [{port: 4140}]
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	hr := c.Routers[0].Value.(*HTTPRouter)
-	w, _ := checkHTTPRouter(hr)
-	if !slices.Contains(w, warnPerPrefixXFCC) {
-		t.Errorf("warnings %q; want %q", w, warnPerPrefixXFCC)
-	}
-	if on, _ := forwardsClientCert(&hr.Client, hr.Client.Global.ForwardClientCert); on {
-		t.Error("a per-prefix forwardClientCert turned the header on for the whole router")
+	rules := xfccRules(&hr.Client)
+	for _, name := range []string{
+		"/#/io.l5d.fs/web", "/#/io.l5d.fs/plain", "/#/io.l5d.fs/plain/x", "/#/io.l5d.fs",
+		"/$/inet/127.0.0.1/4141", "/$/inet/127.0.0.2/4141", "/$/inet/127.0.0.1/4142",
+		"/#/io.l5d.k8s/prod/http/api-v1", "/#/io.l5d.k8s/prod/http/web", "/%/io.l5d.port/x",
+	} {
+		id := strings.Split(name, "/")[1:]
+		want := hr.Client.For(id).ForwardClientCert
+		if got := forwardsFor(rules, id); got != want {
+			t.Errorf("%s: forwardsFor = %v; Policy.For says %v", name, got, want)
+		}
 	}
 }
 
 func TestServerEdgeFromConfig(t *testing.T) {
-	if e := serverEdge("r", nil, "", false); e != nil {
+	if e := serverEdge("r", nil, "", xfccOff); e != nil {
 		t.Errorf("serverEdge with nothing enabled = %+v; want nil (no per-request cost)", e)
 	}
 	c, err := LoadConfig([]byte(`routers:
@@ -109,12 +179,12 @@ func TestServerEdgeFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	hr := c.Routers[0].Value.(*HTTPRouter)
-	e := serverEdge(hr.Label, hr.Servers[0].AddForwardedHeader, hr.Servers[0].TimestampHeader, false)
+	e := serverEdge(hr.Label, hr.Servers[0].AddForwardedHeader, hr.Servers[0].TimestampHeader, xfccOff)
 	want := proxy.Forwarded{By: proxy.NewStaticLabeler("edge"), For: proxy.Labeler{Kind: proxy.LabelIPPort}}
 	if e == nil || e.Forwarded == nil || *e.Forwarded != want || e.TimestampHeader != "X-Request-Start" || e.ForwardClientCert {
 		t.Errorf("serverEdge = %+v; want Forwarded %+v and the timestamp header", e, want)
 	}
-	d := serverEdge(hr.Label, hr.Servers[1].AddForwardedHeader, "", false)
+	d := serverEdge(hr.Label, hr.Servers[1].AddForwardedHeader, "", xfccOff)
 	rnd := proxy.Labeler{Kind: proxy.LabelRequestRandom}
 	if d == nil || d.Forwarded == nil || d.Forwarded.By != rnd || d.Forwarded.For != rnd {
 		t.Errorf("addForwardedHeader: {} = %+v; want requestRandom for both (Linkerd's default)", d)

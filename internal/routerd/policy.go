@@ -10,6 +10,7 @@ import (
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/middleware"
 	"github.com/linnet-mesh/linnet/internal/middleware/backoff"
+	"github.com/linnet-mesh/linnet/internal/proxy"
 	"github.com/linnet-mesh/linnet/internal/proxy/http1"
 	"github.com/linnet-mesh/linnet/internal/router"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
@@ -34,6 +35,10 @@ type policies struct {
 	// tlsFor, when set, chooses the client TLS of each request (http
 	// only; see tls.go).
 	tlsFor func(*http.Request) (*tls.Config, error)
+	// xfccRules, when set, are the io.l5d.static entries that decide per
+	// bound name whether requests carry x-forwarded-client-cert (http
+	// only; see xfccTransport).
+	xfccRules []xfccRule
 	// wrapConn, when set, wraps the connections to each endpoint
 	// (connection metrics; see telemetry.go).
 	wrapConn func(addr string) func(net.Conn) net.Conn
@@ -42,7 +47,7 @@ type policies struct {
 }
 
 func newPolicies(hr *HTTPRouter, scope telemetry.Scope, warn func(string, ...any)) *policies {
-	return &policies{
+	p := &policies{
 		clientFor: func(id dtab.Path) ClientParams { return hr.Client.For(id).ClientParams },
 		serviceFor: func(name dtab.Path) (ServiceParams, middleware.Classifier, error) {
 			sp := hr.Service.For(name)
@@ -56,6 +61,10 @@ func newPolicies(hr *HTTPRouter, scope telemetry.Scope, warn func(string, ...any
 		session: hr.Client.Global.ClientSession,
 		scope:   scope, log: warn,
 	}
+	if mode, _ := forwardsClientCert(&hr.Client, hr.Client.Global.ForwardClientCert); mode == xfccByName {
+		p.xfccRules = xfccRules(&hr.Client)
+	}
+	return p
 }
 
 // service returns the policy of one logical name: classifier, total
@@ -149,11 +158,47 @@ func (p *policies) transport(addr string) router.Transport {
 	if p.wrapConn != nil {
 		o.WrapConn = p.wrapConn(addr)
 	}
+	var t router.Transport
 	if p.tlsFor != nil {
-		return http1.NewTLSClient(addr, o, p.tlsFor)
+		t = http1.NewTLSClient(addr, o, p.tlsFor)
+	} else {
+		t = http1.NewClient(addr, o)
 	}
-	return http1.NewClient(addr, o)
+	if p.xfccRules != nil {
+		t = &xfccTransport{next: t, rules: p.xfccRules}
+	}
+	return t
 }
+
+// xfccTransport applies forwardClientCert per bound name: the server edge
+// (proxy.ServerEdge.ClientCertByName) put the x-forwarded-client-cert
+// value of the inbound connection aside, and each attempt gets it or not
+// as the io.l5d.static entries matching its bound name (l5d-dst-client)
+// say. It deliberately has no Base method: the express lane, which would
+// write requests without it, cannot find the HTTP/1.1 client underneath
+// (servers with an edge never take the lane anyway).
+type xfccTransport struct {
+	next  router.Transport
+	rules []xfccRule
+}
+
+func (t *xfccTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	forward := false
+	if id, err := dtab.ParsePath(r.Header.Get(proxy.HeaderDstClient)); err == nil {
+		forward = forwardsFor(t.rules, id)
+	}
+	hdr, pending := proxy.ResolveClientCert(r, forward)
+	if !pending {
+		return t.next.RoundTrip(r)
+	}
+	// A RoundTripper must not change its request: r, and its header, are
+	// sent again by a retry, perhaps to another bound name.
+	r2 := *r
+	r2.Header = hdr
+	return t.next.RoundTrip(&r2)
+}
+
+func (t *xfccTransport) CloseIdleConnections() { t.next.CloseIdleConnections() }
 
 // clientIdleTime is how long a pooled connection to an endpoint may stay
 // idle (0: the transport's default). Linkerd has two such bounds: the

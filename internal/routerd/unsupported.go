@@ -15,9 +15,6 @@ func checkHTTPRouter(hr *HTTPRouter) (warnings []string, err error) {
 	if hr.HTTPAccessLog != "" && hr.HTTPAccessLogRollPolicy != "" && hr.HTTPAccessLogRollPolicy != "never" {
 		warnings = append(warnings, "httpAccessLogRollPolicy is not supported yet; the access log is never rolled (use logrotate with copytruncate)")
 	}
-	if _, perPrefix := forwardsClientCert(&hr.Client, hr.Client.Global.ForwardClientCert); perPrefix {
-		warnings = append(warnings, warnPerPrefixXFCC)
-	}
 	if hr.CompressionLevel > 0 {
 		warnings = append(warnings, "compressionLevel is ignored: responses are passed through uncompressed")
 	}
@@ -168,8 +165,9 @@ func clientBlocks[P any](p *Policy[P]) []clientBlock[P] {
 }
 
 // warnPerPrefixXFCC is the warning for forwardClientCert set in an
-// io.l5d.static client entry.
-const warnPerPrefixXFCC = "client.configs[].forwardClientCert is not supported per prefix; use kind io.l5d.global (client.forwardClientCert) to add x-forwarded-client-cert"
+// io.l5d.static client entry of a router that applies it only globally
+// (h2).
+const warnPerPrefixXFCC = "client.configs[].forwardClientCert is not supported per prefix on h2 routers; use kind io.l5d.global (client.forwardClientCert) to add x-forwarded-client-cert"
 
 // Warnings lists, in config order, what `linnet router` warns about at
 // startup: per router, the options it accepts but ignores (the checks

@@ -187,7 +187,11 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request) (*http.Respons
 	}
 	proxy.AppendVia(hdr, r.ProtoMajor, r.ProtoMinor)
 	if e := h.p.Edge; e != nil {
-		e.Apply(hdr, r, connInfo(w, r), time.Now())
+		c := connInfo(w, r)
+		e.Apply(hdr, r, c, time.Now())
+		if e.ClientCertByName {
+			out = out.WithContext(e.ClientCertContext(out.Context(), c))
+		}
 	}
 	if h.p.Tracing {
 		ctx.WriteOutboundContext(hdr)
