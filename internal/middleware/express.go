@@ -12,19 +12,20 @@ type Express struct{ r *retrier }
 // Valid reports whether e belongs to a policy (the zero Express does not).
 func (e Express) Valid() bool { return e.r != nil }
 
-// Begin counts one request into the budget (each request deposits); now
-// is the caller's clock.Mono reading.
-func (e Express) Begin(now int64) { e.r.budget.depositAt(now) }
+// Begin counts one request into the budget (each request deposits) and
+// returns the number of retries it may make (-1: as many as the budget
+// allows); now is the caller's clock.Mono reading.
+func (e Express) Begin(now int64) (limit int) {
+	e.r.budget.depositAt(now)
+	return int(e.r.limit())
+}
 
-// Retry asks the budget for one retry: false (and budget_exhausted
-// counted) when it has none, true (and the retry counted) otherwise.
-func (e Express) Retry() bool {
-	if !e.r.budget.TryWithdraw() {
-		e.r.exhausted.Inc()
-		return false
-	}
-	e.r.total.Inc()
-	return true
+// Retry asks for one more retry of a request that has made retries of
+// its limit (Begin's): false, with request_limit or budget_exhausted
+// counted, when it may not; true, with the retry withdrawn and counted,
+// otherwise.
+func (e Express) Retry(retries, limit int) bool {
+	return !e.r.refuse(int64(retries), int64(limit))
 }
 
 // End records how many retries the request took.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -608,5 +609,53 @@ func TestRetryBackoffBoundedByTotalTimeout(t *testing.T) {
 	}
 	if _, err := Retry(RetryOptions{Backoff: &backoff.Options{Kind: "bogus"}}, c, telemetry.Scope{}); err == nil || !strings.Contains(err.Error(), "retries.backoff.kind") {
 		t.Errorf("bad backoff: got %v, want a retries.backoff.kind error", err)
+	}
+}
+
+// One request whose endpoint never accepts a connection requeues at most
+// MaxRequeueShare of the budget's balance (Finagle's requeue filter), so
+// that the requests after it still find a budget; the stop is counted in
+// retries/request_limit, not budget_exhausted.
+func TestRequeuesPerRequestCapped(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	var dials atomic.Int64
+	tr := transport(t)
+	counting := RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		dials.Add(1)
+		return tr.RoundTrip(r)
+	})
+	reg := telemetry.NewRegistry()
+	// The defaults: a reserve of 10/s over 10 s, a balance of 100.
+	rq, err := Requeue(BudgetOptions{}, reg.Scope())
+	if err != nil {
+		t.Fatal(err)
+	}
+	requeues := reg.Scope().Counter("retries/requeues")
+	limited := reg.Scope().Counter("retries/request_limit")
+	exhausted := reg.Scope().Counter("retries/budget_exhausted")
+	var perRequest []int64
+	for i := 0; i < 3; i++ {
+		before, dialsBefore := requeues.Value(), dials.Load()
+		req, _ := http.NewRequest("GET", "http://"+dead+"/", nil)
+		if _, err := rq(counting).RoundTrip(req); !IsNotWritten(err) {
+			t.Fatalf("request %d: err = %v, want the connection error", i, err)
+		}
+		perRequest = append(perRequest, requeues.Value()-before)
+		if got := dials.Load() - dialsBefore; got != perRequest[i]+1 {
+			t.Errorf("request %d: %d attempts for %d requeues", i, got, perRequest[i])
+		}
+	}
+	// Balance 100 (+ deposits of 20% per request, 0 whole): ceil(0.2 × 100)
+	// = 20 for the first, then ceil(0.2 × 80) = 16, ceil(0.2 × 64) = 13.
+	if want := []int64{20, 16, 13}; !slices.Equal(perRequest, want) {
+		t.Errorf("requeues per request = %v, want %v", perRequest, want)
+	}
+	if limited.Value() != 3 || exhausted.Value() != 0 {
+		t.Errorf("request_limit = %d, budget_exhausted = %d; want 3 and 0", limited.Value(), exhausted.Value())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"time"
 
@@ -69,8 +70,10 @@ func NewRetry(o RetryOptions, c Classifier, scope telemetry.Scope) (Middleware, 
 // Requeue is client.requeueBudget (same keys as a retry budget): the client-level retry of requests that failed without being
 // written (connection failures, IsNotWritten), immediately and for any
 // method, so the balancer picks another endpoint. It goes above the
-// balancer. Metrics under scope (the client scope): retries/requeues,
-// retries/requeues_per_request, retries/budget_exhausted, retries/budget.
+// balancer. One request requeues at most MaxRequeueShare of the budget's
+// balance. Metrics under scope (the client scope): retries/requeues,
+// retries/requeues_per_request, retries/budget_exhausted,
+// retries/request_limit (a request stopped by its share), retries/budget.
 func Requeue(budget BudgetOptions, scope telemetry.Scope) (Middleware, error) {
 	m, _, err := NewRequeue(budget, scope)
 	return m, err
@@ -85,23 +88,61 @@ func NewRequeue(budget BudgetOptions, scope telemetry.Scope) (Middleware, Expres
 	}
 	r := &retrier{
 		budget: bud, backoff: backoff.Constant(0),
-		total:      scope.Counter("retries/requeues"),
-		perRequest: scope.Stat("retries/requeues_per_request"),
-		exhausted:  scope.Counter("retries/budget_exhausted"),
+		share:        MaxRequeueShare,
+		total:        scope.Counter("retries/requeues"),
+		perRequest:   scope.Stat("retries/requeues_per_request"),
+		exhausted:    scope.Counter("retries/budget_exhausted"),
+		requestLimit: scope.Counter("retries/request_limit"),
 	}
 	scope.Gauge("retries/budget", func() float64 { return float64(bud.Balance()) })
 	return r.middleware, Express{r}, nil
 }
+
+// MaxRequeueShare is the share of the requeue budget's balance one
+// request may spend (rounded up), as Finagle's requeue filter allows:
+// without it, one request to a dead endpoint requeues until the budget is
+// empty and leaves none for the requests that follow.
+const MaxRequeueShare = 0.2
 
 type retrier struct {
 	budget     *Budget
 	backoff    backoff.Policy
 	classifier Classifier // nil: requeue only
 	maxBuf     int64
+	// share, when positive, caps each request's retries at that share of
+	// the budget's balance when it starts (requeues: MaxRequeueShare).
+	share float64
 
-	total      *telemetry.Counter
-	perRequest *telemetry.Stat
-	exhausted  *telemetry.Counter
+	total        *telemetry.Counter
+	perRequest   *telemetry.Stat
+	exhausted    *telemetry.Counter
+	requestLimit *telemetry.Counter // nil without share
+}
+
+// limit returns the number of retries a request starting now may make:
+// -1 for no limit but the budget's.
+func (r *retrier) limit() int64 {
+	if r.share <= 0 {
+		return -1
+	}
+	return int64(math.Ceil(r.share * float64(r.budget.Balance())))
+}
+
+// refuse reports whether a request that has made retries retries may not
+// make another, counting why: its own limit (request_limit) or an empty
+// budget (budget_exhausted); otherwise the retry is withdrawn from the
+// budget and counted.
+func (r *retrier) refuse(retries, limit int64) bool {
+	if limit >= 0 && retries >= limit {
+		r.requestLimit.Inc()
+		return true
+	}
+	if !r.budget.TryWithdraw() {
+		r.exhausted.Inc()
+		return true
+	}
+	r.total.Inc()
+	return false
 }
 
 func (r *retrier) middleware(next http.RoundTripper) http.RoundTripper {
@@ -122,6 +163,7 @@ func (r *retrier) roundTrip(next http.RoundTripper, req *http.Request) (*http.Re
 	}
 	ctx := req.Context()
 	bs := r.backoff.Stream()
+	limit := r.limit()
 	retries := int64(0)
 	for {
 		resp, err := next.RoundTrip(replay.next())
@@ -129,8 +171,7 @@ func (r *retrier) roundTrip(next http.RoundTripper, req *http.Request) (*http.Re
 			r.perRequest.Add(retries)
 			return resp, err
 		}
-		if !r.budget.TryWithdraw() {
-			r.exhausted.Inc()
+		if r.refuse(retries, limit) {
 			r.perRequest.Add(retries)
 			return resp, err
 		}
@@ -146,7 +187,6 @@ func (r *retrier) roundTrip(next http.RoundTripper, req *http.Request) (*http.Re
 			}
 		}
 		retries++
-		r.total.Inc()
 	}
 }
 

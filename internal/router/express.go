@@ -52,7 +52,7 @@ type ExpressRoute pathEntry
 func (e *ExpressRoute) Begin(now int64) (t0 int64) {
 	p := (*pathEntry)(e)
 	if p.policy.Express.Valid() {
-		p.policy.Express.Begin(now)
+		p.policy.Express.Begin(now) // retries have no per-request limit
 	}
 	return p.stats.StartAt(now)
 }
@@ -90,7 +90,7 @@ func (e *ExpressRoute) RetryableError(req *http.Request, err error) bool {
 // Retry asks the service's retry budget for one more attempt.
 func (e *ExpressRoute) Retry() bool {
 	p := (*pathEntry)(e)
-	return p.policy.Express.Valid() && p.policy.Express.Retry()
+	return p.policy.Express.Valid() && p.policy.Express.Retry(0, -1)
 }
 
 // DstService is the l5d-dst-service value of the name.
@@ -164,7 +164,9 @@ type ExpressAttempt struct {
 	cs       *telemetry.RequestStats
 	done     func(bool)
 	tcs, tcl int64
-	requeues int
+	// requeues is how many times the attempt was requeued, of at most
+	// requeueLimit (-1: no limit but the budget).
+	requeues, requeueLimit int
 }
 
 func noDone(bool) {}
@@ -178,7 +180,7 @@ func (a *ExpressAttempt) Requeue() bool {
 	a.done(true)
 	a.done = noDone
 	rq := a.b.policy.RequeueExpress
-	if !rq.Valid() || !rq.Retry() {
+	if !rq.Valid() || !rq.Retry(a.requeues, a.requeueLimit) {
 		return false
 	}
 	ep, done, err := a.b.bal.Pick()
@@ -212,8 +214,9 @@ func (a *ExpressAttempt) Start(now int64) {
 	a.cs = a.p.clientServiceStats(a.b)
 	a.tcs = a.cs.StartAt(now)
 	a.tcl = a.b.stats.StartAt(now)
+	a.requeueLimit = -1
 	if a.b.policy.RequeueExpress.Valid() {
-		a.b.policy.RequeueExpress.Begin(now)
+		a.requeueLimit = a.b.policy.RequeueExpress.Begin(now)
 	}
 }
 
