@@ -49,7 +49,7 @@ func NewRoot(s IO) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "linnet",
 		Short: "Linnet: a Linkerd 1.x compatible service mesh",
-		Long: `Linnet routes HTTP/1.1, HTTP/2 and gRPC by resolving logical names through
+		Long: `Linnet routes HTTP/1.1, HTTP/2, gRPC and Thrift by resolving logical names through
 dtabs (delegation tables), exactly as Linkerd 1.x does, and reads the same
 linkerd.yaml and namerd.yaml files.`,
 		Example: `  linnet demo                      # the hello/world walkthrough on this machine

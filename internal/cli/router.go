@@ -34,8 +34,9 @@ Flags use Linkerd's single-dash form:
                       GOMEMLIMIT, else 90% of the cgroup's memory limit)
 Flags of the JVM Linkerd (-com.twitter.*) are accepted and ignored.
 
-Without an address, a router's server listens on 127.0.0.1:4140 and the admin
-server (dashboard, /admin/metrics.json, /delegator) on 127.0.0.1:9990. INFO
+Without an address, a router's server listens on 127.0.0.1 at its protocol's
+port (http 4140, h2 4142, thrift 4114, thriftmux 4144) and the admin server
+(dashboard, /admin/metrics.json, /delegator) on 127.0.0.1:9990. INFO
 logs go to stderr; SIGINT or SIGTERM stops the router. To find
 every problem of a config without starting it, use "linnet check CONFIG".`,
 			Example: `  linnet router -validate linkerd.yaml

@@ -202,7 +202,7 @@ func TestErrors(t *testing.T) {
 		{"unknown top key", "\n\nrouterz: []\n", `routerz: unknown key "routerz" (known: admin, anything, labels, one, plugins, ptr, ratio, servers, small) (line 3)`},
 		{"duplicate key", "admin:\n  port: 1\n  port: 2\n", `duplicate key "port" (first at line 2) (line 3)`},
 		{"type error", "admin:\n  port: abc\n", `admin.port: expected an integer, got a string ("abc") (line 2)`},
-		{"quoted int", "admin:\n  port: \"80\"\n", `admin.port: expected an integer, got a string ("80") (line 2)`},
+		{"quoted non-int", "admin:\n  port: \"8o\"\n", `admin.port: expected an integer, got a string ("8o") (line 2)`},
 		{"bool", "admin:\n  secure: yes\n", `admin.secure: expected a boolean (true or false), got a string ("yes") (line 2)`},
 		{"map for scalar", "admin:\n  port: {a: 1}\n", `admin.port: expected an integer, got a mapping (line 2)`},
 		{"list for map", "admin: [1]\n", `admin: expected a mapping, got a list (line 1)`},

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"math"
 	"reflect"
 	"slices"
 	"sort"
@@ -274,44 +273,42 @@ func (d *decoder) decodeValue(n *node, v reflect.Value, path string, skip []stri
 		}
 		v.SetString(n.value)
 	case reflect.Bool:
-		if n.kind != scalarNode || n.stype != boolScalar {
+		b, ok := boolOf(n)
+		if !ok {
 			d.typeError(n, path, "a boolean (true or false)")
 			return
 		}
-		v.SetBool(strings.EqualFold(n.value, "true"))
+		v.SetBool(b)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		if n.kind != scalarNode || n.stype != intScalar {
+		i, e := intOf(n)
+		switch {
+		case e == numSyntax:
 			d.typeError(n, path, "an integer")
-			return
-		}
-		i, err := strconv.ParseInt(strings.ReplaceAll(n.value, "_", ""), 0, 64)
-		if err != nil || v.OverflowInt(i) {
+		case e == numRange || v.OverflowInt(i):
 			d.add(path, n.line, "integer %s out of range", truncate(n.value))
-			return
+		default:
+			v.SetInt(i)
 		}
-		v.SetInt(i)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		if n.kind != scalarNode || n.stype != intScalar {
+		u, e := uintOf(n)
+		switch {
+		case e == numSyntax:
 			d.typeError(n, path, "a non-negative integer")
-			return
-		}
-		u, err := strconv.ParseUint(strings.ReplaceAll(n.value, "_", ""), 0, 64)
-		if err != nil || v.OverflowUint(u) {
+		case e == numRange || v.OverflowUint(u):
 			d.add(path, n.line, "%s is not a non-negative integer in range", truncate(n.value))
-			return
+		default:
+			v.SetUint(u)
 		}
-		v.SetUint(u)
 	case reflect.Float32, reflect.Float64:
-		if n.kind != scalarNode || (n.stype != intScalar && n.stype != floatScalar) {
+		f, e := floatOf(n)
+		switch {
+		case e == numSyntax:
 			d.typeError(n, path, "a number")
-			return
-		}
-		f, err := parseFloat(n.value)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || v.OverflowFloat(f) {
+		case e == numRange || v.OverflowFloat(f):
 			d.add(path, n.line, "%s is not a finite number", truncate(n.value))
-			return
+		default:
+			v.SetFloat(f)
 		}
-		v.SetFloat(f)
 	default:
 		d.add(path, n.line, "cannot decode into %v", t)
 	}

@@ -5,6 +5,9 @@
 //   - Every problem is reported as a *Error naming the place
 //     (routers[0].identifier.kind) and the line; nothing is silently dropped:
 //     unknown keys, duplicate keys and values of the wrong type are errors.
+//   - Numeric and boolean fields also take a quoted scalar whose text is a
+//     value of their type (port: '4140'), as Linkerd's Jackson-based parser
+//     did; coerce.go holds the rule, Raw.Int/Float/Bool expose it.
 //   - A field tagged `config:"unsupported"` is a Linkerd 1.x option this
 //     version does not implement; setting it is refused with a message that
 //     says so, distinct from a typo.

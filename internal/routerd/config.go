@@ -71,6 +71,7 @@ func (c *Config) Validate() error {
 			}
 			binds = append(binds, b)
 		}
+		errs = append(errs, announceErrors(i, r.Value)...)
 	}
 	prefixes := map[string]int{}
 	for i, n := range c.Namers {

@@ -13,8 +13,8 @@ import (
 )
 
 // Router is one entry of `routers:`, selected by its `protocol` key. The
-// implementations are *HTTPRouter, *H2Router and *ThriftRouter; thriftmux
-// and mux are refused as not supported by this version.
+// implementations are *HTTPRouter, *H2Router, *ThriftRouter and
+// *ThriftMuxRouter; mux is refused as not supported by this version.
 type Router interface {
 	// Common returns the keys every protocol has.
 	Common() *RouterCommon
@@ -35,7 +35,7 @@ func init() {
 	config.SetKindKey[Router]("protocol")
 	config.Register[Router](ProtocolHTTP, func() Router { return new(HTTPRouter) })
 	config.Register[Router](ProtocolH2, func() Router { return new(H2Router) })
-	config.RegisterUnsupported[Router]("thriftmux", "mux")
+	config.RegisterUnsupported[Router]("mux")
 }
 
 // RouterCommon holds the router keys of every protocol (§4.1).
@@ -54,7 +54,8 @@ type RouterCommon struct {
 	// Originator only adds the gauge rt/<label>/originator = 1.
 	Originator   bool `yaml:"originator"`
 	Experimental bool `yaml:"experimental"`
-	Announcers   any  `yaml:"announcers" config:"unsupported"`
+	// Announcers register the servers' `announce` names (announce.go).
+	Announcers []config.Kinded[naming.AnnouncerConfig] `yaml:"announcers"`
 }
 
 // Common implements Router.
@@ -378,7 +379,7 @@ func (x *RegexString) UnmarshalConfig(r config.Raw) error {
 // of the same kind by its implementation takes precedence.
 func init() {
 	config.RegisterUnsupported[naming.InterpreterConfig]("io.l5d.mesh", "io.l5d.namerd.http", "io.l5d.fs", "io.l5d.k8s.configMap", "io.l5d.consul.interpreter", "io.l5d.k8s.istio")
-	config.RegisterUnsupported[naming.NamerConfig]("io.l5d.k8s", "io.l5d.k8s.ns", "io.l5d.k8s.external", "io.l5d.consul", "io.l5d.serversets", "io.l5d.zkLeader", "io.l5d.curator", "io.l5d.rancher", "io.l5d.k8s.istio")
+	config.RegisterUnsupported[naming.NamerConfig]("io.l5d.k8s", "io.l5d.k8s.ns", "io.l5d.k8s.external", "io.l5d.consul", "io.l5d.serversets", "io.l5d.zkLeader", "io.l5d.rancher", "io.l5d.k8s.istio")
 	config.RegisterUnsupported[naming.TransformerConfig]("io.l5d.k8s.daemonset", "io.l5d.k8s.localnode", "io.l5d.localhost", "io.l5d.port")
 	config.RegisterUnsupported[proxy.IdentifierConfig]("io.l5d.methodAndHost", "io.l5d.path", "io.l5d.header", "io.l5d.static", "io.l5d.ingress", "io.l5d.header.path", "io.l5d.k8s.istio", "io.l5d.k8s.istio-ingress")
 	config.RegisterUnsupported[h2.IdentifierConfig]("io.l5d.header.token", "io.l5d.header.path", "io.l5d.ingress", "io.l5d.k8s.istio")

@@ -25,7 +25,7 @@ type ServerCommon struct {
 	TimeoutMs             int          `yaml:"timeoutMs"`
 	ServerSession         *SessionConf `yaml:"serverSession"`
 	Label                 string       `yaml:"label"`
-	Announce              any          `yaml:"announce" config:"unsupported"`
+	Announce              []PathText   `yaml:"announce"`
 	SocketOptions         any          `yaml:"socketOptions" config:"unsupported"`
 }
 

@@ -52,6 +52,7 @@ type Process struct {
 	grace   time.Duration
 	routers []*router.Router
 	servers []*listener
+	ann     *announcements // announce.go
 	admin   *listener
 	closers []func() error
 	// tracers makes each router's Tracer (see telemetry.go).
@@ -152,6 +153,15 @@ func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) 
 			httpRouters = append(httpRouters, trt)
 			continue
 		}
+		if tm, ok := rc.Value.(*ThriftMuxRouter); ok {
+			tmrt, info, rerr := p.startThriftMuxRouter(ctx, tm, namers, env)
+			if rerr != nil {
+				return nil, fmt.Errorf("routers[%d] (%s): %w", i, tm.Label, rerr)
+			}
+			infos = append(infos, info)
+			httpRouters = append(httpRouters, tmrt)
+			continue
+		}
 		hr, ok := rc.Value.(*HTTPRouter)
 		if !ok {
 			return nil, fmt.Errorf("routers[%d]: protocol %s is not supported by this version yet", i, rc.Kind)
@@ -162,6 +172,9 @@ func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) 
 		}
 		httpRouters = append(httpRouters, rt)
 		infos = append(infos, info)
+	}
+	if err := p.startAnnouncers(cfg); err != nil {
+		return nil, err
 	}
 
 	var sec *admin.Security
@@ -190,6 +203,10 @@ func Start(ctx context.Context, cfg *Config, o Options) (_ *Process, err error) 
 		LogLevel:      o.LogLevel,
 	})
 	mountStatePages(adm, httpRouters, namers)
+	mountAnnouncerPage(adm, p.ann)
+	if err := p.ann.announce(); err != nil {
+		return nil, err
+	}
 	for _, h := range adminHandlers {
 		adm.Handle(h.Path, h.Handler)
 	}
@@ -397,6 +414,7 @@ func (p *Process) StopGrace(grace time.Duration) error {
 	p.stopOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
+		p.ann.withdraw(ctx) // before the servers stop accepting (announce.go)
 		var wg sync.WaitGroup
 		for _, s := range p.servers {
 			wg.Add(1)

@@ -652,7 +652,6 @@ func TestThriftRouterConfigErrors(t *testing.T) {
 		{"per prefix protocol", r + "  client:\n    kind: io.l5d.static\n    configs:\n    - prefix: /$/inet\n      thriftProtocol: json\n",
 			`routers[0].client.configs[0].thriftProtocol: "json" is not a thrift protocol (binary or compact)`},
 		{"unknown key", r + "  thriftMethodInDest: true\n", `unknown key "thriftMethodInDest"; did you mean "thriftMethodInDst"?`},
-		{"thriftmux", "routers:\n- protocol: thriftmux\n  servers: [{}]\n", `protocol "thriftmux" is a Linkerd 1.x option not supported by this version`},
 		{"mux", "routers:\n- protocol: mux\n  servers: [{}]\n", `protocol "mux" is a Linkerd 1.x option not supported by this version`},
 	}
 	for _, tt := range tests {

@@ -185,6 +185,8 @@ func Warnings(c *Config) []string {
 			ws = checkH2Router(hr)
 		case *ThriftRouter:
 			ws = checkThriftRouter(hr)
+		case *ThriftMuxRouter:
+			ws = checkThriftMuxRouter(hr)
 		default:
 			continue
 		}

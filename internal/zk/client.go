@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gozk "github.com/go-zookeeper/zk"
@@ -73,6 +74,11 @@ type Client struct {
 	sessions int // sessions established so far
 	lastErr  string
 	closed   bool
+	// dialErr is the library's last "failed to connect to ..." of the
+	// current connection (a connErr), cleared by a session: it says why
+	// there is no session (connection refused, no route) better than
+	// "disconnected". Set from the library's logger without c.mu.
+	dialErr atomic.Pointer[connErr]
 
 	wmu       sync.Mutex
 	watches   map[watchKey]*sharedWatch
@@ -126,7 +132,7 @@ func (c *Client) dial() error {
 	c.state, c.authed = gozk.StateDisconnected, false
 	c.mu.Unlock()
 	conn, events, err := gozk.Connect(c.servers, c.sessionTTL,
-		gozk.WithLogger(slogPrintf{c.log}),
+		gozk.WithLogger(slogPrintf{l: c.log, note: func(msg string) { c.noteLog(gen, msg) }}),
 		gozk.WithLogInfo(false),
 		gozk.WithEventCallback(func(ev gozk.Event) { c.onEvent(gen, ev) }),
 	)
@@ -170,10 +176,49 @@ func (c *Client) cur() *gozk.Conn {
 	return c.conn
 }
 
-type slogPrintf struct{ l *slog.Logger }
+// slogPrintf is the library's logger: its lines go to the debug log,
+// and each is shown to note.
+type slogPrintf struct {
+	l    *slog.Logger
+	note func(msg string)
+}
 
 func (s slogPrintf) Printf(format string, args ...any) {
-	s.l.Debug("zookeeper client: " + fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	if s.note != nil {
+		s.note(msg)
+	}
+	s.l.Debug("zookeeper client: " + msg)
+}
+
+// connErr is a connection attempt's failure, as the library logged it.
+type connErr struct {
+	gen int
+	msg string
+}
+
+// dialFailedPrefix starts the library's line for a failed connection
+// attempt ("failed to connect to 127.0.0.1:2181: dial tcp ...: connection
+// refused").
+const dialFailedPrefix = "failed to connect to "
+
+// noteLog keeps the library's last connection failure of connection gen
+// so that "no session" errors say why. It runs in the library's
+// goroutines and takes no lock.
+func (c *Client) noteLog(gen int, msg string) {
+	if strings.HasPrefix(msg, dialFailedPrefix) {
+		c.dialErr.Store(&connErr{gen: gen, msg: msg})
+	}
+}
+
+// whyLocked is the reason there is no usable session: the last
+// connection failure when the connection has not had a session since,
+// else lastErr.
+func (c *Client) whyLocked() string {
+	if e := c.dialErr.Load(); e != nil && e.gen == c.gen && c.state != gozk.StateHasSession {
+		return e.msg
+	}
+	return c.lastErr
 }
 
 // onEvent runs synchronously in the connection's goroutines: it must not
@@ -194,6 +239,7 @@ func (c *Client) onEvent(gen int, ev gozk.Event) {
 			c.countSessionLocked()
 		}
 		c.lastErr = ""
+		c.dialErr.Store(nil)
 	case gozk.StateExpired:
 		c.lastErr = "session expired"
 	case gozk.StateAuthFailed:
@@ -254,7 +300,14 @@ func (c *Client) keep() {
 			if err := c.dial(); err != nil {
 				c.log.Warn("zookeeper: new connection failed", "servers", c.serverList, "err", err)
 			}
-			conn.Close() // its watches end (EventNotWatching): their owners resynchronise
+			// The old connection's watches end now, so that their owners
+			// resynchronise on the new one: the library ends them only once
+			// its Close is through, which a connection stuck waiting for a
+			// server's handshake answer delays by up to ten read timeouts
+			// (a minute with a 10s session), all that time with their
+			// changes unseen.
+			c.endWatches(errReplaced)
+			conn.Close()
 			downSince = time.Now()
 			continue
 		default:
@@ -285,10 +338,10 @@ func (c *Client) Status() (ok bool, reason string) {
 	if c.readyLocked() {
 		return true, ""
 	}
-	if c.lastErr == "" {
-		return false, "connecting to " + c.serverList
+	if why := c.whyLocked(); why != "" {
+		return false, why
 	}
-	return false, c.lastErr
+	return false, "connecting to " + c.serverList
 }
 
 // Changed returns a channel closed at the next change of the connection
@@ -323,11 +376,14 @@ func (c *Client) WaitReady(ctx context.Context) error {
 			c.mu.Unlock()
 			return nil
 		}
-		ch, why := c.changed, c.lastErr
+		ch := c.changed
 		c.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			c.mu.Lock()
+			why := c.whyLocked() // as of now: a failure logged meanwhile changes nothing else
+			c.mu.Unlock()
 			if why == "" {
 				why = "connecting"
 			}
@@ -494,6 +550,34 @@ func (c *Client) fanOut(key watchKey, sh *sharedWatch, lw <-chan gozk.Event) {
 	for _, ch := range waiters {
 		ch <- ev // buffered, one event each
 		close(ch)
+	}
+}
+
+// errReplaced ends the watches of a connection the client replaced.
+var errReplaced = errors.New("zookeeper: connection replaced after losing its session")
+
+// endWatches ends every shared registration at once: each waiter gets
+// EventNotWatching with err. A registration's own event, if the library
+// delivers it later, reaches no one (fanOut finds no waiters).
+func (c *Client) endWatches(err error) {
+	type end struct {
+		ch chan gozk.Event
+		ev gozk.Event
+	}
+	var ends []end
+	c.wmu.Lock()
+	for key, sh := range c.watches {
+		ev := gozk.Event{Type: gozk.EventNotWatching, State: gozk.StateDisconnected, Path: key.path, Err: err}
+		for _, ch := range sh.waiters {
+			ends = append(ends, end{ch, ev})
+		}
+		sh.waiters = map[uint64]chan gozk.Event{}
+	}
+	clear(c.watches)
+	c.wmu.Unlock()
+	for _, e := range ends {
+		e.ch <- e.ev // buffered, one event each
+		close(e.ch)
 	}
 }
 

@@ -2,6 +2,7 @@ package zk
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -18,7 +19,8 @@ type HostPort struct {
 	Port Port   `yaml:"port"`
 }
 
-// Port is a TCP port given as a YAML integer or a quoted decimal string.
+// Port is a TCP port given as a YAML integer or a quoted decimal string,
+// by the config package's rule for every number (Raw.Int).
 type Port int
 
 // UnmarshalConfig implements config.Unmarshaler.
@@ -27,8 +29,8 @@ func (p *Port) UnmarshalConfig(r config.Raw) error {
 	if !ok {
 		return r.Errorf("expected a port number")
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil {
+	n, ok := r.Int()
+	if !ok || n < math.MinInt32 || n > math.MaxInt32 {
 		return r.Errorf("%q is not a port number", s)
 	}
 	*p = Port(n)
@@ -49,6 +51,8 @@ func ValidateAddrs(field string, addrs []HostPort) error {
 			return config.FieldError(fmt.Sprintf("%s[%d].host", field, i), "required")
 		case strings.ContainsAny(a.Host, " ,/"):
 			return config.FieldError(fmt.Sprintf("%s[%d].host", field, i), "%q is not a host name or IP address", a.Host)
+		case a.Port == 0:
+			return config.FieldError(fmt.Sprintf("%s[%d].port", field, i), "0 is not a TCP port (1-65535); give ZooKeeper's client port (e.g. 2181), it has no default")
 		case a.Port < 1 || a.Port > 65535:
 			return config.FieldError(fmt.Sprintf("%s[%d].port", field, i), "%d is not a TCP port (1-65535)", a.Port)
 		}
@@ -79,6 +83,16 @@ func (a *AuthInfo) Validate(field string) error {
 	}
 	if strings.TrimSpace(a.Scheme) == "" {
 		return config.FieldError(field+".scheme", "required (e.g. digest)")
+	}
+	if a.Auth == "" {
+		// Linkerd's docs mark it required; an empty credential would make
+		// ZooKeeper fail the session's authentication, not name the field.
+		return config.FieldError(field+".auth", "required (for scheme digest, \"user:password\")")
+	}
+	if a.Scheme == "digest" && !strings.Contains(a.Auth, ":") {
+		// ZooKeeper's digest provider splits the credential at its first
+		// ':'; without one the server drops the session.
+		return config.FieldError(field+".auth", "scheme digest takes \"user:password\" (no ':' in the value given)")
 	}
 	return nil
 }

@@ -6,13 +6,16 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	gozk "github.com/go-zookeeper/zk"
 
 	"github.com/linnet-mesh/linnet/internal/config"
+	"github.com/linnet-mesh/linnet/internal/testutil/freeport"
 	"github.com/linnet-mesh/linnet/internal/zk"
 	"github.com/linnet-mesh/linnet/internal/zk/zktest"
 )
@@ -81,11 +84,65 @@ func TestValidateAddrs(t *testing.T) {
 		{[]zk.HostPort{{Port: 2181}}, "zkAddrs[0].host: required"},
 		{[]zk.HostPort{{Host: "a", Port: 1}, {Host: "b", Port: 70000}}, "zkAddrs[1].port: 70000 is not a TCP port"},
 		{[]zk.HostPort{{Host: "a,b", Port: 1}}, `zkAddrs[0].host: "a,b"`},
+		{[]zk.HostPort{{Host: "a"}}, "zkAddrs[0].port: 0 is not a TCP port (1-65535); give ZooKeeper's client port (e.g. 2181), it has no default"},
 	} {
 		err := zk.ValidateAddrs("zkAddrs", tc.addrs)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ValidateAddrs(%+v): %v, want %q", tc.addrs, err, tc.want)
 		}
+	}
+}
+
+// authInfo needs both keys (Linkerd's docs mark them required); a digest
+// credential is "user:password". Without these checks ZooKeeper fails the
+// session's authentication and nothing names the field.
+func TestValidateAuthInfo(t *testing.T) {
+	var none *zk.AuthInfo
+	for _, ok := range []*zk.AuthInfo{none, {Scheme: "digest", Auth: "namerd:secret"}, {Scheme: "ip", Auth: "127.0.0.1"}} {
+		if err := ok.Validate("authInfo"); err != nil {
+			t.Errorf("Validate(%+v): %v", ok, err)
+		}
+	}
+	for _, tc := range []struct {
+		a    zk.AuthInfo
+		want string
+	}{
+		{zk.AuthInfo{Auth: "namerd:secret"}, "authInfo.scheme: required"},
+		{zk.AuthInfo{Scheme: "digest"}, "authInfo.auth: required"},
+		{zk.AuthInfo{Scheme: "digest", Auth: "namerd"}, `authInfo.auth: scheme digest takes "user:password"`},
+	} {
+		err := tc.a.Validate("authInfo")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate(%+v): %v, want %q", tc.a, err, tc.want)
+		}
+	}
+}
+
+// With nothing listening at the address, a request's "no session" error
+// and Status say why (the connection is refused), not just "not
+// connected yet"; the request still fails within its deadline.
+func TestClientSaysWhyNotConnected(t *testing.T) {
+	port, err := freeport.Port()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	c, err := zk.Dial(zk.Options{Servers: []string{addr}, SessionTimeout: 4 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	start := time.Now()
+	_, err = c.Get(ctxT(t, 1500*time.Millisecond), "/")
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) ||
+		!strings.Contains(err.Error(), "no session (failed to connect to "+addr) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("Get with nothing listening: %v", err)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("Get took %v", el)
+	}
+	if ok, why := c.Status(); ok || !strings.Contains(why, "connection refused") {
+		t.Fatalf("Status() = %v, %q; want the refused connection", ok, why)
 	}
 }
 
@@ -356,5 +413,78 @@ func TestClientNewSessionAfterDataLoss(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the old connection's watch never ended")
+	}
+}
+
+// When the client replaces a connection that has had no session for the
+// session timeout, the old connection's watches end at once, so that
+// their owners resynchronise on the new one. The library ends them only
+// when its Close is through, and a connection waiting for a server's
+// handshake answer (here a port that accepts and never answers, as a
+// server starting up can) holds that for ten read timeouts: namerd's dtab
+// watch stayed stale for 35s after ZooKeeper came back.
+func TestClientReplacedConnectionEndsWatches(t *testing.T) {
+	srv := zktest.Start(t)
+	const session = 2 * time.Second // the library's handshake wait: 10 × 2/3 of it
+	c, err := zk.Dial(zk.Options{Servers: []string{srv.Addr()}, SessionTimeout: session})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := ctxT(t, 30*time.Second)
+	if _, err := c.Create(ctx, "/w", nil, 0, gozk.WorldACL(gozk.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	_, w, err := c.GetW(ctx, "/w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	// A listener that accepts and never answers, on the server's port.
+	var ln net.Listener
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if ln, err = net.Listen("tcp", srv.Addr()); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cannot take the server's port: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, nc)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, nc := range held {
+			nc.Close()
+		}
+		mu.Unlock()
+	}()
+	start := time.Now()
+	select {
+	case ev := <-w:
+		if ev.Type != gozk.EventNotWatching {
+			t.Fatalf("watch: %+v; want EventNotWatching", ev)
+		}
+		// The replacement comes after the session timeout without a
+		// session (measured from the disconnection); allow for that and
+		// scheduling, well under the library's 13s handshake wait.
+		if el := time.Since(start); el > session+4*time.Second {
+			t.Fatalf("watch ended after %v", el)
+		}
+	case <-time.After(session + 4*time.Second):
+		t.Fatalf("the watch did not end within %v of the server going silent", session+4*time.Second)
 	}
 }

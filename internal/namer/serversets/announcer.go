@@ -15,6 +15,7 @@ import (
 
 	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/zk"
 )
 
@@ -30,9 +31,9 @@ import (
 // address to the serverset /discovery/web, as an ephemeral member_ node
 // that disappears when the router stops (or its session ends).
 //
-// Routers do not read `announcers` yet: this is the implementation the
-// router's configuration will build (NewAnnouncer, then Announce for each
-// server's entries once it listens, Close on shutdown).
+// It is the naming.AnnouncerConfig of kind io.l5d.serversets: routers
+// build it (StartAnnouncer), Announce each server's entries once it
+// listens, and Close the announcements before the server stops accepting.
 type AnnouncerConfig struct {
 	Prefix           string        `yaml:"prefix"`
 	ZkAddrs          []zk.HostPort `yaml:"zkAddrs"`
@@ -62,7 +63,53 @@ func (c *AnnouncerConfig) Validate() error {
 	return nil
 }
 
-// NewAnnouncer connects to ZooKeeper (without waiting for it).
+func init() {
+	config.Register[naming.AnnouncerConfig](Kind, func() naming.AnnouncerConfig { return new(AnnouncerConfig) })
+}
+
+// MountPrefix implements naming.AnnouncerConfig: /#/<prefix>.
+func (c *AnnouncerConfig) MountPrefix() dtab.Path {
+	p, err := mountPrefix(c.Prefix, Kind)
+	if err != nil {
+		return dtab.Path{"#", Kind}
+	}
+	return p
+}
+
+// CheckName tells whether name, which starts with MountPrefix, names a
+// serverset: routers check their servers' announce names with it when
+// the config loads.
+func (c *AnnouncerConfig) CheckName(name dtab.Path) error {
+	for _, seg := range name[min(len(c.MountPrefix()), len(name)):] {
+		if err := zk.ValidateNodeName(seg); err != nil {
+			return fmt.Errorf("%s names no serverset: %v", name, err)
+		}
+	}
+	return nil
+}
+
+// StartAnnouncer implements naming.AnnouncerConfig.
+func (c *AnnouncerConfig) StartAnnouncer(log *slog.Logger) (naming.Announcer, error) {
+	a, err := c.NewAnnouncer(log)
+	if err != nil {
+		return nil, err
+	}
+	return namingAnnouncer{a}, nil
+}
+
+// namingAnnouncer is an *Announcer as a naming.Announcer.
+type namingAnnouncer struct{ *Announcer }
+
+func (a namingAnnouncer) Announce(name dtab.Path, addr netip.AddrPort) (naming.Announcement, error) {
+	an, err := a.Announcer.Announce(name, addr)
+	if err != nil {
+		return nil, err
+	}
+	return an, nil
+}
+
+// NewAnnouncer connects to ZooKeeper (without waiting for it, nor failing
+// when it cannot: the announcements retry).
 func (c *AnnouncerConfig) NewAnnouncer(log *slog.Logger) (*Announcer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("announcer %s: %w", Kind, err)
@@ -71,19 +118,52 @@ func (c *AnnouncerConfig) NewAnnouncer(log *slog.Logger) (*Announcer, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	prefix, _ := mountPrefix(c.Prefix, Kind)
-	cli, err := zk.Dial(zk.Options{Servers: zk.Servers(c.ZkAddrs), SessionTimeout: time.Duration(c.SessionTimeoutMs) * time.Millisecond, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("announcer %s: %w", Kind, err)
+	a := &Announcer{
+		opts:       zk.Options{Servers: zk.Servers(c.ZkAddrs), SessionTimeout: time.Duration(c.SessionTimeoutMs) * time.Millisecond, Logger: log},
+		prefix:     prefix,
+		pathPrefix: strings.TrimSuffix(c.PathPrefix, "/"),
+		log:        log,
 	}
-	return &Announcer{cli: cli, prefix: prefix, pathPrefix: strings.TrimSuffix(c.PathPrefix, "/"), log: log}, nil
+	if _, err := a.client(); err != nil {
+		// Not fatal: the announcements retry (a ZooKeeper host name that
+		// does not resolve yet, e.g. while cluster DNS starts).
+		log.Warn("io.l5d.serversets announcer: cannot connect yet; retrying", "err", err)
+	}
+	return a, nil
+}
+
+// dialZK is zk.Dial (tests make it fail).
+var dialZK = zk.Dial
+
+// client returns the ZooKeeper client, dialling it if an earlier attempt
+// failed (zk.Dial fails only when no server address resolves).
+func (a *Announcer) client() (*zk.Client, error) {
+	a.cmu.Lock()
+	defer a.cmu.Unlock()
+	if a.cli != nil {
+		return a.cli, nil
+	}
+	if a.closed {
+		return nil, errors.New("announcer closed")
+	}
+	cli, err := dialZK(a.opts)
+	if err != nil {
+		return nil, err
+	}
+	a.cli = cli
+	return cli, nil
 }
 
 // Announcer joins servers to serversets.
 type Announcer struct {
-	cli        *zk.Client
+	opts       zk.Options
 	prefix     dtab.Path // /#/<prefix>
 	pathPrefix string
 	log        *slog.Logger
+
+	cmu    sync.Mutex
+	cli    *zk.Client // nil until dialled
+	closed bool
 
 	mu     sync.Mutex
 	active map[*Announcement]struct{}
@@ -113,8 +193,9 @@ type Announcement struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu   sync.Mutex
-	node string // the member znode, "" while not joined
+	mu      sync.Mutex
+	node    string // the member znode, "" while not joined
+	lastErr string // the last failure to join, "" once joined
 }
 
 // Announce joins addr to the serverset that name (/#/<prefix>/<path>)
@@ -161,7 +242,17 @@ func (an *Announcement) Member() (string, bool) {
 func (an *Announcement) setNode(p string) {
 	an.mu.Lock()
 	an.node = p
+	if p != "" {
+		an.lastErr = ""
+	}
 	an.mu.Unlock()
+}
+
+// Status implements naming.Announcement.
+func (an *Announcement) Status() naming.AnnouncementStatus {
+	an.mu.Lock()
+	defer an.mu.Unlock()
+	return naming.AnnouncementStatus{Announced: an.node != "", Target: an.set, Entry: an.node, Err: an.lastErr}
 }
 
 // run joins, then watches the member node and joins again when it goes.
@@ -179,6 +270,9 @@ func (an *Announcement) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		an.mu.Lock()
+		an.lastErr = err.Error()
+		an.mu.Unlock()
 		log.Warn("io.l5d.serversets announcer: cannot join; retrying", "serverset", an.set, "err", err, "retry_in", pause)
 		select {
 		case <-ctx.Done():
@@ -192,7 +286,10 @@ func (an *Announcement) run(ctx context.Context) {
 // join creates the member (and the serverset's znodes) and returns when
 // the member is gone (nil) or a request failed.
 func (an *Announcement) join(ctx context.Context) error {
-	cli := an.a.cli
+	cli, err := an.a.client()
+	if err != nil {
+		return err
+	}
 	node, err := cli.Create(ctx, an.set+"/"+MemberPrefix, an.data, gozk.FlagEphemeral|gozk.FlagSequence, gozk.WorldACL(gozk.PermAll))
 	if errors.Is(err, gozk.ErrNoNode) {
 		if err := cli.CreateAll(ctx, an.set, gozk.WorldACL(gozk.PermAll)); err != nil {
@@ -204,6 +301,7 @@ func (an *Announcement) join(ctx context.Context) error {
 		return err
 	}
 	an.setNode(node) // kept when ctx ends: Close deletes it
+	an.a.log.Info("io.l5d.serversets announcer: joined", "serverset", an.set, "member", node)
 	for {
 		exists, w, err := cli.ExistsW(ctx, node)
 		if err != nil {
@@ -236,14 +334,19 @@ func (an *Announcement) Close() error {
 	an.setNode("")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := an.a.cli.Delete(ctx, node, -1); err != nil && !errors.Is(err, gozk.ErrNoNode) {
+	cli, err := an.a.client() // dialled: it created the node
+	if err != nil {
+		return nil
+	}
+	if err := cli.Delete(ctx, node, -1); err != nil && !errors.Is(err, gozk.ErrNoNode) {
 		return fmt.Errorf("leaving %s: %w", an.set, err)
 	}
 	return nil
 }
 
-// Close leaves every serverset and ends the session (ephemeral members go
-// with it).
+// Close leaves every serverset (all at once, so that a ZooKeeper outage
+// costs one request timeout, not one per member) and ends the session
+// (ephemeral members go with it). It is idempotent.
 func (a *Announcer) Close() error {
 	a.mu.Lock()
 	var all []*Announcement
@@ -251,9 +354,18 @@ func (a *Announcer) Close() error {
 		all = append(all, an)
 	}
 	a.mu.Unlock()
-	for _, an := range all {
-		an.Close()
+	errs := make([]error, len(all))
+	var wg sync.WaitGroup
+	for i, an := range all {
+		wg.Go(func() { errs[i] = an.Close() })
 	}
-	a.cli.Close()
-	return nil
+	wg.Wait()
+	a.cmu.Lock()
+	a.closed = true
+	cli := a.cli
+	a.cmu.Unlock()
+	if cli != nil {
+		cli.Close()
+	}
+	return errors.Join(errs...)
 }

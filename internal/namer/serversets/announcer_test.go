@@ -1,13 +1,16 @@
 package serversets
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/dtab"
+	"github.com/linnet-mesh/linnet/internal/zk"
 	"github.com/linnet-mesh/linnet/internal/zk/zktest"
 )
 
@@ -49,6 +52,9 @@ func TestAnnouncer(t *testing.T) {
 	b := o.await(t, "bound", boundTo("/#/io.l5d.serversets"+root+"/discovery/web", "/"))
 	addrs := observeAddr(t, b.Value.Value.Bound.Addr)
 	addrs.await(t, "both announced servers", "127.0.0.1:4001", "127.0.0.2:4002")
+	if st := one.Status(); !st.Announced || st.Target != root+"/discovery/web" || !strings.HasPrefix(st.Entry, root+"/discovery/web/member_") || st.Err != "" {
+		t.Fatalf("Status() = %+v", st)
+	}
 
 	srv.RestartEmpty() // the tree is gone: new sessions, members joined again
 	raw := srv.Client(t)
@@ -75,6 +81,9 @@ func TestAnnouncer(t *testing.T) {
 	}
 	if _, joined := one.Member(); joined {
 		t.Fatal("still a member after Close")
+	}
+	if st := one.Status(); st.Announced || st.Entry != "" {
+		t.Fatalf("Status() after Close = %+v", st)
 	}
 	addrs.await(t, "after one left", "127.0.0.2:4002")
 	if err := one.Close(); err != nil {
@@ -114,5 +123,37 @@ func TestAnnouncerRefuses(t *testing.T) {
 	err = config.Load([]byte(`{"zkAddrs": [{"host": "zk", "port": 1}], "pathPrefix": "discovery"}`), &c)
 	if err == nil || !strings.Contains(err.Error(), `pathPrefix: "discovery" must start with /`) {
 		t.Errorf("relative pathPrefix: %v", err)
+	}
+}
+
+// A ZooKeeper whose address does not resolve yet (cluster DNS starting)
+// neither fails NewAnnouncer nor the announcement: it joins once the
+// client can be dialled.
+func TestAnnouncerDialRetried(t *testing.T) {
+	srv := zktest.Start(t)
+	var fails atomic.Int32
+	fails.Store(3)
+	dialZK = func(o zk.Options) (*zk.Client, error) {
+		if fails.Add(-1) >= 0 {
+			return nil, errors.New("lookup zk.test: no such host")
+		}
+		return zk.Dial(o)
+	}
+	t.Cleanup(func() { dialZK = zk.Dial })
+	root := freshRoot()
+	a := newAnnouncer(t, srv, root+"/discovery")
+	an, err := a.Announce(dtab.Path{"#", "io.l5d.serversets", "web"}, netip.MustParseAddrPort("127.0.0.1:4001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(func() bool { st := an.Status(); return !st.Announced && strings.Contains(st.Err, "no such host") }) {
+		t.Fatalf("while the dial fails: %+v", an.Status())
+	}
+	if !waitFor(func() bool { return an.Status().Announced }) {
+		t.Fatalf("not announced once the dial works: %+v", an.Status())
+	}
+	kids, err := srv.Client(t).Children(ctxT(t), root+"/discovery/web")
+	if err != nil || len(kids) != 1 {
+		t.Fatalf("members = %v, %v; want one", kids, err)
 	}
 }

@@ -24,5 +24,6 @@
 //     namer's state page and in the log); a znode never read fails until
 //     ZooKeeper answers.
 //   - AnnouncerConfig/Announcer join servers to serversets (Linkerd's
-//     io.l5d.serversets announcer), for the router to wire.
+//     io.l5d.serversets announcer), registered as a naming.AnnouncerConfig
+//     that routers build from their `announcers:` entries.
 package serversets

@@ -210,7 +210,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if err != nil {
 		reset := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isNetErr(err)
-		return fail(&ResponseError{Addr: t.addr, Reason: "reading the reply to " + msg.Name + ": " + err.Error(), Reset: reset})
+		reason := "reading the reply to " + msg.Name + ": " + err.Error()
+		if err == io.EOF && !c.reused {
+			// A new connection closed without a byte of reply: most often
+			// an endpoint that cannot read what it was sent.
+			reason += fmt.Sprintf(" (the endpoint closed the connection without replying: does it take %s %s messages? client thriftFramed, thriftProtocol)", framing(codec.Framed), codec.Protocol)
+		}
+		return fail(&ResponseError{Addr: t.addr, Reason: reason, Reset: reset})
 	}
 	switch {
 	case reply.Type != Reply && reply.Type != Exception:
@@ -226,6 +232,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	t.put(c)
 	return newResponse(req, reply), nil
+}
+
+// framing names a transport as thriftFramed chooses it.
+func framing(framed bool) string {
+	if framed {
+		return "framed"
+	}
+	return "buffered (unframed)"
 }
 
 func isNetErr(err error) bool {

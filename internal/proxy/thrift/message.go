@@ -179,6 +179,14 @@ func (c Codec) readFrame(r *bufio.Reader) ([]byte, error) {
 		return nil, err
 	}
 	size := int64(int32(binary.BigEndian.Uint32(lb[:])))
+	if size <= 0 || size > int64(c.max()) {
+		// Not a frame length this codec takes: say what the bytes look
+		// like when they are the start of something else (a peer that
+		// does not frame, HTTP, TLS) rather than only "too large".
+		if hint := notAFrame(lb[:]); hint != "" {
+			return nil, &ProtocolError{Reason: fmt.Sprintf("frame length %d: %s", size, hint)}
+		}
+	}
 	if size <= 0 {
 		return nil, &ProtocolError{Reason: fmt.Sprintf("frame length %d", size)}
 	}
@@ -366,7 +374,7 @@ func (sc *scanner) header(p Protocol) (Header, error) {
 			return h, err
 		}
 		if id != compactProtocolID {
-			return h, &ProtocolError{Reason: fmt.Sprintf("compact protocol id 0x%02x, want 0x82 (is the peer using the binary protocol?)", id)}
+			return h, &ProtocolError{Reason: fmt.Sprintf("compact protocol id 0x%02x, want 0x82%s", id, compactIDHint(id))}
 		}
 		vt, err := sc.byte()
 		if err != nil {
@@ -408,8 +416,17 @@ func (sc *scanner) header(p Protocol) (Header, error) {
 			}
 		} else {
 			// Old (non-strict) encoding: the name first, then the type.
+			var start [4]byte
+			binary.BigEndian.PutUint32(start[:], uint32(v))
+			if hint := foreignStart(start[:]); hint != "" {
+				return h, &ProtocolError{Reason: "not a binary protocol message: " + hint}
+			}
 			if name, err = sc.bytes(int(v), true); err != nil {
 				return h, err
+			}
+			if hint := messageStart(name); hint != "" {
+				// v was a frame length: the message follows it.
+				return h, &ProtocolError{Reason: fmt.Sprintf("a frame length (%d) followed by a %s message: the peer frames its messages (TFramedTransport), this side reads them unframed (thriftFramed: false)", v, hint)}
 			}
 			t, err := sc.byte()
 			if err != nil {
@@ -429,6 +446,60 @@ func (sc *scanner) header(p Protocol) (Header, error) {
 	}
 	h.Name = string(name)
 	return h, nil
+}
+
+// messageStart names the protocol whose message header b starts with
+// ("binary", "compact"), or "".
+func messageStart(b []byte) string {
+	switch {
+	case len(b) >= 2 && b[0] == 0x80 && b[1] == 0x01:
+		return "binary"
+	case len(b) >= 2 && b[0] == compactProtocolID && b[1]&0x1f == compactVersion:
+		return "compact"
+	}
+	return ""
+}
+
+// foreignStart says what the first bytes of a connection's input are when
+// they start something other than Thrift that peers commonly send to a
+// wrong port (an HTTP request, a TLS handshake), or "".
+func foreignStart(b []byte) string {
+	if len(b) >= 2 && b[0] == 0x16 && b[1] == 0x03 {
+		return "the bytes start a TLS handshake: the peer uses TLS where this side does not (tls)"
+	}
+	if len(b) >= 4 && string(b[:4]) == "HTTP" {
+		return "the bytes start an HTTP response: the peer speaks HTTP, not Thrift"
+	}
+	for _, m := range []string{"GET ", "POST", "PUT ", "HEAD", "DELE", "OPTI", "PATC", "CONN", "TRAC", "PRI "} {
+		if len(b) >= 4 && string(b[:4]) == m {
+			return fmt.Sprintf("the bytes start an HTTP request (%q): the peer speaks HTTP, not Thrift", b[:4])
+		}
+	}
+	return ""
+}
+
+// notAFrame explains four bytes read as a frame length that are not one.
+func notAFrame(b []byte) string {
+	if p := messageStart(b); p != "" {
+		return fmt.Sprintf("the bytes start an unframed %s message: the peer does not frame its messages (TBufferedTransport), this side expects frames (thriftFramed: true)", p)
+	}
+	return foreignStart(b)
+}
+
+// compactIDHint guesses, from a first byte that is not the compact
+// protocol's id, what the peer sends.
+func compactIDHint(id byte) string {
+	switch {
+	case id == 0x80:
+		return " (is the peer using the binary protocol?)"
+	case id == 0x00:
+		return " (a frame length? the peer frames its messages (TFramedTransport), this side reads them unframed (thriftFramed: false))"
+	case id == 0x16:
+		return " (a TLS handshake? the peer uses TLS where this side does not)"
+	case id >= 'A' && id <= 'Z':
+		return " (HTTP? the peer speaks HTTP, not Thrift)"
+	}
+	return ""
 }
 
 // Binary protocol type ids (TType).

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -184,6 +185,53 @@ func TestReadMessageErrors(t *testing.T) {
 				t.Errorf("err = %v", err)
 			}
 		})
+	}
+}
+
+// The usual misconfigurations — framing or protocol not matching the
+// peer's, an HTTP or TLS client on a thrift port, a thrift client on an
+// HTTP endpoint — are named, instead of "frame of N bytes exceeds the
+// limit" or a protocol id alone. Messages come from the library.
+func TestReadMessageNamesMismatches(t *testing.T) {
+	call := encode(t, Binary, "echo", athrift.CALL, 1)
+	ccall := encode(t, Compact, "echo", athrift.CALL, 1)
+	httpReq := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	httpRsp := []byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+	tlsHello := []byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03}
+	const unframed = "the peer does not frame its messages (TBufferedTransport), this side expects frames (thriftFramed: true)"
+	const framedPeer = "the peer frames its messages (TFramedTransport), this side reads them unframed (thriftFramed: false)"
+	tests := []struct {
+		name string
+		c    Codec
+		in   []byte
+		want string
+	}{
+		{"buffered binary to framed", Codec{Framed: true}, call, "frame length -2147418111: the bytes start an unframed binary message: " + unframed},
+		{"buffered compact to framed", Codec{Framed: true, Protocol: Compact}, ccall, "the bytes start an unframed compact message: " + unframed},
+		{"framed binary to buffered", Codec{}, framed(call), fmt.Sprintf("a frame length (%d) followed by a binary message: %s", len(call), framedPeer)},
+		{"framed compact to buffered", Codec{Protocol: Compact}, framed(ccall), "compact protocol id 0x00, want 0x82 (a frame length? " + framedPeer + ")"},
+		{"framed compact to buffered binary", Codec{}, framed(ccall), "followed by a compact message: " + framedPeer},
+		{"HTTP to framed", Codec{Framed: true}, httpReq, `frame length 1195725856: the bytes start an HTTP request ("GET "): the peer speaks HTTP, not Thrift`},
+		{"HTTP to buffered", Codec{}, httpReq, `not a binary protocol message: the bytes start an HTTP request ("GET ")`},
+		{"HTTP to compact", Codec{Protocol: Compact}, httpReq, "compact protocol id 0x47, want 0x82 (HTTP? the peer speaks HTTP, not Thrift)"},
+		{"HTTP reply to framed", Codec{Framed: true}, httpRsp, "the bytes start an HTTP response: the peer speaks HTTP, not Thrift"},
+		{"TLS to framed", Codec{Framed: true}, tlsHello, "the bytes start a TLS handshake: the peer uses TLS where this side does not (tls)"},
+		{"TLS to buffered", Codec{}, tlsHello, "not a binary protocol message: the bytes start a TLS handshake"},
+		{"TLS to compact", Codec{Protocol: Compact}, tlsHello, "(a TLS handshake? the peer uses TLS where this side does not)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.c.ReadMessage(reader(tt.in))
+			if !isProtocolError(tt.want)(err) {
+				t.Errorf("err = %v\nwant a protocol error with %q", err, tt.want)
+			}
+		})
+	}
+	// A valid frame is still read whatever its length's bytes look like.
+	big := make([]byte, 0x0001_0000)
+	copy(big, call)
+	if m, err := (Codec{Framed: true}).ReadMessage(reader(framed(big))); err != nil || m.Header.Name != "echo" {
+		t.Fatalf("frame of %d bytes: %v", len(big), err)
 	}
 }
 

@@ -9,9 +9,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/dtab"
@@ -71,6 +73,10 @@ type Server struct {
 	conns    map[*serverConn]struct{}
 	draining bool
 	connWG   sync.WaitGroup
+	// closed is closed by Close: a connection waiting for its next call
+	// stops even if its reader has already stopped.
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
 // NewServer returns a server.
@@ -82,7 +88,7 @@ func NewServer(p ServerParams) *Server {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{p: p, stats: telemetry.NewRequestStats(p.Scope),
-		lns: map[net.Listener]struct{}{}, conns: map[*serverConn]struct{}{}}
+		lns: map[net.Listener]struct{}{}, conns: map[*serverConn]struct{}{}, closed: make(chan struct{})}
 }
 
 // Serve accepts connections on ln until Shutdown or Close, then returns
@@ -156,6 +162,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close stops the server and closes every connection at once.
 func (s *Server) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
 	s.mu.Lock()
 	s.draining = true
 	for ln := range s.lns {
@@ -266,6 +273,8 @@ func (c *serverConn) serve() {
 			case r = <-msgs:
 			case <-idle.C:
 				return // idle too long
+			case <-s.closed:
+				return
 			}
 		}
 		// A call has begun: Shutdown lets it finish (the connection
@@ -319,7 +328,21 @@ func (c *serverConn) readFailed(err error) {
 		if pe.Header != nil && pe.Header.Type == Call {
 			c.writeException(*pe.Header, pe.Error(), ExcProtocolError)
 		}
+	case quietReadError(err):
+	default:
+		// Not the client hanging up: a failed TLS handshake (a client
+		// without TLS on a tls server, an untrusted certificate), which
+		// would otherwise close the connection without a word.
+		c.s.p.Logger.Warn("thrift connection failed", "remote", c.nc.RemoteAddr().String(), "err", err)
 	}
+}
+
+// quietReadError reports the ordinary ends of a connection: the client
+// closed it (between or within messages) or reset it, it idled out, or
+// the server closed it.
+func quietReadError(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func (c *serverConn) writeException(h Header, message string, typ int32) bool {
@@ -388,13 +411,17 @@ func (c *serverConn) handle(ctx context.Context, msg *Message, msgs <-chan readR
 		}
 		return true, ahead
 	}
+	// ahead, if set here, is the reader's last result (the client went
+	// away or sent garbage while the call was routed): it goes back to
+	// the serving loop, which closes the connection on it. Dropping it
+	// would leave the loop waiting for a reader that has stopped.
 	_ = c.nc.SetWriteDeadline(time.Now().Add(s.p.IdleTimeout))
 	if err != nil {
-		return c.writeException(msg.Header, c.errorMessage(err), excType(err)), nil
+		return c.writeException(msg.Header, c.errorMessage(err), excType(err)), ahead
 	}
 	// The reply is the endpoint's, byte for byte: same name and sequence
 	// id (checked by the transport), in the endpoint's protocol.
-	return c.writeReply(reply) == nil, nil
+	return c.writeReply(reply) == nil, ahead
 }
 
 // route sends one call through the router and returns the reply's bytes.

@@ -2,13 +2,17 @@ package thrift
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +21,7 @@ import (
 
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/router"
+	"github.com/linnet-mesh/linnet/internal/tlsconf/tlstest"
 )
 
 // routerFunc is a Router for tests.
@@ -341,5 +346,149 @@ func TestServerOnewayType(t *testing.T) {
 	}
 	if n := <-got; n != "log" {
 		t.Errorf("oneway routed as %q", n)
+	}
+}
+
+// A framed client calling an endpoint that reads unframed messages: the
+// endpoint's reader names the framing, and the call's error says the
+// endpoint closed a new connection without replying and what it was sent
+// (not a bare EOF).
+func TestTransportNamesAMismatchedEndpoint(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	endpointErr := make(chan error, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		_, err = Codec{}.ReadMessage(bufio.NewReader(nc)) // buffered binary
+		endpointErr <- err
+	}()
+	tr := NewTransport(ln.Addr().String(), TransportOptions{Codec: Codec{Framed: true}})
+	defer tr.Close()
+	m, err := Codec{}.ReadMessage(reader(encode(t, Binary, "echo", athrift.CALL, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(WithMessage(context.Background(), m), "POST", "thrift://x/", nil)
+	_, err = tr.RoundTrip(req)
+	want := "reading the reply to echo: EOF (the endpoint closed the connection without replying: does it take framed binary messages? client thriftFramed, thriftProtocol)"
+	var re *ResponseError
+	if !errors.As(err, &re) || !re.Reset || !strings.Contains(err.Error(), want) {
+		t.Fatalf("RoundTrip: %v\nwant a reset ResponseError with %q", err, want)
+	}
+	if err := <-endpointErr; err == nil || !strings.Contains(err.Error(), "followed by a binary message: the peer frames its messages (TFramedTransport)") {
+		t.Fatalf("endpoint's read: %v", err)
+	}
+}
+
+// A client that goes away while its call is being routed (the endpoint
+// never answers; the client times out and closes): the call is cancelled
+// and the connection closes with it. It used to stay open with its
+// serving loop waiting for a reader that had stopped: a leaked connection
+// until the idle timeout, and a Shutdown that never returned, even after
+// its deadline.
+func TestServerClientGoneDuringCall(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	s, addr := startServer(t, ServerParams{Codec: Codec{Framed: true}, IdleTimeout: time.Hour, Router: routerFunc(func(r *http.Request, d router.Dst) (*http.Response, error) {
+		entered <- struct{}{}
+		<-r.Context().Done() // an endpoint that never answers
+		return nil, r.Context().Err()
+	})})
+	rc := dialRaw(t, addr, Codec{Framed: true})
+	rc.send(t, encode(t, Binary, "hang", athrift.CALL, 1))
+	<-entered
+	rc.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.mu.Lock()
+		n := len(s.conns)
+		s.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connection(s) still served 5s after the client closed", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+}
+
+// syncBuffer is a log destination for tests.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A client without TLS on a tls server: the failed handshake is logged
+// with the remote address, as an HTTP server logs its handshake errors;
+// it used to close the connection without a word. A client that just
+// hangs up is not logged.
+func TestServerLogsFailedTLSHandshake(t *testing.T) {
+	ca := tlstest.NewCA(t, "thrift")
+	pair := ca.Issue("server", "localhost")
+	cert, err := tls.LoadX509KeyPair(pair.CertPath, pair.KeyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := tls.NewListener(inner, &tls.Config{Certificates: []tls.Certificate{cert}})
+	s := NewServer(ServerParams{Codec: Codec{Framed: true}, DstPrefix: dtab.Path{"svc"}, Router: echoRouter(Binary),
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	defer func() {
+		s.Close()
+		<-served
+	}()
+	quiet := dialRaw(t, ln.Addr().String(), Codec{Framed: true})
+	quiet.Close()
+	plain := dialRaw(t, ln.Addr().String(), Codec{Framed: true})
+	plain.send(t, encode(t, Binary, "echo", athrift.CALL, 1))
+	if _, err := plain.br.ReadByte(); err == nil {
+		t.Fatal("a plain client got an answer from a TLS server")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "first record does not look like a TLS handshake") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log of the failed handshake; logs:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := logs.String(); strings.Count(got, "thrift connection failed") != 1 || !strings.Contains(got, "remote=127.0.0.1:") {
+		t.Fatalf("logs:\n%s\nwant one line for the plain client, with its address, none for the one that hung up", got)
 	}
 }

@@ -298,6 +298,8 @@ func TestConfig(t *testing.T) {
 		{`{"zkAddrs": [{"host": "zk", "port": 1}], "pathPrefix": "/"}`, `pathPrefix: must not be the root`},
 		{`{"zkAddrs": [{"host": "zk", "port": 1}], "sessionTimeoutMs": 5}`, `sessionTimeoutMs: 5 is not`},
 		{`{"zkAddrs": [{"host": "zk", "port": 1}], "authInfo": {"auth": "x"}}`, `authInfo.scheme: required`},
+		{`{"zkAddrs": [{"host": "zk", "port": 1}], "authInfo": {"scheme": "digest"}}`, `authInfo.auth: required`},
+		{`{"zkAddrs": [{"host": "zk", "port": 1}], "authInfo": {"scheme": "digest", "auth": "namerd"}}`, `authInfo.auth: scheme digest takes "user:password"`},
 		{`{"zkAddrs": [{"host": "zk", "port": 1}], "acls": [{"scheme": "world", "id": "anyone", "perms": "rwz"}]}`, `acls[0].perms: "rwz": letter 'z' at 2 is not a permission`},
 	} {
 		var c Config
