@@ -504,22 +504,32 @@ routers:
 	}
 	b.kill()
 	before := a.calls.Load()
+	// A call sent on b's session before the router has read b's close
+	// was written, so it fails rather than being requeued (as in Linkerd);
+	// that can only be the first call after the kill. Every other call is
+	// a's.
+	failed := 0
 	for i := range n {
 		got, err := c.call(context.Background(), nil, "echo", "m")
+		if err != nil && i == 0 {
+			failed++
+			continue
+		}
 		if err != nil || got != "a:m" {
 			t.Fatalf("call %d after b was killed = %q, %v; want a's reply", i, got, err)
 		}
 	}
-	if got := a.calls.Load() - before; got != n {
-		t.Errorf("a served %d of the %d calls after b was killed", got, n)
+	if got := a.calls.Load() - before; got != int64(n-failed) {
+		t.Errorf("a served %d of the %d calls after b was killed (%d failed)", got, n, failed)
 	}
 	_, port, _ := net.SplitHostPort(p.ServerAddrs()[0])
 	m := thriftMetrics(t, p)
+	ok := float64(2*n - failed)
 	for key, want := range map[string]float64{
 		"rt/tm/server/127.0.0.1/" + port + "/requests": 2 * n,
-		"rt/tm/server/127.0.0.1/" + port + "/success":  2 * n,
+		"rt/tm/server/127.0.0.1/" + port + "/success":  ok,
 		"rt/tm/service/svc/requests":                   2 * n,
-		"rt/tm/client/#/io.l5d.fs/pair/success":        2 * n,
+		"rt/tm/client/#/io.l5d.fs/pair/success":        ok,
 	} {
 		if m[key] != want {
 			t.Errorf("%s = %v; want %v", key, m[key], want)
