@@ -397,6 +397,10 @@ var (
 
 func otherProtocolHint(key, protocol string) string {
 	switch {
+	case key == "baseDtab":
+		// Older Linkerd docs and examples (thrift ones among them) still
+		// use the 0.x name.
+		return "`baseDtab` is Linkerd 0.x's name for `dtab`: rename the key"
 	case contains(httpOnlyKeys, key):
 		return "`" + key + "` applies to protocol http routers, not " + protocol
 	case contains(h2OnlyKeys, key):

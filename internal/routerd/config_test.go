@@ -210,6 +210,8 @@ func TestErrors(t *testing.T) {
 		{"http key on h2", "routers:\n- protocol: h2\n  servers: [{}]\n  maxHeadersKB: 16\n", "routers[0].maxHeadersKB: `maxHeadersKB` applies to protocol http routers, not h2 (line 4)"},
 		{"unsupported key", "routers:\n- protocol: http\n  servers:\n  - socketOptions: {}\n", "routers[0].servers[0].socketOptions: `socketOptions` is a Linkerd 1.x option not supported by this version (line 4)"},
 		{"unknown namer", "namers:\n- kind: io.l5d.nope\n" + router, `namers[0].kind: unknown kind "io.l5d.nope"`},
+		{"baseDtab", "routers:\n- protocol: http\n  baseDtab: /svc => /#/io.l5d.fs;\n  servers: [{}]\n", "routers[0].baseDtab: `baseDtab` is Linkerd 0.x's name for `dtab`: rename the key (line 3)"},
+		{"baseDtab on thrift", "routers:\n- protocol: thrift\n  baseDtab: /svc => /#/io.l5d.fs;\n  servers: [{}]\n", "routers[0].baseDtab: `baseDtab` is Linkerd 0.x's name for `dtab`: rename the key (line 3)"},
 		{"duplicate namer prefix", "namers:\n- kind: io.l5d.fs\n  rootDir: a\n- kind: io.l5d.fs\n  rootDir: b\n" + router, "namers[1].prefix: prefix io.l5d.fs is already used by namers[0] (line 4)"},
 		{"duplicate namer prefix with slash", "namers:\n- kind: io.l5d.fs\n  rootDir: a\n  prefix: /x\n- kind: io.l5d.fs\n  rootDir: b\n  prefix: x\n" + router, "namers[1].prefix: prefix x is already used by namers[0] (line 7)"},
 		{"unsupported namer", "namers:\n- kind: io.l5d.rancher\n" + router, `namers[0].kind: kind "io.l5d.rancher" is a Linkerd 1.x option not supported by this version (line 2)`},
