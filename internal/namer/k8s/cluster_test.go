@@ -237,6 +237,9 @@ func TestNamerFollowsChanges(t *testing.T) {
 	ns := a.ns
 
 	byName := n.Lookup(dtab.Path{ns, "http", "world", "residual"})
+	// Held for the whole test, so that every change below reaches a live
+	// entry and is counted (an entry nobody watches is dropped).
+	defer byName.Subscribe(func(watch.Activity[dtab.Tree[naming.Name]]) {})()
 	await(t, "before the service exists", byName, treeIs("neg"))
 
 	a.service("world", nil, "http:80:http")

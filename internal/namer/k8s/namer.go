@@ -178,11 +178,12 @@ func (n *Namer) onChange(sk kapi.ServiceKey) {
 		}
 		n.mu.Unlock()
 		if changed {
-			// Addresses first: a subscriber that sees the name appear reads
-			// its addresses right away.
+			// Counted before it is published, so that whoever sees the
+			// change sees it counted. Addresses first: a subscriber that
+			// sees the name appear reads its addresses right away.
+			n.updates.Inc()
 			e.addr.Set(r.addr())
 			e.state.Set(r)
-			n.updates.Inc()
 		}
 	}
 }
