@@ -19,14 +19,21 @@ const DelegateTimeout = 2 * time.Second
 
 // Controller is the io.l5d.httpController handler.
 type Controller struct {
-	store  storage.Store
+	store  *liveStore
 	interp *naming.DefaultInterpreter
 	namers []naming.MountedNamer
 	log    *slog.Logger
 
 	requests *telemetry.Counter
 	streams  *telemetry.Counter
-	open     atomic.Int64 // streams being served
+	// liveReads counts dtab reads answered from a watch's copy because
+	// the store could not answer (see currentDtab).
+	liveReads *telemetry.Counter
+	open      atomic.Int64 // streams being served
+
+	// liveRead and coldRead bound a dtab read from the store with and
+	// without a live copy to fall back on (see currentDtab).
+	liveRead, coldRead time.Duration
 }
 
 // NewController returns the HTTP API over store, resolving names with
@@ -37,12 +44,15 @@ func NewController(store storage.Store, namers []naming.MountedNamer, scope tele
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Controller{
-		store:    store,
-		interp:   naming.NewInterpreter(namers),
-		namers:   namers,
-		log:      log,
-		requests: scope.Counter("requests"),
-		streams:  scope.Counter("streams"),
+		store:     trackWatches(store),
+		liveRead:  liveReadBudget,
+		coldRead:  coldReadBudget,
+		interp:    naming.NewInterpreter(namers),
+		namers:    namers,
+		log:       log,
+		requests:  scope.Counter("requests"),
+		streams:   scope.Counter("streams"),
+		liveReads: scope.Counter("dtab_reads_from_watch"),
 	}
 	scope.Gauge("open_streams", func() float64 { return float64(c.open.Load()) })
 	return c

@@ -48,7 +48,7 @@ func (c *Controller) dtab(w http.ResponseWriter, r *http.Request, ns string) {
 	case http.MethodGet:
 		c.getDtab(w, r, ns)
 	case http.MethodHead:
-		v, err := c.store.Get(r.Context(), ns)
+		v, err := c.currentDtab(r.Context(), ns)
 		if err != nil {
 			c.storageError(w, r, ns, err)
 			return
@@ -126,7 +126,7 @@ func (c *Controller) getDtab(w http.ResponseWriter, r *http.Request, ns string) 
 		})
 		return
 	}
-	v, err := c.store.Get(r.Context(), ns)
+	v, err := c.currentDtab(r.Context(), ns)
 	if err != nil {
 		c.storageError(w, r, ns, err)
 		return
@@ -216,14 +216,28 @@ func (c *Controller) storageError(w http.ResponseWriter, r *http.Request, ns str
 	case errors.Is(err, storage.ErrInvalidNamespace):
 		plain(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, storage.ErrForbidden):
-		w.WriteHeader(http.StatusForbidden)
+		// The storage's reason, which namerd's log alone used to show.
+		c.log.Warn("dtab storage refused the request", "method", r.Method, "namespace", ns, "err", err)
+		plain(w, http.StatusForbidden, "forbidden: "+subject(ns)+err.Error())
+	case errors.As(err, new(*UnavailableError)):
+		c.log.Warn("dtab storage unavailable", "method", r.Method, "namespace", ns, "err", err)
+		w.Header().Set("Retry-After", "1")
+		plain(w, http.StatusServiceUnavailable, err.Error())
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
 		w.WriteHeader(http.StatusServiceUnavailable)
 	default:
 		c.log.Error("dtab storage failed", "method", r.Method, "namespace", ns, "err", err)
-		plain(w, http.StatusInternalServerError, err.Error())
+		plain(w, http.StatusInternalServerError, subject(ns)+err.Error())
 	}
+}
+
+// subject names what a storage error is about in a response body.
+func subject(ns string) string {
+	if ns == "" {
+		return "dtab list: "
+	}
+	return fmt.Sprintf("dtab %q: ", ns)
 }
 
 // writeBody writes a one-shot document followed by "\n".

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,8 +90,11 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("storage (%s): %w", cfg.Storage.Kind, err)
 	}
-	p.store = store
 	p.closers = append(p.closers, store.Close)
+	// Everything observes the store through one tracker, so that dtab
+	// reads know which namespaces are watched (see currentDtab).
+	store = trackWatches(store)
+	p.store = store
 
 	env := naming.Env{Ctx: ctx, Logger: o.Logger}
 	namers, namerClosers, err := naming.MountNamers(env, root, cfg.Namers)
@@ -178,6 +182,7 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 		LogLevel:      o.LogLevel,
 	})
 	adm.Handle("/dtab/delegator.json", DelegatorHandler(p.controller))
+	mountNamerState(adm, namers)
 	for _, h := range adminHandlers {
 		adm.Handle(h.Path, h.Handler)
 	}
@@ -191,6 +196,18 @@ func Start(ctx context.Context, cfg *Config, o Options) (p *Process, err error) 
 	}
 	o.Logger.Info("namerd started", "storage", cfg.Storage.Kind, "admin", p.AdminAddr(), "interfaces", p.InterfaceAddrs())
 	return p, nil
+}
+
+// mountNamerState serves /namer_state/<prefix>.json for every namer that
+// reports its state, as Linkerd's namerd admin and the router's do (spec
+// headers-admin.md §5.3): /#/io.l5d.fs → /namer_state/io.l5d.fs.json.
+func mountNamerState(adm *admin.Server, namers []naming.MountedNamer) {
+	for _, m := range namers {
+		if sr, ok := m.Namer.(naming.StateReporter); ok {
+			name := strings.TrimPrefix(m.Prefix.String(), "/#/")
+			adm.Handle("/namer_state/"+name+".json", admin.JSONState(sr.State))
+		}
+	}
 }
 
 // listen binds addr, with TLS when tc enables it (certificates are

@@ -51,3 +51,22 @@ func CheckNamespace(ns string) error {
 	}
 	return nil
 }
+
+// ForbiddenError is a backend's refusal for lack of permission, with the
+// backend's own words (e.g. "ZooKeeper refused the write (NOAUTH): ..."),
+// which namerd's HTTP API returns in its 403 body. It matches ErrForbidden
+// with errors.Is and unwraps to the backend's error.
+type ForbiddenError struct {
+	// Reason says who refused what, and why.
+	Reason string
+	// Err is the backend's error, if any.
+	Err error
+}
+
+func (e *ForbiddenError) Error() string { return e.Reason }
+
+// Unwrap returns the backend's error.
+func (e *ForbiddenError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrForbidden) true.
+func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden }

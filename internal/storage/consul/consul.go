@@ -204,7 +204,10 @@ func (s *Store) decode(p *api.KVPair) (*storage.VersionedDtab, error) {
 func wrap(op string, err error) error {
 	var se api.StatusError
 	if errors.As(err, &se) && se.Code == http.StatusForbidden {
-		return fmt.Errorf("consul storage: %s: %w (%s)", op, storage.ErrForbidden, strings.TrimSpace(se.Body))
+		return &storage.ForbiddenError{
+			Reason: fmt.Sprintf("Consul refused %s (403): %s", op, strings.TrimSpace(se.Body)),
+			Err:    err,
+		}
 	}
 	return fmt.Errorf("consul storage: %s: %w", op, err)
 }

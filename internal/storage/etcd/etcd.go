@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -128,7 +129,21 @@ func (s *Store) decode(key string, value []byte, modRev int64) (*storage.Version
 	return &storage.VersionedDtab{Dtab: d, Version: versionOf(modRev)}, nil
 }
 
-func wrap(err error) error { return fmt.Errorf("etcd storage: %w", err) }
+// wrap names the store in a read's error; etcd's refusals (auth enabled,
+// the client's user lacks the permission) are storage.ForbiddenErrors.
+func wrap(err error) error { return wrapOp("read", err) }
+
+// wrapWrite is wrap for writes.
+func wrapWrite(err error) error { return wrapOp("write", err) }
+
+func wrapOp(what string, err error) error {
+	for _, refusal := range []error{rpctypes.ErrPermissionDenied, rpctypes.ErrUserEmpty, rpctypes.ErrAuthFailed, rpctypes.ErrInvalidAuthToken} {
+		if errors.Is(err, refusal) {
+			return &storage.ForbiddenError{Reason: fmt.Sprintf("etcd refused the %s: %v", what, err), Err: err}
+		}
+	}
+	return fmt.Errorf("etcd storage: %w", err)
+}
 
 // List implements storage.Store.
 func (s *Store) List(ctx context.Context) ([]string, error) {
@@ -181,7 +196,7 @@ func (s *Store) Create(ctx context.Context, ns string, d dtab.Dtab) error {
 		Then(clientv3.OpPut(k, d.String())).
 		Commit()
 	if err != nil {
-		return wrap(err)
+		return wrapWrite(err)
 	}
 	if !resp.Succeeded {
 		return storage.ErrExists
@@ -207,7 +222,7 @@ func (s *Store) Update(ctx context.Context, ns string, d dtab.Dtab, v storage.Ve
 		Else(clientv3.OpGet(k, clientv3.WithKeysOnly())).
 		Commit()
 	if err != nil {
-		return wrap(err)
+		return wrapWrite(err)
 	}
 	if resp.Succeeded {
 		return nil
@@ -226,7 +241,7 @@ func (s *Store) Put(ctx context.Context, ns string, d dtab.Dtab) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	if _, err := s.cli.Put(ctx, s.key(ns), d.String()); err != nil {
-		return wrap(err)
+		return wrapWrite(err)
 	}
 	return nil
 }
@@ -240,7 +255,7 @@ func (s *Store) Delete(ctx context.Context, ns string) error {
 	defer cancel()
 	resp, err := s.cli.Delete(ctx, s.key(ns))
 	if err != nil {
-		return wrap(err)
+		return wrapWrite(err)
 	}
 	if resp.Deleted == 0 {
 		return storage.ErrNotFound

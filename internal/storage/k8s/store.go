@@ -173,7 +173,10 @@ func (s *Store) apiError(op, ns string, err error) error {
 	case apierrors.IsConflict(err):
 		return fmt.Errorf("%w: %s", storage.ErrVersionMismatch, ns)
 	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
-		return fmt.Errorf("%w: %s %s: %v", storage.ErrForbidden, op, ns, err)
+		return &storage.ForbiddenError{
+			Reason: fmt.Sprintf("Kubernetes refused %s %s in namespace %s: %v", op, ns, s.ns, err),
+			Err:    err,
+		}
 	case apierrors.IsInvalid(err):
 		return &storage.InvalidNamespaceError{Namespace: ns, Reason: err.Error()}
 	}

@@ -115,10 +115,21 @@ func checkNamespace(ns string) error {
 	return nil
 }
 
-// wrap maps ZooKeeper's NOAUTH to ErrForbidden and prefixes the kind.
-func wrap(err error) error {
+// wrap maps ZooKeeper's NOAUTH on a read to ErrForbidden and prefixes the
+// kind.
+func wrap(err error) error { return wrapOp("read", err) }
+
+// wrapWrite is wrap for writes.
+func wrapWrite(err error) error { return wrapOp("write", err) }
+
+// wrapOp maps ZooKeeper's NOAUTH to a storage.ForbiddenError that says what
+// was refused, and prefixes other errors with the kind.
+func wrapOp(what string, err error) error {
 	if errors.Is(err, gozk.ErrNoAuth) {
-		return fmt.Errorf("zk storage: %w: %w", storage.ErrForbidden, err)
+		return &storage.ForbiddenError{
+			Reason: fmt.Sprintf("ZooKeeper refused the %s (NOAUTH): %v", what, err),
+			Err:    err,
+		}
 	}
 	return fmt.Errorf("zk storage: %w", err)
 }
@@ -187,7 +198,7 @@ func (s *Store) Create(ctx context.Context, ns string, d dtab.Dtab) error {
 	case errors.Is(err, gozk.ErrNodeExists):
 		return storage.ErrExists
 	case err != nil:
-		return wrap(err)
+		return wrapWrite(err)
 	}
 	return nil
 }
@@ -213,7 +224,7 @@ func (s *Store) Update(ctx context.Context, ns string, d dtab.Dtab, v storage.Ve
 	case errors.Is(err, gozk.ErrBadVersion):
 		return storage.ErrVersionMismatch
 	case err != nil:
-		return wrap(err)
+		return wrapWrite(err)
 	}
 	return nil
 }
@@ -229,22 +240,22 @@ func (s *Store) Put(ctx context.Context, ns string, d dtab.Dtab) error {
 		_, err := s.cli.Set(ctx, s.node(ns), []byte(d.String()), -1)
 		if !errors.Is(err, gozk.ErrNoNode) {
 			if err != nil {
-				return wrap(err)
+				return wrapWrite(err)
 			}
 			return nil
 		}
 		err = s.create(ctx, ns, d)
 		if !errors.Is(err, gozk.ErrNodeExists) { // else created meanwhile: set it
 			if err != nil {
-				return wrap(err)
+				return wrapWrite(err)
 			}
 			return nil
 		}
 		if ctx.Err() != nil {
-			return wrap(ctx.Err())
+			return wrapWrite(ctx.Err())
 		}
 	}
-	return wrap(fmt.Errorf("put %s: the node keeps being created and deleted by another writer", s.node(ns)))
+	return wrapWrite(fmt.Errorf("put %s: the node keeps being created and deleted by another writer", s.node(ns)))
 }
 
 // Delete implements storage.Store.
@@ -257,7 +268,7 @@ func (s *Store) Delete(ctx context.Context, ns string) error {
 	case errors.Is(err, gozk.ErrNoNode):
 		return storage.ErrNotFound
 	case err != nil:
-		return wrap(err)
+		return wrapWrite(err)
 	}
 	return nil
 }
