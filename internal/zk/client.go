@@ -15,6 +15,9 @@
 //     been applied, as with any ZooKeeper client (connection loss).
 //   - The connection state is observable (Status, Changed) so that callers
 //     can show why they serve stale data.
+//
+// ChildrenWatch, on top of Client, follows a znode's children and their
+// data (the namers' serversets and Curator services).
 package zk
 
 import (

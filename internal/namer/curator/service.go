@@ -2,12 +2,10 @@ package curator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/watch"
@@ -93,220 +91,36 @@ func (s *service) fail(err error) {
 	s.status.Set(st)
 }
 
-// run watches the service until ctx ends; a break (request failure,
-// session expired) starts over after a pause that grows while ZooKeeper
-// fails.
+// run watches the service until ctx ends: its instance znodes and their
+// data, each parsed as a ServiceInstance.
 func (s *service) run(ctx context.Context) {
-	const minPause, maxPause = 100 * time.Millisecond, 5 * time.Second
-	pause := minPause
-	for ctx.Err() == nil {
-		synced, err := s.sync(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if synced {
-			pause = minPause
-		}
-		if err == nil {
-			continue // the znode appeared or went: read it again now
-		}
-		s.fail(err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, maxPause)
-	}
-}
-
-// event is a fired watch: of the service's children (instance == ""), or
-// of one instance's data, registered as generation gen.
-type event struct {
-	instance string
-	gen      uint64
-	ev       zk.Event
-}
-
-type syncer struct {
-	s         *service
-	ctx       context.Context
-	events    chan event
-	gen       uint64
-	gens      map[string]uint64 // live data watch of each instance
-	instances map[string][]naming.Address
-	bad       map[string]string // instances whose data is unusable, and why
-}
-
-func (y *syncer) forward(instance string, gen uint64, w zk.Watch) {
-	go func() {
-		select {
-		case ev, ok := <-w:
-			if !ok {
-				return
-			}
-			select {
-			case y.events <- event{instance, gen, ev}:
-			case <-y.ctx.Done():
-			}
-		case <-y.ctx.Done():
-		}
-	}()
-}
-
-// sync reads the service's instances with watches and follows their
-// events until the znode is created or deleted (nil error: start over),
-// or a watch or request fails. synced reports whether an answer was
-// published.
-func (s *service) sync(ctx context.Context) (synced bool, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cli := s.n.cli
-	y := &syncer{s: s, ctx: ctx, events: make(chan event, 16), gens: map[string]uint64{}, instances: map[string][]naming.Address{}, bad: map[string]string{}}
-	names, cw, err := cli.ChildrenW(ctx, s.path)
-	if errors.Is(err, zk.ErrNoNode) {
-		exists, ew, err := cli.ExistsW(ctx, s.path)
-		if err != nil {
-			return false, err
-		}
-		if exists {
-			return true, nil
-		}
-		s.publish(nil)
-		return true, y.wait(ew)
-	}
-	if err != nil {
-		return false, err
-	}
-	y.forward("", 0, cw)
-	for _, name := range names {
-		if err := y.read(name); err != nil {
-			return false, err
-		}
-	}
-	y.publish()
-	for {
-		var e event
-		select {
-		case <-ctx.Done():
-			return true, nil
-		case <-cli.Changed():
-			s.connectionChanged()
-			continue
-		case e = <-y.events:
-		}
-		if e.ev.Type == zk.EventNotWatching {
-			return true, fmt.Errorf("watch ended: %v", e.ev.Err)
-		}
-		if e.instance == "" {
-			if e.ev.Type == zk.EventNodeDeleted {
-				return true, nil
-			}
-			names, cw, err := cli.ChildrenW(ctx, s.path)
-			if errors.Is(err, zk.ErrNoNode) {
-				return true, nil
-			}
+	w := &zk.ChildrenWatch[[]naming.Address]{
+		Client: s.n.cli,
+		Path:   s.path,
+		Parse: func(ctx context.Context, _ string, data []byte) ([]naming.Address, error) {
+			in, err := ParseInstance(data)
 			if err != nil {
-				return true, err
+				return nil, err
 			}
-			y.forward("", 0, cw)
-			for name := range y.gens {
-				if !slices.Contains(names, name) {
-					y.forget(name)
-				}
-			}
-			for _, name := range names {
-				if _, known := y.gens[name]; !known {
-					if err := y.read(name); err != nil {
-						return true, err
-					}
-				}
-			}
-			y.publish()
-			continue
-		}
-		if y.gens[e.instance] != e.gen {
-			continue // an instance the syncer has forgotten
-		}
-		y.forget(e.instance)
-		if err := y.read(e.instance); err != nil {
-			return true, err
-		}
-		y.publish()
+			return s.n.addresses(ctx, in)
+		},
+		Publish: s.publish,
+		LeftOut: func(name string, err error) {
+			s.n.log.Warn(Kind+": instance left out", "znode", s.path+"/"+name, "err", err)
+		},
+		Fail:        s.fail,
+		Reconnected: s.reconnected,
 	}
+	w.Run(ctx)
 }
 
-// wait waits for the watch of a missing znode (or for ctx).
-func (y *syncer) wait(w zk.Watch) error {
-	for {
-		select {
-		case <-y.ctx.Done():
-			return nil
-		case <-y.s.n.cli.Changed():
-			y.s.connectionChanged()
-		case ev, ok := <-w:
-			if ok && ev.Type == zk.EventNotWatching {
-				return fmt.Errorf("watch ended: %v", ev.Err)
-			}
-			return nil
-		}
-	}
+// reconnected clears the connection failure shown while the service
+// keeps its last answer.
+func (s *service) reconnected() {
+	s.mu.Lock()
+	s.shownErr = ""
+	s.mu.Unlock()
 }
-
-// connectionChanged shows (or clears) the connection failure while the
-// service keeps its last answer.
-func (s *service) connectionChanged() {
-	ok, why := s.n.cli.Status()
-	if ok {
-		s.mu.Lock()
-		s.shownErr = ""
-		s.mu.Unlock()
-		return
-	}
-	s.fail(fmt.Errorf("zookeeper %s: %s", s.n.cli.Servers(), why))
-}
-
-func (y *syncer) forget(name string) {
-	delete(y.gens, name)
-	delete(y.instances, name)
-	delete(y.bad, name)
-}
-
-// read reads an instance znode with a data watch. An instance whose data
-// is unusable is left out and logged, not fatal.
-func (y *syncer) read(name string) error {
-	n, w, err := y.s.n.cli.GetW(y.ctx, y.s.path+"/"+name)
-	if errors.Is(err, zk.ErrNoNode) {
-		return nil // gone already; the children watch tells
-	}
-	if err != nil {
-		return err
-	}
-	y.gen++
-	y.gens[name] = y.gen
-	y.forward(name, y.gen, w)
-	addrs, err := y.parse(n.Data)
-	if err != nil {
-		if msg := err.Error(); y.bad[name] != msg {
-			y.bad[name] = msg
-			y.s.n.log.Warn(Kind+": instance left out", "znode", y.s.path+"/"+name, "err", err)
-		}
-		return nil
-	}
-	delete(y.bad, name)
-	y.instances[name] = addrs
-	return nil
-}
-
-func (y *syncer) parse(data []byte) ([]naming.Address, error) {
-	in, err := ParseInstance(data)
-	if err != nil {
-		return nil, err
-	}
-	return y.s.n.addresses(y.ctx, in)
-}
-
-func (y *syncer) publish() { y.s.publish(maps.Clone(y.instances)) }
 
 func addrEqual(a, b naming.Addr) bool {
 	if a.State != b.State || len(a.Addrs) != len(b.Addrs) {

@@ -2,13 +2,8 @@ package serversets
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"sync"
-	"time"
-
-	gozk "github.com/go-zookeeper/zk"
 
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/watch"
@@ -135,220 +130,37 @@ func (nd *node) fail(err error) {
 	nd.status.Set(st)
 }
 
-// run watches the znode until ctx ends; a break (request failure, session
-// expired) starts over after a pause that grows while ZooKeeper fails.
+// run watches the znode until ctx ends: its member_<seq> children and
+// their data, each parsed as a serverset member (other children are not
+// members and are ignored).
 func (nd *node) run(ctx context.Context) {
-	const minPause, maxPause = 100 * time.Millisecond, 5 * time.Second
-	pause := minPause
-	for ctx.Err() == nil {
-		synced, err := nd.sync(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if synced {
-			pause = minPause
-		}
-		if err == nil {
-			continue // the znode appeared or went: read it again now
-		}
-		nd.fail(err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, maxPause)
+	w := &zk.ChildrenWatch[*memberInfo]{
+		Client: nd.n.cli,
+		Path:   nd.path,
+		Accept: func(name string) bool {
+			_, ok := memberSeq(name)
+			return ok
+		},
+		Parse: func(ctx context.Context, name string, data []byte) (*memberInfo, error) {
+			seq, _ := memberSeq(name)
+			return nd.n.parse(ctx, name, seq, data)
+		},
+		Publish: nd.publish,
+		LeftOut: func(name string, err error) {
+			nd.n.log.Warn(nd.n.kind+": member left out", "znode", nd.path+"/"+name, "err", err)
+		},
+		Fail:        nd.fail,
+		Reconnected: nd.reconnected,
 	}
+	w.Run(ctx)
 }
 
-// event is a fired watch: of the znode's children (member == ""), or of
-// one member's data, registered as generation gen.
-type event struct {
-	member string
-	gen    uint64
-	ev     gozk.Event
-}
-
-type syncer struct {
-	nd      *node
-	ctx     context.Context
-	events  chan event
-	gen     uint64
-	gens    map[string]uint64 // live data watch of each member
-	members map[string]*memberInfo
-	bad     map[string]string // members whose data is unusable, and why
-}
-
-func (s *syncer) forward(member string, gen uint64, w zk.Watch) {
-	go func() {
-		select {
-		case ev, ok := <-w:
-			if !ok {
-				return
-			}
-			select {
-			case s.events <- event{member, gen, ev}:
-			case <-s.ctx.Done():
-			}
-		case <-s.ctx.Done():
-		}
-	}()
-}
-
-// sync reads the znode's members with watches and follows their events
-// until the znode is created or deleted (nil error: start over), or a
-// watch or request fails. synced reports whether an answer was published.
-func (nd *node) sync(ctx context.Context) (synced bool, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cli := nd.n.cli
-	s := &syncer{nd: nd, ctx: ctx, events: make(chan event, 16), gens: map[string]uint64{}, members: map[string]*memberInfo{}, bad: map[string]string{}}
-	names, cw, err := cli.ChildrenW(ctx, nd.path)
-	if errors.Is(err, gozk.ErrNoNode) {
-		exists, ew, err := cli.ExistsW(ctx, nd.path)
-		if err != nil {
-			return false, err
-		}
-		if exists {
-			return true, nil
-		}
-		nd.publish(nil)
-		return true, s.wait(ew)
-	}
-	if err != nil {
-		return false, err
-	}
-	s.forward("", 0, cw)
-	for _, name := range names {
-		if err := s.read(name); err != nil {
-			return false, err
-		}
-	}
-	s.publish()
-	for {
-		var e event
-		select {
-		case <-ctx.Done():
-			return true, nil
-		case <-cli.Changed():
-			nd.connectionChanged()
-			continue
-		case e = <-s.events:
-		}
-		if e.ev.Type == gozk.EventNotWatching {
-			return true, fmt.Errorf("watch ended: %v", e.ev.Err)
-		}
-		if e.member == "" {
-			if e.ev.Type == gozk.EventNodeDeleted {
-				return true, nil
-			}
-			names, cw, err := cli.ChildrenW(ctx, nd.path)
-			if errors.Is(err, gozk.ErrNoNode) {
-				return true, nil
-			}
-			if err != nil {
-				return true, err
-			}
-			s.forward("", 0, cw)
-			for name := range s.gens {
-				if !slices.Contains(names, name) {
-					s.forget(name)
-				}
-			}
-			for _, name := range names {
-				if _, known := s.gens[name]; !known {
-					if err := s.read(name); err != nil {
-						return true, err
-					}
-				}
-			}
-			s.publish()
-			continue
-		}
-		if s.gens[e.member] != e.gen {
-			continue // a member the syncer has forgotten
-		}
-		s.forget(e.member)
-		if err := s.read(e.member); err != nil {
-			return true, err
-		}
-		s.publish()
-	}
-}
-
-// wait waits for the watch of a missing znode (or for ctx).
-func (s *syncer) wait(w zk.Watch) error {
-	for {
-		select {
-		case <-s.ctx.Done():
-			return nil
-		case <-s.nd.n.cli.Changed():
-			s.nd.connectionChanged()
-		case ev, ok := <-w:
-			if ok && ev.Type == gozk.EventNotWatching {
-				return fmt.Errorf("watch ended: %v", ev.Err)
-			}
-			return nil
-		}
-	}
-}
-
-// connectionChanged shows (or clears) the connection failure while the
-// node keeps its last answer.
-func (nd *node) connectionChanged() {
-	ok, why := nd.n.cli.Status()
-	if ok {
-		nd.mu.Lock()
-		nd.shownErr = ""
-		nd.mu.Unlock()
-		return
-	}
-	nd.fail(fmt.Errorf("zookeeper %s: %s", nd.n.cli.Servers(), why))
-}
-
-func (s *syncer) forget(name string) {
-	delete(s.gens, name)
-	delete(s.members, name)
-	delete(s.bad, name)
-}
-
-// read reads a member znode with a data watch. Children that are not
-// members (no member_<seq> name) are ignored; a member whose data is
-// unusable is left out and logged, not fatal.
-func (s *syncer) read(name string) error {
-	seq, ok := memberSeq(name)
-	if !ok {
-		return nil
-	}
-	n, w, err := s.nd.n.cli.GetW(s.ctx, s.nd.path+"/"+name)
-	if errors.Is(err, gozk.ErrNoNode) {
-		return nil // gone already; the children watch tells
-	}
-	if err != nil {
-		return err
-	}
-	s.gen++
-	s.gens[name] = s.gen
-	s.forward(name, s.gen, w)
-	m, err := s.nd.n.parse(s.ctx, name, seq, n.Data)
-	if err != nil {
-		if msg := err.Error(); s.bad[name] != msg {
-			s.bad[name] = msg
-			s.nd.n.log.Warn(s.nd.n.kind+": member left out", "znode", s.nd.path+"/"+name, "err", err)
-		}
-		return nil
-	}
-	delete(s.bad, name)
-	s.members[name] = m
-	return nil
-}
-
-func (s *syncer) publish() {
-	members := make(map[string]*memberInfo, len(s.members))
-	for k, v := range s.members {
-		members[k] = v
-	}
-	s.nd.publish(members)
+// reconnected clears the connection failure shown while the node keeps
+// its last answer.
+func (nd *node) reconnected() {
+	nd.mu.Lock()
+	nd.shownErr = ""
+	nd.mu.Unlock()
 }
 
 func addrEqual(a, b naming.Addr) bool {
