@@ -17,7 +17,6 @@ import (
 	"github.com/linnet-mesh/linnet/internal/admin"
 	"github.com/linnet-mesh/linnet/internal/config"
 	"github.com/linnet-mesh/linnet/internal/dtab"
-	"github.com/linnet-mesh/linnet/internal/middleware"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/proxy"
 	"github.com/linnet-mesh/linnet/internal/proxy/mux"
@@ -45,110 +44,66 @@ func init() {
 // (Finagle's downgrade); endpoints that do not speak Mux are called in
 // plain framed Thrift.
 type ThriftMuxRouter struct {
-	RouterCommon `yaml:",inline"`
-	// ThriftMethodInDst appends the method name to the logical name.
-	ThriftMethodInDst bool `yaml:"thriftMethodInDst"`
-	// ThriftProtocol is the protocol of the Thrift payloads (binary, the
-	// default, or compact), unless a server or the client sets its own.
-	ThriftProtocol string                        `yaml:"thriftProtocol"`
-	Servers        []ThriftMuxServer             `yaml:"servers" config:"required"`
-	Client         Policy[ThriftMuxClientParams] `yaml:"client"`
-	Service        Policy[ThriftServiceParams]   `yaml:"service"`
+	ThriftRouterCommon `yaml:",inline"`
+	Servers            []ThriftMuxServer             `yaml:"servers" config:"required"`
+	Client             Policy[ThriftMuxClientParams] `yaml:"client"`
+	Service            Policy[ThriftServiceParams]   `yaml:"service"`
 }
 
-// SetDefaults implements config.Defaulter.
-func (r *ThriftMuxRouter) SetDefaults() { r.ThriftProtocol = "binary" }
+var thriftMuxKind = thriftRouterKind{
+	protocol:       ProtocolThriftMux,
+	experimental:   true,
+	identifierHint: "`identifier` does not apply to thriftmux routers: a call's name is dstPrefix, then its Mux destination, then its method name with thriftMethodInDst: true",
+}
 
 // ServerList implements Router.
-func (r *ThriftMuxRouter) ServerList() []*ServerCommon {
-	out := make([]*ServerCommon, len(r.Servers))
-	for i := range r.Servers {
-		out[i] = &r.Servers[i].ServerCommon
-	}
-	return out
-}
+func (r *ThriftMuxRouter) ServerList() []*ServerCommon { return thriftServerList(r.Servers) }
 
 // Validate implements config.Validator.
 func (r *ThriftMuxRouter) Validate() error {
-	if err := r.RouterCommon.validate(ProtocolThriftMux); err != nil {
-		return err
-	}
-	if !r.Experimental {
-		return config.FieldError("protocol", "protocol thriftmux is experimental and requires `experimental: true`")
-	}
-	if len(r.Servers) == 0 {
-		return config.FieldError("servers", "at least one server is required")
-	}
-	for _, b := range clientBlocks(&r.Client) {
-		if b.params.TLS != nil {
-			return config.FieldError(b.where+".tls", "client tls is not supported on thriftmux routers yet")
+	return r.validate(thriftMuxKind, len(r.Servers), func() error {
+		for _, b := range clientBlocks(&r.Client) {
+			if b.params.TLS != nil {
+				return config.FieldError(b.where+".tls", "client tls is not supported on thriftmux routers yet")
+			}
+			if b.raw != nil && b.params.ThriftProtocol != "" {
+				return config.FieldError(b.where+".thriftProtocol", "thriftProtocol is not supported per prefix on thriftmux routers; set it on the router")
+			}
 		}
-		if b.raw != nil && b.params.ThriftProtocol != "" {
-			return config.FieldError(b.where+".thriftProtocol", "thriftProtocol is not supported per prefix on thriftmux routers; set it on the router")
-		}
-	}
-	return validateThriftProtocol(r.ThriftProtocol)
+		return nil
+	})
 }
 
 // UnknownKeyHint implements config.KeyHinter.
-func (r *ThriftMuxRouter) UnknownKeyHint(key string) string {
-	if key == "identifier" {
-		return "`identifier` does not apply to thriftmux routers: a call's name is dstPrefix, then its Mux destination, then its method name with thriftMethodInDst: true"
-	}
-	return otherProtocolHint(key, ProtocolThriftMux)
-}
+func (r *ThriftMuxRouter) UnknownKeyHint(key string) string { return thriftMuxKind.unknownKeyHint(key) }
 
-func (r *ThriftMuxRouter) thriftProtocol(own string) thrift.Protocol {
-	if own == "" {
-		own = r.ThriftProtocol
-	}
-	p, _ := thrift.ParseProtocol(own) // validated when loaded
-	return p
-}
-
-// ThriftMuxServer is a server of a thriftmux router.
+// ThriftMuxServer is a server of a thriftmux router: Mux frames every
+// message, so it has no thriftFramed.
 type ThriftMuxServer struct {
-	ServerCommon `yaml:",inline"`
-	// ThriftProtocol overrides the router's thriftProtocol.
-	ThriftProtocol string `yaml:"thriftProtocol"`
+	ThriftServerCommon `yaml:",inline"`
 }
 
 // SetDefaults implements config.Defaulter.
 func (s *ThriftMuxServer) SetDefaults() { s.Port = DefaultThriftMuxPort }
 
-// Validate implements config.Validator.
-func (s *ThriftMuxServer) Validate() error {
-	if err := s.ServerCommon.Validate(); err != nil {
-		return err
-	}
-	return validateThriftProtocol(s.ThriftProtocol)
+// thriftServer: Mux frames every message, and plain Thrift clients of a
+// thriftmux server must be framed.
+func (s *ThriftMuxServer) thriftServer() (*ThriftServerCommon, bool) {
+	return &s.ThriftServerCommon, true
 }
 
 // UnknownKeyHint implements config.KeyHinter.
 func (s *ThriftMuxServer) UnknownKeyHint(key string) string {
-	switch key {
-	case "thriftFramed":
+	if key == "thriftFramed" {
 		return "`thriftFramed` applies to thrift routers: Mux frames every message, and plain Thrift clients of a thriftmux server must be framed"
-	case "addForwardedHeader", "timestampHeader", "maxCallDepth":
-		return "`" + key + "` applies to the servers of http routers, not thriftmux"
 	}
-	return ""
+	return thriftServerKeyHint(key, ProtocolThriftMux)
 }
 
-// ThriftMuxClientParams are the client keys of a thriftmux router.
+// ThriftMuxClientParams are the client keys of a thriftmux router; its
+// thriftProtocol is that of plain Thrift endpoints.
 type ThriftMuxClientParams struct {
-	ClientParams `yaml:",inline"`
-	// ThriftProtocol overrides the router's thriftProtocol (the protocol
-	// of plain Thrift endpoints).
-	ThriftProtocol string `yaml:"thriftProtocol"`
-}
-
-// Validate implements config.Validator.
-func (c *ThriftMuxClientParams) Validate() error {
-	if err := c.ClientParams.Validate(); err != nil {
-		return err
-	}
-	return validateThriftProtocol(c.ThriftProtocol)
+	ThriftClientCommon `yaml:",inline"`
 }
 
 // UnknownKeyHint implements config.KeyHinter.
@@ -156,10 +111,8 @@ func (c *ThriftMuxClientParams) UnknownKeyHint(key string) string {
 	switch key {
 	case "thriftFramed", "attemptTTwitterUpgrade":
 		return "`" + key + "` applies to thrift routers: thriftmux endpoints speak Mux, or else framed Thrift"
-	case "forwardClientCert", "requestAuthorizers":
-		return "`" + key + "` applies to the clients of http and h2 routers, not thriftmux"
 	}
-	return ""
+	return thriftClientKeyHint(key, ProtocolThriftMux)
 }
 
 func checkThriftMuxRouter(tr *ThriftMuxRouter) []string {
@@ -171,102 +124,29 @@ func checkThriftMuxRouter(tr *ThriftMuxRouter) []string {
 			warnings = append(warnings, "client.hostConnectionPool minSize, maxSize and maxWaiters do not apply to thriftmux routers: one Mux session per endpoint carries every call")
 		}
 	}
-	for i, s := range tr.Servers {
-		if s.TimeoutMs > 0 {
-			warnings = append(warnings, fmt.Sprintf("servers[%d].timeoutMs is not supported yet; use service.totalTimeoutMs", i))
-		}
-		warnings = append(warnings, checkServerCommon(i, &s.ServerCommon)...)
-	}
-	return warnings
+	return append(warnings, checkThriftServers(tr.ServerList())...)
 }
 
 func (p *Process) startThriftMuxRouter(ctx context.Context, tr *ThriftMuxRouter, namers []naming.MountedNamer, env naming.Env) (*router.Router, admin.RouterInfo, error) {
-	label := tr.Label
-	log := p.log.With("router", label)
-	for _, w := range checkThriftMuxRouter(tr) {
-		log.Warn(w)
-	}
-	scope := telemetry.RouterScope(p.reg.Scope(), label)
-	ienv := naming.InterpreterEnv{Env: env, Namers: namers, Label: label}
-	ienv.Logger = log
-	ienv.Scope = scope.Scope("interpreter", tr.Interpreter.Kind)
-	interp, err := tr.Interpreter.Value.NewInterpreter(ienv)
-	if err != nil {
-		return nil, admin.RouterInfo{}, fmt.Errorf("interpreter %s: %w", tr.Interpreter.Kind, err)
-	}
-	if tr.Originator {
-		scope.Gauge("originator", func() float64 { return 1 })
-	}
-	pol := &policies{
-		clientFor: func(id dtab.Path) ClientParams { return tr.Client.For(id).ClientParams },
-		serviceFor: func(name dtab.Path) (ServiceParams, middleware.Classifier, error) {
-			return tr.Service.For(name).ServiceParams, thriftClassifier, nil
+	return p.startThrift(ctx, &tr.ThriftRouterCommon, thriftStart{
+		warnings: checkThriftMuxRouter(tr),
+		client:   func(id dtab.Path) ClientParams { return tr.Client.For(id).ClientParams },
+		service:  func(name dtab.Path) ServiceParams { return tr.Service.For(name).ServiceParams },
+		transport: func(context.Context, *slog.Logger) (thrift.TransportOptions, error) {
+			gc := tr.Client.Global
+			return thrift.TransportOptions{ // for endpoints that do not speak Mux
+				Codec:       thrift.Codec{Protocol: tr.thriftProtocol(gc.ThriftProtocol), Framed: true},
+				IdleTimeout: clientIdleTime(gc.HostConnectionPool.IdleTimeMs, gc.ClientSession),
+			}, nil
 		},
-		scope: scope, log: log.Warn,
-	}
-	gc := tr.Client.Global
-	idle := clientIdleTime(gc.HostConnectionPool.IdleTimeMs, gc.ClientSession)
-	plain := thrift.TransportOptions{
-		Codec:       thrift.Codec{Protocol: tr.thriftProtocol(gc.ThriftProtocol), Framed: true},
-		IdleTimeout: idle,
-	}
-	tracer, err := p.tracers.NewTracer(telemetry.TracerOptions{Router: label})
-	if err != nil {
-		return nil, admin.RouterInfo{}, fmt.Errorf("tracePropagator: %w", err)
-	}
-	conns := new(endpointConns)
-	rt := router.New(router.Params{
-		Label:          label,
-		Dtab:           tr.Dtab.Dtab,
-		Interpreter:    interp,
-		BindingTimeout: time.Duration(tr.BindingTimeoutMs) * time.Millisecond,
-		IdleTTL:        time.Duration(tr.BindingCache.IdleTTLSecs) * time.Second,
-		Scope:          scope,
-		Service:        pol.service,
-		Client:         conns.countConns(scope, pol.client),
-		NewTransport: func(addr string) router.Transport {
-			o := plain
-			o.WrapConn = conns.wrapConn(addr)
-			return traceTransport(tracer, newMuxTransport(addr, o, log))
+		newTransport: func(addr string, o thrift.TransportOptions, log *slog.Logger) router.Transport {
+			return newMuxTransport(addr, o, log)
 		},
-	})
-	p.routers = append(p.routers, rt)
-	for i := range tr.Servers {
-		s := &tr.Servers[i]
-		tlsConf, err := newServerTLS(ctx, s.TLS, nil, log)
-		if err != nil {
-			return nil, admin.RouterInfo{}, fmt.Errorf("servers[%d].tls: %w", i, err)
-		}
-		ln, err := net.Listen("tcp", s.Addr())
-		if err != nil {
-			return nil, admin.RouterInfo{}, fmt.Errorf("servers[%d]: %w", i, err)
-		}
-		if tlsConf != nil {
-			ln = &tlsListener{Listener: ln, cfg: tlsConf}
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		sscope := telemetry.ServerScope(scope, s.IP, port)
-		ln = &countingListener{Listener: ln, m: newConnMetrics(sscope)}
-		sidle, life := serverSession(s.ServerSession, 10*time.Minute)
-		srv := thrift.NewServer(thrift.ServerParams{
-			Router:                rt,
-			DstPrefix:             tr.DstPrefix.Path,
-			MethodInDst:           tr.ThriftMethodInDst,
-			Codec:                 thrift.Codec{Protocol: tr.thriftProtocol(s.ThriftProtocol), Framed: true},
-			MaxConcurrentRequests: s.MaxConcurrentRequests,
-			ClearContext:          s.ClearContext,
-			IdleTimeout:           sidle,
-			LifeTime:              life,
-			Scope:                 sscope,
-			Logger:                log,
-			Trace: func(h http.Handler) http.Handler {
-				return traceServer(tracer, false, tr.Dtab.Dtab, h)
-			},
-		})
-		ms := newMuxServer(srv, s.ClearContext, sidle, log)
-		p.servers = append(p.servers, &listener{name: label + " " + ln.Addr().String(), ln: ln, srv: ms})
-	}
-	return rt, admin.RouterInfo{Label: label, Dtab: tr.Dtab.Dtab, Interpreter: interp}, nil
+		servers: thriftServers(tr.Servers),
+		serve: func(srv *thrift.Server, s *ThriftServerCommon, idle time.Duration, log *slog.Logger) server {
+			return newMuxServer(srv, s.ClearContext, idle, log)
+		},
+	}, namers, env)
 }
 
 // firstFrameTimeout bounds the wait for a new connection's first frame.
@@ -308,36 +188,23 @@ func (s *muxServer) Serve(ln net.Listener) error {
 	}
 	s.lns[ln] = struct{}{}
 	s.mu.Unlock()
-	var delay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			draining := s.draining
-			s.mu.Unlock()
-			if draining {
-				return http.ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
+	return thrift.AcceptLoop(ln, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.draining
+	}, func(nc net.Conn) bool {
 		s.mu.Lock()
 		if s.draining {
 			s.mu.Unlock()
 			_ = nc.Close()
-			return http.ErrServerClosed
+			return false
 		}
 		s.conns[nc] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go s.serveConn(nc)
-	}
+		return true
+	})
 }
 
 func (s *muxServer) serveConn(nc net.Conn) {
@@ -443,11 +310,9 @@ func dispatchHeader(d *mux.Dispatch) *thrift.RequestHeader {
 	return h
 }
 
-// Shutdown stops accepting, asks every session to drain (Tdrain) and
-// waits for the sessions and the plain Thrift connections to finish
-// their calls until ctx is done; then it closes what is left.
-func (s *muxServer) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
+// stopAccepting marks the server draining and closes its listeners and
+// the connections whose kind is not known yet (s.mu held).
+func (s *muxServer) stopAccepting() {
 	s.draining = true
 	for ln := range s.lns {
 		_ = ln.Close()
@@ -455,6 +320,14 @@ func (s *muxServer) Shutdown(ctx context.Context) error {
 	for nc := range s.conns {
 		_ = nc.Close()
 	}
+}
+
+// Shutdown stops accepting, asks every session to drain (Tdrain) and
+// waits for the sessions and the plain Thrift connections to finish
+// their calls until ctx is done; then it closes what is left.
+func (s *muxServer) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopAccepting()
 	sessions := make([]*mux.ServerSession, 0, len(s.sessions))
 	for ss := range s.sessions {
 		sessions = append(sessions, ss)
@@ -464,29 +337,17 @@ func (s *muxServer) Shutdown(ctx context.Context) error {
 		ss.Drain()
 	}
 	terr := s.thrift.Shutdown(ctx)
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		s.cancel()
-		return terr
-	case <-ctx.Done():
-		_ = s.Close()
-		<-done
-		return ctx.Err()
+	if err := thrift.AwaitDrain(ctx, &s.wg, func() { _ = s.Close() }); err != nil {
+		return err
 	}
+	s.cancel()
+	return terr
 }
 
 // Close closes every listener, session and connection at once.
 func (s *muxServer) Close() error {
 	s.mu.Lock()
-	s.draining = true
-	for ln := range s.lns {
-		_ = ln.Close()
-	}
-	for nc := range s.conns {
-		_ = nc.Close()
-	}
+	s.stopAccepting()
 	for _, nc := range s.sessions {
 		_ = nc.Close()
 	}

@@ -118,12 +118,7 @@ func isReset(err error) bool {
 }
 
 func (s *ClientSession) write(typ int8, tag uint32, parts ...[]byte) error {
-	b := AppendFrame(nil, typ, tag, parts...)
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	_ = s.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	_, err := s.nc.Write(b)
-	return err
+	return writeFrame(&s.wmu, s.nc, typ, tag, parts...)
 }
 
 func (s *ClientSession) read() {

@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"sync"
 	"time"
 )
 
@@ -139,6 +141,20 @@ func AppendFrame(b []byte, typ int8, tag uint32, parts ...[]byte) []byte {
 		b = append(b, p...)
 	}
 	return b
+}
+
+// writeTimeout bounds the write of one frame.
+const writeTimeout = 30 * time.Second
+
+// writeFrame writes one frame on a session's connection nc, mu
+// serialising the session's writes.
+func writeFrame(mu *sync.Mutex, nc net.Conn, typ int8, tag uint32, parts ...[]byte) error {
+	b := AppendFrame(nil, typ, tag, parts...)
+	mu.Lock()
+	defer mu.Unlock()
+	_ = nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := nc.Write(b)
+	return err
 }
 
 // Context is one Mux context entry (a key and its marshalled value).

@@ -53,12 +53,7 @@ func NewServerSession(nc net.Conn, h Handler, maxPending int, idle time.Duration
 }
 
 func (s *ServerSession) write(typ int8, tag uint32, parts ...[]byte) error {
-	b := AppendFrame(nil, typ, tag, parts...)
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	_ = s.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	_, err := s.nc.Write(b)
-	return err
+	return writeFrame(&s.wmu, s.nc, typ, tag, parts...)
 }
 
 // Serve reads and answers the session's messages, starting with first

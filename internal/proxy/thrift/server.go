@@ -102,37 +102,26 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.lns[ln] = struct{}{}
 	s.mu.Unlock()
-	var delay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			draining := s.draining
-			s.mu.Unlock()
-			if draining {
-				return http.ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
+	return AcceptLoop(ln, s.isDraining, func(nc net.Conn) bool {
 		c := &serverConn{s: s, nc: nc, br: bufio.NewReaderSize(nc, 16<<10), born: time.Now()}
 		s.mu.Lock()
 		if s.draining {
 			s.mu.Unlock()
 			_ = nc.Close()
-			return http.ErrServerClosed
+			return false
 		}
 		s.conns[c] = struct{}{}
 		s.connWG.Add(1)
 		s.mu.Unlock()
 		go c.serve()
-	}
+		return true
+	})
+}
+
+func (s *Server) isDraining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
 }
 
 // Shutdown stops accepting, closes idle connections, lets calls in
@@ -148,16 +137,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.closeIfIdle()
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.connWG.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		_ = s.Close()
-		<-done
-		return ctx.Err()
-	}
+	return AwaitDrain(ctx, &s.connWG, func() { _ = s.Close() })
 }
 
 // Close stops the server and closes every connection at once.
@@ -194,11 +174,7 @@ func (c *serverConn) closeIfIdle() {
 	}
 }
 
-func (c *serverConn) draining() bool {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	return c.s.draining
-}
+func (c *serverConn) draining() bool { return c.s.isDraining() }
 
 // readResult is one message read from a client, or why none could be.
 type readResult struct {
