@@ -301,28 +301,10 @@ func (a *dnsAddr) publish(ips []netip.Addr, err error) {
 		}
 		next = Addr{State: AddrFailed, Err: err}
 	}
-	if addrEqual(a.v.Get(), next) {
+	if AddrEqual(a.v.Get(), next) {
 		return
 	}
 	a.v.Set(next)
-}
-
-// addrEqual reports whether two address sets are the same (state, error
-// text and addresses in order; metadata is not compared).
-func addrEqual(x, y Addr) bool {
-	if x.State != y.State || len(x.Addrs) != len(y.Addrs) {
-		return false
-	}
-	if (x.Err == nil) != (y.Err == nil) || (x.Err != nil && x.Err.Error() != y.Err.Error()) {
-		return false
-	}
-	for i := range x.Addrs {
-		if x.Addrs[i].Host != y.Addrs[i].Host || x.Addrs[i].Port != y.Addrs[i].Port ||
-			x.Addrs[i].Weight != y.Addrs[i].Weight {
-			return false
-		}
-	}
-	return true
 }
 
 // classNamers are the built-in namers reachable as /$/<class>/...; each

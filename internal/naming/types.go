@@ -6,6 +6,7 @@ package naming
 
 import (
 	"net"
+	"reflect"
 	"strconv"
 
 	"github.com/linnet-mesh/linnet/internal/dtab"
@@ -43,6 +44,28 @@ type Addr struct {
 	Addrs []Address
 	Meta  map[string]any
 	Err   error
+}
+
+// AddrEqual reports whether a and b publish the same address set: the
+// same state, error text and set metadata, and the same addresses in the
+// same order (host, port, weight and metadata). Namers and transformers
+// call it before Set so that an unchanged answer wakes no subscriber.
+// Metadata is compared with reflect.DeepEqual, so a nil map and an empty
+// one differ.
+func AddrEqual(a, b Addr) bool {
+	if a.State != b.State || len(a.Addrs) != len(b.Addrs) || !reflect.DeepEqual(a.Meta, b.Meta) {
+		return false
+	}
+	if (a.Err == nil) != (b.Err == nil) || a.Err != nil && a.Err.Error() != b.Err.Error() {
+		return false
+	}
+	for i := range a.Addrs {
+		x, y := a.Addrs[i], b.Addrs[i]
+		if x.Host != y.Host || x.Port != y.Port || x.Weight != y.Weight || !reflect.DeepEqual(x.Meta, y.Meta) {
+			return false
+		}
+	}
+	return true
 }
 
 // Bound is a name a namer resolved: ID identifies the replica set (it keys

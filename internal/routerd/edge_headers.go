@@ -48,9 +48,8 @@ const (
 // forwardsClientCert returns how a router's client policy adds
 // x-forwarded-client-cert (global is the io.l5d.global block's
 // forwardClientCert), and whether an io.l5d.static entry sets
-// forwardClientCert where it is not honoured: the http router applies it
-// per bound name, the h2 router only globally (its client tier has no
-// per-name hook yet).
+// forwardClientCert where it is not honoured: http and h2 routers apply
+// it per bound name (xfccTransport); no other client has the key.
 func forwardsClientCert[P any](p *Policy[P], global bool) (mode xfccMode, unsupported bool) {
 	if p.Kind != PolicyStatic {
 		if global {
@@ -58,8 +57,8 @@ func forwardsClientCert[P any](p *Policy[P], global bool) (mode xfccMode, unsupp
 		}
 		return xfccOff, false
 	}
-	hp, ok := any(p).(*Policy[HTTPClientParams])
-	if !ok {
+	var probe P
+	if _, ok := forwardClientCertOf(&probe); !ok {
 		for _, c := range p.Configs {
 			if _, set := c.raw.Get("forwardClientCert"); set {
 				return xfccOff, true
@@ -67,13 +66,26 @@ func forwardsClientCert[P any](p *Policy[P], global bool) (mode xfccMode, unsupp
 		}
 		return xfccOff, false
 	}
-	for _, r := range xfccRules(hp) {
+	for _, r := range xfccRules(p) {
 		if r.on {
 			return xfccByName, false
 		}
 	}
 	// No entry turns it on: no name adds the header.
 	return xfccOff, false
+}
+
+// forwardClientCertOf returns the forwardClientCert of client params
+// (*HTTPClientParams, *H2ClientParams); ok is false for params without
+// the key.
+func forwardClientCertOf(params any) (on, ok bool) {
+	switch c := params.(type) {
+	case *HTTPClientParams:
+		return c.ForwardClientCert, true
+	case *H2ClientParams:
+		return c.ForwardClientCert, true
+	}
+	return false, false
 }
 
 // xfccRule is an io.l5d.static client entry that sets forwardClientCert.
@@ -84,17 +96,18 @@ type xfccRule struct {
 
 // xfccRules returns the entries of p that set forwardClientCert, in file
 // order.
-func xfccRules(p *Policy[HTTPClientParams]) []xfccRule {
+func xfccRules[P any](p *Policy[P]) []xfccRule {
 	var out []xfccRule
 	for _, c := range p.Configs {
 		if _, set := c.raw.Get("forwardClientCert"); !set {
 			continue
 		}
-		var params HTTPClientParams
+		var params P
 		config.ApplyDefaults(&params)
 		// Each entry decoded cleanly when the file was loaded.
 		_ = c.raw.Decode(&params, "prefix")
-		out = append(out, xfccRule{prefix: c.Prefix, on: params.ForwardClientCert})
+		on, _ := forwardClientCertOf(&params)
+		out = append(out, xfccRule{prefix: c.Prefix, on: on})
 	}
 	return out
 }

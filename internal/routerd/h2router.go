@@ -29,9 +29,6 @@ func checkH2Router(hr *H2Router) []string {
 	if hr.H2AccessLog != "" {
 		warnings = append(warnings, "h2AccessLog is not supported yet for h2 routers; no access log is written")
 	}
-	if _, perPrefix := forwardsClientCert(&hr.Client, hr.Client.Global.ForwardClientCert); perPrefix {
-		warnings = append(warnings, warnPerPrefixXFCC)
-	}
 	warnings = append(warnings, checkRouterCommon(&hr.RouterCommon)...)
 	for _, b := range clientBlocks(&hr.Client) {
 		warnings = append(warnings, checkClientParams(b.where, &b.params.ClientParams)...)
@@ -67,7 +64,7 @@ var h2SettingsKeys = []string{"headerTableBytes", "initialStreamWindowBytes", "m
 // timeouts, balancer, failure accrual and requeues, with the h2 and gRPC
 // response classifiers.
 func newH2Policies(hr *H2Router, scope telemetry.Scope, warn func(string, ...any)) *policies {
-	return &policies{
+	p := &policies{
 		clientFor: func(id dtab.Path) ClientParams { return hr.Client.For(id).ClientParams },
 		serviceFor: func(name dtab.Path) (ServiceParams, middleware.Classifier, error) {
 			sp := hr.Service.For(name)
@@ -76,6 +73,10 @@ func newH2Policies(hr *H2Router, scope telemetry.Scope, warn func(string, ...any
 		},
 		scope: scope, log: warn,
 	}
+	if mode, _ := forwardsClientCert(&hr.Client, hr.Client.Global.ForwardClientCert); mode == xfccByName {
+		p.xfccRules = xfccRules(&hr.Client)
+	}
+	return p
 }
 
 // h2Classifier returns the response classifier of a service (the h2
@@ -189,7 +190,12 @@ func (p *Process) startH2Router(ctx context.Context, hr *H2Router, namers []nami
 		NewTransport: func(addr string) router.Transport {
 			o := topts
 			o.WrapConn = conns.wrapConn(addr)
-			return traceTransport(tr, h2.NewTransport(o))
+			var t router.Transport = h2.NewTransport(o)
+			if pol.xfccRules != nil {
+				// forwardClientCert per bound name, for each attempt.
+				t = &xfccTransport{next: t, rules: pol.xfccRules}
+			}
+			return traceTransport(tr, t)
 		},
 	})
 	p.routers = append(p.routers, rt)

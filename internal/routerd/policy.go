@@ -36,8 +36,8 @@ type policies struct {
 	// only; see tls.go).
 	tlsFor func(*http.Request) (*tls.Config, error)
 	// xfccRules, when set, are the io.l5d.static entries that decide per
-	// bound name whether requests carry x-forwarded-client-cert (http
-	// only; see xfccTransport).
+	// bound name whether requests carry x-forwarded-client-cert (see
+	// xfccTransport).
 	xfccRules []xfccRule
 	// wrapConn, when set, wraps the connections to each endpoint
 	// (connection metrics; see telemetry.go).

@@ -22,7 +22,7 @@ import (
 // routers share: the Thrift keys of the router, its servers and its
 // client, their checks, and the start-up of a router whose servers are
 // thrift.Servers. What sets the two apart stays in thriftrouter.go
-// (framing, TTwitter, per-prefix client speech and TLS) and
+// (framing, TTwitter, per-prefix client speech) and
 // thriftmuxrouter.go (experimental, Mux sessions).
 
 // ThriftRouterCommon are the router keys of thrift and thriftmux routers.

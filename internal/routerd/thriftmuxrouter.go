@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -19,10 +20,12 @@ import (
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/naming"
 	"github.com/linnet-mesh/linnet/internal/proxy"
+	"github.com/linnet-mesh/linnet/internal/proxy/accept"
 	"github.com/linnet-mesh/linnet/internal/proxy/mux"
 	"github.com/linnet-mesh/linnet/internal/proxy/thrift"
 	"github.com/linnet-mesh/linnet/internal/router"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
+	"github.com/linnet-mesh/linnet/internal/tlsconf"
 )
 
 // The thriftmux protocol and its default server port (spec/config.md §2).
@@ -63,9 +66,6 @@ func (r *ThriftMuxRouter) ServerList() []*ServerCommon { return thriftServerList
 func (r *ThriftMuxRouter) Validate() error {
 	return r.validate(thriftMuxKind, len(r.Servers), func() error {
 		for _, b := range clientBlocks(&r.Client) {
-			if b.params.TLS != nil {
-				return config.FieldError(b.where+".tls", "client tls is not supported on thriftmux routers yet")
-			}
 			if b.raw != nil && b.params.ThriftProtocol != "" {
 				return config.FieldError(b.where+".thriftProtocol", "thriftProtocol is not supported per prefix on thriftmux routers; set it on the router")
 			}
@@ -132,12 +132,21 @@ func (p *Process) startThriftMuxRouter(ctx context.Context, tr *ThriftMuxRouter,
 		warnings: checkThriftMuxRouter(tr),
 		client:   func(id dtab.Path) ClientParams { return tr.Client.For(id).ClientParams },
 		service:  func(name dtab.Path) ServiceParams { return tr.Service.For(name).ServiceParams },
-		transport: func(context.Context, *slog.Logger) (thrift.TransportOptions, error) {
+		transport: func(ctx context.Context, log *slog.Logger) (thrift.TransportOptions, error) {
 			gc := tr.Client.Global
-			return thrift.TransportOptions{ // for endpoints that do not speak Mux
+			topts := thrift.TransportOptions{ // Codec: for endpoints that do not speak Mux
 				Codec:       thrift.Codec{Protocol: tr.thriftProtocol(gc.ThriftProtocol), Framed: true},
 				IdleTimeout: clientIdleTime(gc.HostConnectionPool.IdleTimeMs, gc.ClientSession),
-			}, nil
+			}
+			if err := checkClientTLS(&tr.Client, func(c *ThriftMuxClientParams) *ClientTLS { return c.TLS }, nil); err != nil {
+				return thrift.TransportOptions{}, err
+			}
+			if policyHasTLS(&tr.Client, gc.TLS) {
+				// As on thrift routers: chosen per call by its bound name,
+				// one session per endpoint per configuration.
+				topts.TLSFor = newClientTLSChooser(ctx, func(id dtab.Path) *ClientTLS { return tr.Client.For(id).TLS }, nil, log)
+			}
+			return topts, nil
 		},
 		newTransport: func(addr string, o thrift.TransportOptions, log *slog.Logger) router.Transport {
 			return newMuxTransport(addr, o, log)
@@ -188,7 +197,7 @@ func (s *muxServer) Serve(ln net.Listener) error {
 	}
 	s.lns[ln] = struct{}{}
 	s.mu.Unlock()
-	return thrift.AcceptLoop(ln, func() bool {
+	return accept.Loop(ln, accept.Doubling, func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.draining
@@ -357,17 +366,24 @@ func (s *muxServer) Close() error {
 }
 
 // muxTransport is the client-tier transport of one endpoint: one Mux
-// session carrying every call (redialled when it ends or the endpoint
-// drains it), or plain framed Thrift when the endpoint does not speak Mux.
+// session per TLS configuration (nil: plain TCP) carrying every call with
+// it (redialled when it ends or the endpoint drains it), or plain framed
+// Thrift when the endpoint does not speak Mux.
 type muxTransport struct {
 	addr  string
 	o     thrift.TransportOptions
 	plain *thrift.Transport
 	log   *slog.Logger
 
+	mu  sync.Mutex
+	eps map[*tls.Config]*muxEndpoint
+}
+
+// muxEndpoint is the endpoint as dialled with one TLS configuration.
+type muxEndpoint struct {
 	lock chan struct{} // held while dialling a session
 
-	mu      sync.Mutex
+	// guarded by muxTransport.mu
 	session *mux.ClientSession
 	notMux  bool
 }
@@ -378,7 +394,7 @@ const muxProbeTimeout = time.Second
 
 func newMuxTransport(addr string, o thrift.TransportOptions, log *slog.Logger) *muxTransport {
 	return &muxTransport{addr: addr, o: o, plain: thrift.NewTransport(addr, o), log: log,
-		lock: make(chan struct{}, 1)}
+		eps: map[*tls.Config]*muxEndpoint{}}
 }
 
 // muxError is an endpoint's Rdispatch error status, or its Rerr.
@@ -420,7 +436,14 @@ func (t *muxTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if msg == nil {
 		return nil, errors.New("thriftmux transport: request carries no thrift message")
 	}
-	s, err := t.get(req.Context())
+	var cfg *tls.Config
+	if t.o.TLSFor != nil {
+		var err error
+		if cfg, err = t.o.TLSFor(req); err != nil {
+			return nil, fmt.Errorf("client TLS for %s: %w", req.Header.Get(proxy.HeaderDstClient), err)
+		}
+	}
+	s, err := t.get(req.Context(), cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -504,17 +527,34 @@ func (t *muxTransport) dispatch(req *http.Request, msg *thrift.Message) *mux.Dis
 	return d
 }
 
-// get returns the endpoint's session, dialling one if needed; nil when
-// the endpoint speaks plain Thrift.
-func (t *muxTransport) get(ctx context.Context) (*mux.ClientSession, error) {
+// endpoint returns the endpoint as dialled with cfg.
+func (t *muxTransport) endpoint(cfg *tls.Config) *muxEndpoint {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ep := t.eps[cfg]
+	if ep == nil {
+		ep = &muxEndpoint{lock: make(chan struct{}, 1)}
+		t.eps[cfg] = ep
+	}
+	return ep
+}
+
+// muxConnectTimeout bounds a session's dial, TLS handshake and Mux
+// handshake (the request's context too).
+const muxConnectTimeout = 10 * time.Second
+
+// get returns the endpoint's session with cfg, dialling one if needed;
+// nil when the endpoint speaks plain Thrift.
+func (t *muxTransport) get(ctx context.Context, cfg *tls.Config) (*mux.ClientSession, error) {
+	ep := t.endpoint(cfg)
 	select {
-	case t.lock <- struct{}{}:
+	case ep.lock <- struct{}{}:
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}
-	defer func() { <-t.lock }()
+	defer func() { <-ep.lock }()
 	t.mu.Lock()
-	s, notMux := t.session, t.notMux
+	s, notMux := ep.session, ep.notMux
 	t.mu.Unlock()
 	switch {
 	case notMux:
@@ -525,15 +565,11 @@ func (t *muxTransport) get(ctx context.Context) (*mux.ClientSession, error) {
 	if s != nil {
 		go s.Close() // drained by the endpoint: its calls in flight finish
 	}
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, muxConnectTimeout)
 	defer cancel()
-	var dialer net.Dialer
-	nc, err := dialer.DialContext(dctx, "tcp", t.addr)
+	nc, err := t.dial(dctx, cfg)
 	if err != nil {
-		return nil, err // a dial error: never written, requeued
-	}
-	if t.o.WrapConn != nil {
-		nc = t.o.WrapConn(nc)
+		return nil, err // a dial or TLS handshake error: never written, requeued
 	}
 	// A mux server answers the handshake at once, from its session
 	// layer; a plain Thrift server may instead wait for the rest of what
@@ -547,9 +583,9 @@ func (t *muxTransport) get(ctx context.Context) (*mux.ClientSession, error) {
 	}
 	if errors.Is(err, mux.ErrNotMux) {
 		_ = nc.Close()
-		t.log.Debug("endpoint does not speak mux: plain thrift", "addr", t.addr, "why", err)
+		t.log.Debug("endpoint does not speak mux: plain thrift", "addr", t.addr, "tls", cfg != nil, "why", err)
 		t.mu.Lock()
-		t.notMux, t.session = true, nil
+		ep.notMux, ep.session = true, nil
 		t.mu.Unlock()
 		return nil, nil
 	}
@@ -558,23 +594,51 @@ func (t *muxTransport) get(ctx context.Context) (*mux.ClientSession, error) {
 		return nil, &sessionError{addr: t.addr, err: err}
 	}
 	t.mu.Lock()
-	t.session = s
+	ep.session = s
 	t.mu.Unlock()
 	return s, nil
 }
 
+// dial opens a connection to the endpoint: TCP, then the TLS handshake
+// with cfg when set. Every failure is a *net.OpError with Op "dial": no
+// call was written, so the router may requeue it.
+func (t *muxTransport) dial(ctx context.Context, cfg *tls.Config) (net.Conn, error) {
+	var dialer net.Dialer
+	nc, err := dialer.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		return nil, err
+	}
+	if t.o.WrapConn != nil {
+		nc = t.o.WrapConn(nc)
+	}
+	if cfg == nil {
+		return nc, nil
+	}
+	tc, err := tlsconf.DialTLS(ctx, dialedConn{nc}, "tcp", t.addr, cfg, muxConnectTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return tc, nil
+}
+
+// dialedConn is a tlsconf.Dialer of a connection already open.
+type dialedConn struct{ nc net.Conn }
+
+func (d dialedConn) DialContext(context.Context, string, string) (net.Conn, error) { return d.nc, nil }
+
 // CloseIdleConnections implements router.Transport: a session with no
 // call in flight is closed (the next call dials another).
 func (t *muxTransport) CloseIdleConnections() {
+	var idle []*mux.ClientSession
 	t.mu.Lock()
-	s := t.session
-	if s != nil && s.Idle() {
-		t.session = nil
-	} else {
-		s = nil
+	for _, ep := range t.eps { // an entry of a configuration replaced by a reload stays: a few words
+		if s := ep.session; s != nil && s.Idle() {
+			ep.session = nil
+			idle = append(idle, s)
+		}
 	}
 	t.mu.Unlock()
-	if s != nil {
+	for _, s := range idle {
 		_ = s.Close()
 	}
 	t.plain.CloseIdleConnections()

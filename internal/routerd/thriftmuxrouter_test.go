@@ -554,7 +554,7 @@ func TestThriftMuxRouterConfig(t *testing.T) {
 		{"not experimental", "routers:\n- protocol: thriftmux\n  servers: [{}]\n", "routers[0].protocol: protocol thriftmux is experimental and requires `experimental: true`"},
 		{"server framed", r + "  servers: [{thriftFramed: true}]\n", "routers[0].servers[0].thriftFramed: `thriftFramed` applies to thrift routers"},
 		{"client ttwitter", r + "  servers: [{}]\n  client: {attemptTTwitterUpgrade: true}\n", "`attemptTTwitterUpgrade` applies to thrift routers"},
-		{"client tls", r + "  servers: [{}]\n  client: {tls: {commonName: x}}\n", "client.tls: client tls is not supported on thriftmux routers yet"},
+		{"client tls", r + "  servers: [{}]\n  client: {tls: {trustCerts: [/a.pem]}}\n", "routers[0].client.tls.commonName: client TLS needs `commonName`"},
 		{"protocol", r + "  servers: [{}]\n  thriftProtocol: json\n", `routers[0].thriftProtocol: "json" is not a thrift protocol`},
 		{"per prefix protocol", r + "  servers: [{}]\n  client:\n    kind: io.l5d.static\n    configs:\n    - prefix: /$/inet\n      thriftProtocol: compact\n",
 			"routers[0].client.configs[0].thriftProtocol: thriftProtocol is not supported per prefix on thriftmux routers"},

@@ -164,11 +164,6 @@ func clientBlocks[P any](p *Policy[P]) []clientBlock[P] {
 	return out
 }
 
-// warnPerPrefixXFCC is the warning for forwardClientCert set in an
-// io.l5d.static client entry of a router that applies it only globally
-// (h2).
-const warnPerPrefixXFCC = "client.configs[].forwardClientCert is not supported per prefix on h2 routers; use kind io.l5d.global (client.forwardClientCert) to add x-forwarded-client-cert"
-
 // Warnings lists, in config order, what `linnet router` warns about at
 // startup: per router, the options it accepts but ignores (the checks
 // above), then the servers open to rerouting from beyond this host

@@ -108,6 +108,9 @@ func (w *ChildrenWatch[T]) sync(ctx context.Context) (synced bool, err error) {
 	defer cancel()
 	cli := w.Client
 	s := &childSync[T]{w: w, ctx: ctx, events: make(chan childEvent, 16), gens: map[string]uint64{}, values: map[string]T{}}
+	// Taken before anything is read, and re-armed before each read of the
+	// connection state, so that no change of it is missed.
+	changed := cli.Changed()
 	names, cw, err := cli.ChildrenW(ctx, w.Path)
 	if errors.Is(err, ErrNoNode) {
 		exists, ew, err := cli.ExistsW(ctx, w.Path)
@@ -135,7 +138,8 @@ func (w *ChildrenWatch[T]) sync(ctx context.Context) (synced bool, err error) {
 		select {
 		case <-ctx.Done():
 			return true, nil
-		case <-cli.Changed():
+		case <-changed:
+			changed = cli.Changed()
 			w.connectionChanged()
 			continue
 		case e = <-s.events:
@@ -183,11 +187,13 @@ func (w *ChildrenWatch[T]) sync(ctx context.Context) (synced bool, err error) {
 
 // wait waits for the watch of a missing znode (or for ctx).
 func (s *childSync[T]) wait(w Watch) error {
+	changed := s.w.Client.Changed()
 	for {
 		select {
 		case <-s.ctx.Done():
 			return nil
-		case <-s.w.Client.Changed():
+		case <-changed:
+			changed = s.w.Client.Changed()
 			s.w.connectionChanged()
 		case ev, ok := <-w:
 			if ok && ev.Type == EventNotWatching {

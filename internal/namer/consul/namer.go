@@ -9,7 +9,6 @@ import (
 	"maps"
 	"net"
 	"net/netip"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -489,7 +488,7 @@ func (s *service) apply(ctx context.Context, res result) {
 	default:
 		next = naming.NameStatus{State: naming.NameBound}
 		a := naming.Addr{State: naming.AddrBound, Addrs: res.addrs}
-		if !addrEqual(s.addr.Get(), a) {
+		if !naming.AddrEqual(s.addr.Get(), a) {
 			newAddr = &a
 		}
 	}
@@ -511,17 +510,4 @@ func (s *service) setShownErr(msg string) {
 	s.errMu.Lock()
 	s.shownErr = msg
 	s.errMu.Unlock()
-}
-
-func addrEqual(a, b naming.Addr) bool {
-	if a.State != b.State || len(a.Addrs) != len(b.Addrs) {
-		return false
-	}
-	for i := range a.Addrs {
-		x, y := a.Addrs[i], b.Addrs[i]
-		if x.Host != y.Host || x.Port != y.Port || x.Weight != y.Weight || !reflect.DeepEqual(x.Meta, y.Meta) {
-			return false
-		}
-	}
-	return true
 }

@@ -58,7 +58,7 @@ func (s *service) publish(instances map[string][]naming.Address) {
 	s.instances = instances
 	s.shownErr, s.lastLog = "", ""
 	s.mu.Unlock()
-	if !addrEqual(s.addr.Get(), a) {
+	if !naming.AddrEqual(s.addr.Get(), a) {
 		s.addr.Set(a)
 	}
 	if s.status.Get().State != st.State {
@@ -120,20 +120,4 @@ func (s *service) reconnected() {
 	s.mu.Lock()
 	s.shownErr = ""
 	s.mu.Unlock()
-}
-
-func addrEqual(a, b naming.Addr) bool {
-	if a.State != b.State || len(a.Addrs) != len(b.Addrs) {
-		return false
-	}
-	if (a.Err == nil) != (b.Err == nil) || (a.Err != nil && a.Err.Error() != b.Err.Error()) {
-		return false
-	}
-	for i := range a.Addrs {
-		x, y := a.Addrs[i], b.Addrs[i]
-		if x.Host != y.Host || x.Port != y.Port || x.Weight != y.Weight || fmt.Sprint(x.Meta) != fmt.Sprint(y.Meta) {
-			return false
-		}
-	}
-	return true
 }

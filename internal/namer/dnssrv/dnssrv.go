@@ -205,7 +205,7 @@ func (r *record) apply(ctx context.Context, res result) {
 	default:
 		next = naming.NameStatus{State: naming.NameBound}
 		a := naming.Addr{State: naming.AddrBound, Addrs: res.addrs}
-		if !addrEqual(r.addr.Get(), a) {
+		if !naming.AddrEqual(r.addr.Get(), a) {
 			newAddr = &a
 		}
 	}
@@ -300,17 +300,4 @@ func addresses(group []*net.SRV, ips map[string][]netip.Addr) []naming.Address {
 		return cmp.Or(strings.Compare(a.Host, b.Host), cmp.Compare(a.Port, b.Port))
 	})
 	return out
-}
-
-func addrEqual(a, b naming.Addr) bool {
-	if a.State != b.State || len(a.Addrs) != len(b.Addrs) {
-		return false
-	}
-	for i := range a.Addrs {
-		x, y := a.Addrs[i], b.Addrs[i]
-		if x.Host != y.Host || x.Port != y.Port || x.Weight != y.Weight {
-			return false
-		}
-	}
-	return true
 }

@@ -292,7 +292,7 @@ func (n *Namer) rescan(ctx context.Context) {
 		if p.err == nil {
 			a := naming.Addr{State: naming.AddrBound, Addrs: p.addrs}
 			v := f.addr
-			if !addrEqual(v.Get(), a) {
+			if !naming.AddrEqual(v.Get(), a) {
 				addrSets = append(addrSets, func() { v.Set(a) })
 			}
 		}
@@ -488,17 +488,4 @@ func literalIP(host string) (netip.Addr, bool) {
 	}
 	v = v<<(8*rem) | vals[last]
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
-}
-
-func addrEqual(a, b naming.Addr) bool {
-	if a.State != b.State || len(a.Addrs) != len(b.Addrs) {
-		return false
-	}
-	for i := range a.Addrs {
-		x, y := a.Addrs[i], b.Addrs[i]
-		if x.Host != y.Host || x.Port != y.Port || x.Weight != y.Weight {
-			return false
-		}
-	}
-	return true
 }

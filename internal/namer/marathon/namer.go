@@ -619,7 +619,7 @@ func (a *app) apply(ctx context.Context, addrs []naming.Address, err error) bool
 		}
 	default:
 		na := naming.Addr{State: naming.AddrBound, Addrs: addrs}
-		if !addrEqual(old, na) {
+		if !naming.AddrEqual(old, na) {
 			next = &na
 		}
 	}
@@ -646,10 +646,4 @@ func (a *app) apply(ctx context.Context, addrs []naming.Address, err error) bool
 		}
 	}
 	return true
-}
-
-func addrEqual(a, b naming.Addr) bool {
-	return a.State == b.State && slices.EqualFunc(a.Addrs, b.Addrs, func(x, y naming.Address) bool {
-		return x.Host == y.Host && x.Port == y.Port && x.Weight == y.Weight
-	})
 }

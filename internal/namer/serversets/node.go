@@ -86,7 +86,7 @@ func (nd *node) publish(members map[string]*memberInfo) {
 	var ups []upd
 	for ep, v := range nd.addrs {
 		a := nd.addrLocked(st, ep)
-		if !addrEqual(v.Get(), a) {
+		if !naming.AddrEqual(v.Get(), a) {
 			ups = append(ups, upd{v, a})
 		}
 	}
@@ -161,20 +161,4 @@ func (nd *node) reconnected() {
 	nd.mu.Lock()
 	nd.shownErr = ""
 	nd.mu.Unlock()
-}
-
-func addrEqual(a, b naming.Addr) bool {
-	if a.State != b.State || len(a.Addrs) != len(b.Addrs) {
-		return false
-	}
-	if (a.Err == nil) != (b.Err == nil) || (a.Err != nil && a.Err.Error() != b.Err.Error()) {
-		return false
-	}
-	for i := range a.Addrs {
-		x, y := a.Addrs[i], b.Addrs[i]
-		if x.Host != y.Host || x.Port != y.Port || x.Weight != y.Weight || fmt.Sprint(x.Meta) != fmt.Sprint(y.Meta) {
-			return false
-		}
-	}
-	return true
 }

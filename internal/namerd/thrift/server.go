@@ -21,6 +21,7 @@ import (
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/namerd/follow"
 	"github.com/linnet-mesh/linnet/internal/naming"
+	"github.com/linnet-mesh/linnet/internal/proxy/accept"
 	"github.com/linnet-mesh/linnet/internal/storage"
 	"github.com/linnet-mesh/linnet/internal/watch"
 )
@@ -176,27 +177,17 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.lns[ln] = struct{}{}
 	s.mu.Unlock()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			done := s.done
-			s.mu.Unlock()
-			if done {
-				return http.ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return err
-		}
+	closing := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.done
+	}
+	return accept.Loop(ln, accept.Fixed(10*time.Millisecond), closing, func(c net.Conn) bool {
 		s.mu.Lock()
 		if s.done {
 			s.mu.Unlock()
 			_ = c.Close()
-			return http.ErrServerClosed
+			return false
 		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
@@ -208,7 +199,8 @@ func (s *Server) Serve(ln net.Listener) error {
 			delete(s.conns, c)
 			s.mu.Unlock()
 		}()
-	}
+		return true
+	})
 }
 
 // Shutdown stops the server: listeners and connections are closed (waiting

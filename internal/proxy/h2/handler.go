@@ -146,7 +146,13 @@ func (h *Handler) forward(ctx context.Context, r *http.Request) (*http.Response,
 	}
 	proxy.AppendVia(hdr, r.ProtoMajor, r.ProtoMinor)
 	if e := h.p.Edge; e != nil {
-		e.Apply(hdr, r, edgeConn(r), time.Now())
+		c := edgeConn(r)
+		e.Apply(hdr, r, c, time.Now())
+		if e.ClientCertByName {
+			// The bound name decides: each attempt resolves the value
+			// (proxy.ResolveClientCert).
+			out = out.WithContext(e.ClientCertContext(out.Context(), c))
+		}
 	}
 	if h.p.Tracing {
 		lctx.WriteOutboundContext(hdr)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/linnet-mesh/linnet/internal/clock"
+	"github.com/linnet-mesh/linnet/internal/proxy/accept"
 )
 
 // Server serves a router's HTTP/1.1 listener. Requests without a body,
@@ -86,25 +87,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	go func() { _ = s.fallback.Serve(s.handoff) }()
 	s.clock.Store(time.Now().UnixNano())
 	go s.reapIdle()
-	var delay time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return http.ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
+	return accept.Loop(ln, accept.Doubling, s.isClosing, func(c net.Conn) bool {
 		fc := &fastConn{c: c}
 		if s.lifeTime > 0 {
 			fc.expireAt = clock.Mono() + int64(s.lifeTime)
@@ -113,13 +96,20 @@ func (s *Server) Serve(ln net.Listener) error {
 		if s.closing {
 			s.mu.Unlock()
 			c.Close()
-			continue
+			return true // the next Accept fails on the closed listener
 		}
 		s.conns[fc] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
 		s.dispatch(fc)
-	}
+		return true
+	})
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
 }
 
 // Shutdown stops accepting, closes idle connections, and waits (until ctx

@@ -18,6 +18,7 @@ import (
 
 	"github.com/linnet-mesh/linnet/internal/dtab"
 	"github.com/linnet-mesh/linnet/internal/proxy"
+	"github.com/linnet-mesh/linnet/internal/proxy/accept"
 	"github.com/linnet-mesh/linnet/internal/router"
 	"github.com/linnet-mesh/linnet/internal/telemetry"
 )
@@ -102,7 +103,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.lns[ln] = struct{}{}
 	s.mu.Unlock()
-	return AcceptLoop(ln, s.isDraining, func(nc net.Conn) bool {
+	return accept.Loop(ln, accept.Doubling, s.isDraining, func(nc net.Conn) bool {
 		c := &serverConn{s: s, nc: nc, br: bufio.NewReaderSize(nc, 16<<10), born: time.Now()}
 		s.mu.Lock()
 		if s.draining {

@@ -3,7 +3,6 @@ package transformers
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -238,7 +237,7 @@ func (l *liveAddr) publish() {
 	l.mu.Lock()
 	a := l.combineLocked()
 	l.mu.Unlock()
-	if !addrEqual(l.out.Get(), a) {
+	if !naming.AddrEqual(l.out.Get(), a) {
 		l.out.Set(a)
 	}
 }
@@ -343,23 +342,6 @@ func collectLeaves(t naming.BoundTree, set map[*naming.Bound]bool) {
 			collectLeaves(b.Tree, set)
 		}
 	}
-}
-
-// addrEqual reports whether two address sets are the same.
-func addrEqual(a, b naming.Addr) bool {
-	if a.State != b.State || len(a.Addrs) != len(b.Addrs) || !reflect.DeepEqual(a.Meta, b.Meta) {
-		return false
-	}
-	if (a.Err == nil) != (b.Err == nil) || a.Err != nil && a.Err.Error() != b.Err.Error() {
-		return false
-	}
-	for i := range a.Addrs {
-		x, y := a.Addrs[i], b.Addrs[i]
-		if x.Host != y.Host || x.Port != y.Port || x.Weight != y.Weight || !reflect.DeepEqual(x.Meta, y.Meta) {
-			return false
-		}
-	}
-	return true
 }
 
 var _ watch.Value[naming.Addr] = (*liveAddr)(nil)
