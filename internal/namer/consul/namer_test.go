@@ -106,6 +106,7 @@ type watcher struct {
 	cancels []func()
 	last    watch.Activity[dtab.Tree[naming.Name]]
 	lookup  naming.Lookup
+	stopped bool // stop ran: no more subscriptions
 }
 
 func watchLookup(t *testing.T, n *Namer, path string) *watcher {
@@ -120,6 +121,13 @@ func watchLookup(t *testing.T, n *Namer, path string) *watcher {
 			addrOnce.Do(func() {
 				c := a.Value.Value.Bound.Addr.Subscribe(func(naming.Addr) {})
 				w.mu.Lock()
+				if w.stopped {
+					// The answer came while the watcher was being stopped:
+					// a subscription kept now would outlive it.
+					w.mu.Unlock()
+					c()
+					return
+				}
 				w.cancels = append(w.cancels, c)
 				w.mu.Unlock()
 			})
@@ -135,7 +143,7 @@ func watchLookup(t *testing.T, n *Namer, path string) *watcher {
 func (w *watcher) stop() {
 	w.mu.Lock()
 	cs := w.cancels
-	w.cancels = nil
+	w.cancels, w.stopped = nil, true
 	w.mu.Unlock()
 	for _, c := range cs {
 		c()

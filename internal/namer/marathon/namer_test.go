@@ -121,6 +121,7 @@ type watcher struct {
 	last    watch.Activity[dtab.Tree[naming.Name]]
 	updates int
 	failed  bool // some answer was a failure
+	stopped bool // stop ran: no more subscriptions
 }
 
 func watchLookup(t *testing.T, n *Namer, path string) *watcher {
@@ -137,6 +138,13 @@ func watchLookup(t *testing.T, n *Namer, path string) *watcher {
 			addrOnce.Do(func() {
 				c := a.Value.Value.Bound.Addr.Subscribe(func(naming.Addr) {})
 				w.mu.Lock()
+				if w.stopped {
+					// The answer came while the watcher was being stopped:
+					// a subscription kept now would outlive it.
+					w.mu.Unlock()
+					c()
+					return
+				}
 				w.cancels = append(w.cancels, c)
 				w.mu.Unlock()
 			})
@@ -152,7 +160,7 @@ func watchLookup(t *testing.T, n *Namer, path string) *watcher {
 func (w *watcher) stop() {
 	w.mu.Lock()
 	cs := w.cancels
-	w.cancels = nil
+	w.cancels, w.stopped = nil, true
 	w.mu.Unlock()
 	for _, c := range cs {
 		c()
