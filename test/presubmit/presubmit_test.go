@@ -183,7 +183,7 @@ func TestBinaryLinksNoClientset(t *testing.T) {
 }
 
 // TestSlimBuild builds linnet with -tags linnet_slim (make build-slim) and
-// checks that it links neither client-go, etcd, Consul nor gRPC, and that it refuses
+// checks that it links neither client-go, etcd, Consul, ZooKeeper nor gRPC, and that it refuses
 // their kinds with a message that names the build, not a bare "unknown".
 func TestSlimBuild(t *testing.T) {
 	root := repoRoot(t)
@@ -195,7 +195,8 @@ func TestSlimBuild(t *testing.T) {
 	}
 	for _, d := range strings.Fields(string(out)) {
 		if strings.HasPrefix(d, "k8s.io/") || strings.HasPrefix(d, "go.etcd.io/") ||
-			strings.HasPrefix(d, "github.com/hashicorp/") || d == "google.golang.org/grpc" {
+			strings.HasPrefix(d, "github.com/hashicorp/") || strings.HasPrefix(d, "github.com/go-zookeeper/") ||
+			d == "google.golang.org/grpc" {
 			t.Errorf("the slim build links %s", d)
 		}
 	}
@@ -210,6 +211,9 @@ func TestSlimBuild(t *testing.T) {
 		{"router", "routers:\n- protocol: http\n  servers: [{port: 0}]\nnamers:\n- kind: io.l5d.k8s\n", `namers[0].kind: kind "io.l5d.k8s" is a Linkerd 1.x option not supported by this version (this linnet is a slim build`},
 		{"router", "routers:\n- protocol: http\n  servers: [{port: 0}]\n  interpreter: {kind: io.l5d.mesh, dst: /$/inet/127.0.0.1/4321}\n", `kind "io.l5d.mesh" is a Linkerd 1.x option not supported by this version (this linnet is a slim build`},
 		{"namerd", "storage: {kind: io.l5d.etcd}\ninterfaces: [{kind: io.l5d.httpController, port: 0}]\n", `storage.kind: kind "io.l5d.etcd" is a Linkerd 1.x option not supported by this version (this linnet is a slim build`},
+		{"namerd", "storage: {kind: io.l5d.zk, zkAddrs: [{host: 127.0.0.1, port: 2181}]}\ninterfaces: [{kind: io.l5d.httpController, port: 0}]\n", `storage.kind: kind "io.l5d.zk" is a Linkerd 1.x option not supported by this version (this linnet is a slim build`},
+		{"router", "routers:\n- protocol: http\n  servers: [{port: 0}]\nnamers:\n- kind: io.l5d.serversets\n  zkAddrs: [{host: 127.0.0.1, port: 2181}]\n", `namers[0].kind: kind "io.l5d.serversets" is a Linkerd 1.x option not supported by this version (this linnet is a slim build`},
+		{"router", "routers:\n- protocol: http\n  servers: [{port: 0}]\nnamers:\n- kind: io.l5d.curator\n  experimental: true\n  zkAddrs: [{host: 127.0.0.1, port: 2181}]\n", `namers[0].kind: kind "io.l5d.curator" is a Linkerd 1.x option not supported by this version (this linnet is a slim build`},
 	} {
 		cfg := filepath.Join(t.TempDir(), "config.yaml")
 		if err := os.WriteFile(cfg, []byte(tc.config), 0o644); err != nil {
