@@ -37,8 +37,11 @@ type ChildrenWatch[T any] struct {
 	LeftOut func(name string, err error)
 	// Fail is told of each break, and of the connection going down.
 	Fail func(err error)
-	// Reconnected is told when the connection is back up.
+	// Reconnected is told when the connection is back up after Fail was
+	// told it went down.
 	Reconnected func()
+
+	down bool // Fail was told the connection is down (Run's goroutine only)
 }
 
 // Run watches the znode until ctx ends.
@@ -209,9 +212,13 @@ func (s *childSync[T]) wait(w Watch) error {
 func (w *ChildrenWatch[T]) connectionChanged() {
 	ok, why := w.Client.Status()
 	if ok {
-		w.Reconnected()
+		if w.down {
+			w.down = false
+			w.Reconnected()
+		}
 		return
 	}
+	w.down = true
 	w.Fail(fmt.Errorf("zookeeper %s: %s", w.Client.Servers(), why))
 }
 
