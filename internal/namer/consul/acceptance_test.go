@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,80 +64,34 @@ routers:
     port: %d
 `, admin, a.Port(), fallback, port), admin)
 
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-	defer client.CloseIdleConnections()
-	get := func() (int, string, error) {
-		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
-		req.Host = "accept"
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, "", err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b), err
-	}
-	expect := func(what, want string) {
-		t.Helper()
-		var code int
-		var body string
-		var err error
-		if !linnettest.WaitFor(10*time.Second, func() bool {
-			code, body, err = get()
-			return err == nil && code == 200 && body == want
-		}) {
-			t.Fatalf("%s: got %d %q %v; want 200 %q", what, code, body, err, want)
-		}
-	}
-	expect("the registered instance", "one")
+	router := linnettest.NewRouter(t, port, "accept")
+	router.Expect(t, 10*time.Second, "the registered instance", "one")
 
 	// Load while the service moves from one instance to another
 	// (register the new one, then deregister the old one).
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				code, body, err := get()
-				if err != nil || code != 200 || (body != "one" && body != "two") {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %q %v", code, body, err))
-					continue
-				}
-				ok.Add(1)
-			}
-		})
-	}
+	load := router.StartLoad(4, "one", "two")
 	time.Sleep(300 * time.Millisecond)
 	a.Register(t, consultest.Service{ID: "accept-two", Name: "accept", Address: "127.0.0.1", Port: two})
 	time.Sleep(300 * time.Millisecond)
 	a.Deregister(t, "accept-one")
 	moved := linnettest.WaitFor(10*time.Second, func() bool {
-		code, body, err := get()
+		code, body, err := router.Get()
 		return err == nil && code == 200 && body == "two"
 	})
 	time.Sleep(300 * time.Millisecond) // keep the load on after the move
-	close(stop)
-	wg.Wait()
+	ok, failed, firstErr := load.Stop()
 	if !moved {
 		t.Fatal("traffic never moved to the new instance")
 	}
-	if n := failed.Load(); n > 0 {
-		t.Fatalf("%d of %d requests failed during the registration change; first: %v", n, n+ok.Load(), firstErr.Load())
+	if n := failed; n > 0 {
+		t.Fatalf("%d of %d requests failed during the registration change; first: %v", n, n+ok, firstErr)
 	}
-	if ok.Load() < 50 {
-		t.Fatalf("only %d requests under load", ok.Load())
+	if ok < 50 {
+		t.Fatalf("only %d requests under load", ok)
 	}
-	t.Logf("%d requests, 0 failures, across the registration change", ok.Load())
+	t.Logf("%d requests, 0 failures, across the registration change", ok)
 	for range 20 {
-		if _, body, _ := get(); body != "two" {
+		if _, body, _ := router.Get(); body != "two" {
 			t.Fatalf("after the move, a request reached %q", body)
 		}
 	}
@@ -151,7 +104,7 @@ routers:
 	}
 
 	// The admin state page shows the watched service.
-	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/namer_state/io.l5d.consul.json", admin))
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/namer_state/io.l5d.consul.json", admin))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,5 +116,5 @@ routers:
 
 	// The service goes away: the dtab's fall-back applies.
 	a.Deregister(t, "accept-two")
-	expect("service deregistered", "fallback")
+	router.Expect(t, 10*time.Second, "service deregistered", "fallback")
 }

@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,63 +60,18 @@ routers:
     port: %d
 `, admin, m.port(), fallback, port), admin)
 
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-	defer client.CloseIdleConnections()
-	get := func() (int, string, error) {
-		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
-		req.Host = "accept.shop"
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, "", err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b), err
-	}
-	expect := func(what, want string) {
-		t.Helper()
-		var code int
-		var body string
-		var err error
-		if !linnettest.WaitFor(10*time.Second, func() bool {
-			code, body, err = get()
-			return err == nil && code == 200 && body == want
-		}) {
-			t.Fatalf("%s: got %d %q %v; want 200 %q", what, code, body, err, want)
-		}
-	}
-	expect("the app's task", "one")
+	router := linnettest.NewRouter(t, port, "accept.shop")
+	router.Expect(t, 10*time.Second, "the app's task", "one")
 
 	// Load while the app's task is replaced, and while Marathon is down.
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				code, body, err := get()
-				if err != nil || code != 200 || (body != "one" && body != "two") {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %q %v", code, body, err))
-					continue
-				}
-				ok.Add(1)
-			}
-		})
-	}
+	load := router.StartLoad(4, "one", "two")
 	time.Sleep(200 * time.Millisecond)
 	m.addTask("/shop/accept", "shop_accept.two", "127.0.0.1", two)
 	time.Sleep(200 * time.Millisecond)
 	m.removeTask("/shop/accept", "shop_accept.one")
 	moved := linnettest.WaitFor(10*time.Second, func() bool { // the removal seen: only "two" answers
 		for range 10 {
-			if code, body, err := get(); err != nil || code != 200 || body != "two" {
+			if code, body, err := router.Get(); err != nil || code != 200 || body != "two" {
 				return false
 			}
 		}
@@ -126,26 +79,25 @@ routers:
 	})
 	m.setDown(true)
 	time.Sleep(500 * time.Millisecond) // ten polls fail meanwhile
-	close(stop)
-	wg.Wait()
+	ok, failed, firstErr := load.Stop()
 	if !moved {
 		t.Fatal("traffic never moved to the new task")
 	}
-	if n := failed.Load(); n > 0 {
-		t.Fatalf("%d of %d requests failed across the task change and the outage; first: %v", n, n+ok.Load(), firstErr.Load())
+	if n := failed; n > 0 {
+		t.Fatalf("%d of %d requests failed across the task change and the outage; first: %v", n, n+ok, firstErr)
 	}
-	if ok.Load() < 50 {
-		t.Fatalf("only %d requests under load", ok.Load())
+	if ok < 50 {
+		t.Fatalf("only %d requests under load", ok)
 	}
-	t.Logf("%d requests, 0 failures, across the task change and Marathon's outage", ok.Load())
+	t.Logf("%d requests, 0 failures, across the task change and Marathon's outage", ok)
 	for range 20 {
-		if code, body, err := get(); body != "two" {
+		if code, body, err := router.Get(); body != "two" {
 			t.Fatalf("after the move, with Marathon down: %d %q %v", code, body, err)
 		}
 	}
 
 	// The admin state page shows the watched app and Marathon's failure.
-	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/namer_state/io.l5d.marathon.json", admin))
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/namer_state/io.l5d.marathon.json", admin))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,5 +111,5 @@ routers:
 	// Marathon is back and the app is gone: the dtab's fall-back applies.
 	m.removeApp("/shop/accept")
 	m.setDown(false)
-	expect("app removed", "fallback")
+	router.Expect(t, 10*time.Second, "app removed", "fallback")
 }

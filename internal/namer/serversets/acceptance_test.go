@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,85 +58,39 @@ routers:
     port: %d
 `, admin, srv.HostPort().Port, root, fallback, port), admin)
 
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-	defer client.CloseIdleConnections()
-	get := func() (int, string, error) {
-		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
-		req.Host = "web"
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, "", err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b), err
-	}
-	expect := func(what, want string) {
-		t.Helper()
-		var code int
-		var body string
-		var err error
-		if !linnettest.WaitFor(15*time.Second, func() bool {
-			code, body, err = get()
-			return err == nil && code == 200 && body == want
-		}) {
-			t.Fatalf("%s: got %d %q %v; want 200 %q", what, code, body, err, want)
-		}
-	}
-	expect("the registered member", "one")
+	router := linnettest.NewRouter(t, port, "web")
+	router.Expect(t, 15*time.Second, "the registered member", "one")
 
 	// Load while the serverset moves from one member to another (the new
 	// one joins, then the old one's session ends).
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				code, body, err := get()
-				if err != nil || code != 200 || (body != "one" && body != "two") {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %q %v", code, body, err))
-					continue
-				}
-				ok.Add(1)
-			}
-		})
-	}
+	load := router.StartLoad(4, "one", "two")
 	time.Sleep(300 * time.Millisecond)
 	join(t, second, root+"/prod/web", member("127.0.0.1", two, "ALIVE"))
 	time.Sleep(300 * time.Millisecond)
 	first.Close()
 	moved := linnettest.WaitFor(15*time.Second, func() bool {
-		code, body, err := get()
+		code, body, err := router.Get()
 		return err == nil && code == 200 && body == "two"
 	})
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	ok, failed, firstErr := load.Stop()
 	if !moved {
 		t.Fatal("traffic never moved to the new member")
 	}
-	if n := failed.Load(); n > 0 {
-		t.Fatalf("%d of %d requests failed during the member change; first: %v", n, n+ok.Load(), firstErr.Load())
+	if n := failed; n > 0 {
+		t.Fatalf("%d of %d requests failed during the member change; first: %v", n, n+ok, firstErr)
 	}
-	if ok.Load() < 50 {
-		t.Fatalf("only %d requests under load", ok.Load())
+	if ok < 50 {
+		t.Fatalf("only %d requests under load", ok)
 	}
-	t.Logf("%d requests, 0 failures, across the member change", ok.Load())
+	t.Logf("%d requests, 0 failures, across the member change", ok)
 	for range 20 {
-		if _, body, _ := get(); body != "two" {
+		if _, body, _ := router.Get(); body != "two" {
 			t.Fatalf("after the move, a request reached %q", body)
 		}
 	}
 
-	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/namer_state/io.l5d.serversets.json", admin))
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/namer_state/io.l5d.serversets.json", admin))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,5 +102,5 @@ routers:
 
 	// The last member leaves: the serverset is negative, the fall-back applies.
 	second.Close()
-	expect("serverset without members", "fallback")
+	router.Expect(t, 15*time.Second, "serverset without members", "fallback")
 }
